@@ -1,0 +1,17 @@
+//! Pure decoding and normalization of telemetry payloads into Combray's span model.
+//!
+//! Nothing here does I/O, networking or storage. The server hands this crate a request body and
+//! its headers' facts (content type, content encoding, size cap) and gets back a
+//! [`combray_model::SpanBatch`] plus an account of any spans that were rejected, or an
+//! [`IngestError`] that says precisely what was wrong with the payload.
+//!
+//! - [`body`]: content types, content encodings and capped decompression.
+//! - [`otlp`]: OTLP/HTTP and OTLP/gRPC trace requests (protobuf and OTLP/JSON) and responses.
+//! - [`status`]: the `google.rpc.Status` error body OTLP/HTTP prescribes.
+
+pub mod body;
+mod error;
+pub mod otlp;
+pub mod status;
+
+pub use error::IngestError;

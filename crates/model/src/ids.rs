@@ -1,0 +1,129 @@
+//! Trace and span identifiers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an identifier could not be built from bytes or text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The identifier had the wrong number of bytes.
+    #[error("expected {expected} bytes, got {actual}")]
+    WrongLength {
+        /// Bytes the identifier must have.
+        expected: usize,
+        /// Bytes that were given.
+        actual: usize,
+    },
+    /// Every byte was zero, which OTLP and W3C define as invalid.
+    #[error("identifier is all zeroes")]
+    AllZero,
+    /// The text was not hexadecimal.
+    #[error("identifier is not hexadecimal")]
+    NotHex,
+}
+
+macro_rules! define_id {
+    ($(#[$doc:meta])* $name:ident, $len:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub struct $name([u8; $len]);
+
+        impl $name {
+            /// Number of bytes in this identifier.
+            pub const LEN: usize = $len;
+
+            /// Builds an identifier from raw bytes, rejecting wrong lengths and all zeroes.
+            pub fn from_slice(bytes: &[u8]) -> Result<Self, IdError> {
+                let array: [u8; $len] = bytes.try_into().map_err(|_| IdError::WrongLength {
+                    expected: $len,
+                    actual: bytes.len(),
+                })?;
+                if array == [0; $len] {
+                    return Err(IdError::AllZero);
+                }
+                Ok(Self(array))
+            }
+
+            /// Wraps raw bytes without validation (for ids read back from storage).
+            pub const fn from_bytes(bytes: [u8; $len]) -> Self {
+                Self(bytes)
+            }
+
+            /// The raw bytes.
+            pub const fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+
+            /// Lower-case hexadecimal, as OTLP/JSON and W3C `traceparent` spell it.
+            pub fn to_hex(&self) -> String {
+                hex::encode(self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdError;
+
+            /// Parses case-insensitive hexadecimal of exactly the right length.
+            fn from_str(text: &str) -> Result<Self, IdError> {
+                if text.len() != $len * 2 {
+                    return Err(IdError::WrongLength { expected: $len, actual: text.len() / 2 });
+                }
+                let mut bytes = [0u8; $len];
+                hex::decode_to_slice(text, &mut bytes).map_err(|_| IdError::NotHex)?;
+                Self::from_slice(&bytes)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_hex())
+            }
+        }
+    };
+}
+
+define_id!(
+    /// A 128-bit trace identifier, shared by every span of one trace.
+    TraceId,
+    16
+);
+define_id!(
+    /// A 64-bit span identifier, unique within its trace.
+    SpanId,
+    8
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hex_in_either_case() {
+        let lower: TraceId = "5b8efff798038103d269b633813fc60c".parse().unwrap();
+        let upper: TraceId = "5B8EFFF798038103D269B633813FC60C".parse().unwrap();
+        assert_eq!(lower, upper);
+        assert_eq!(lower.to_hex(), "5b8efff798038103d269b633813fc60c");
+    }
+
+    #[test]
+    fn rejects_zero_wrong_length_and_non_hex() {
+        assert_eq!(SpanId::from_slice(&[0; 8]), Err(IdError::AllZero));
+        assert_eq!(
+            SpanId::from_slice(&[1; 7]),
+            Err(IdError::WrongLength {
+                expected: 8,
+                actual: 7
+            })
+        );
+        assert_eq!("zz".repeat(8).parse::<SpanId>(), Err(IdError::NotHex));
+        assert!("abc".parse::<TraceId>().is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! Combray's unified span model.
+//!
+//! Every protocol Combray speaks (OTLP over HTTP or gRPC today, X-Ray segments and Honeycomb
+//! events later) is normalized into these types at the edge, before the write path sees it.
+//! The model is deliberately free of I/O and async so that every crate can depend on it.
+//!
+//! The unit of ingest is a [`SpanBatch`]: spans of one environment that arrived in one request,
+//! grouped by the resource and instrumentation scope that produced them (so a resource shared by
+//! 512 spans is stored once, not 512 times). Readers see flattened [`SpanRecord`]s.
+#![deny(missing_docs)]
+
+mod attribute;
+mod dataset;
+mod ids;
+mod span;
+
+pub use attribute::{AttributeValue, KeyValue};
+pub use dataset::{dataset_for_service_name, UNKNOWN_SERVICE};
+pub use ids::{IdError, SpanId, TraceId};
+pub use span::{
+    Event, Link, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanKind, SpanRecord, Status,
+    StatusCode,
+};
