@@ -1,0 +1,140 @@
+use combray_model::{
+    AttributeValue, Event, KeyValue, Link, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId,
+    SpanKind, Status, StatusCode, TraceId,
+};
+
+use super::*;
+
+fn span(trace: u8, id: u8, parent: Option<u8>, name: &str) -> Span {
+    Span {
+        trace_id: TraceId::from_bytes([trace; 16]),
+        span_id: SpanId::from_bytes([id; 8]),
+        parent_span_id: parent.map(|p| SpanId::from_bytes([p; 8])),
+        trace_state: String::new(),
+        name: name.into(),
+        kind: SpanKind::Server,
+        start_unix_nano: 1_000 + u64::from(id),
+        duration_nano: 50,
+        status: Status {
+            code: StatusCode::Unset,
+            message: String::new(),
+        },
+        attributes: vec![KeyValue::new(
+            "http.route",
+            AttributeValue::String("/home".into()),
+        )],
+        events: Vec::new(),
+        links: Vec::new(),
+        flags: 0x100,
+        sample_rate: 1,
+        dropped_counts: [0, 0, 0],
+    }
+}
+
+pub(crate) fn batch(environment: &str, dataset: &str, spans: Vec<Span>) -> SpanBatch {
+    SpanBatch {
+        environment: environment.into(),
+        protocol: Protocol::OtlpGrpc,
+        received_unix_nano: 5,
+        groups: vec![SpanGroup {
+            dataset: dataset.into(),
+            resource: vec![KeyValue::new(
+                "service.name",
+                AttributeValue::String(dataset.into()),
+            )],
+            scope: Scope {
+                name: "flask".into(),
+                version: "1".into(),
+                attributes: Vec::new(),
+            },
+            spans,
+        }],
+    }
+}
+
+#[test]
+fn a_span_survives_the_columnar_round_trip_exactly() {
+    let mut rich = span(1, 2, Some(1), "GET /api/activities/home");
+    rich.trace_state = "vendor=x".into();
+    rich.status = Status {
+        code: StatusCode::Error,
+        message: "boom".into(),
+    };
+    rich.attributes.push(KeyValue::new(
+        "nested",
+        AttributeValue::Map(vec![KeyValue::new(
+            "list",
+            AttributeValue::Array(vec![
+                AttributeValue::Double(1.5),
+                AttributeValue::Bytes(vec![1, 2]),
+            ]),
+        )]),
+    ));
+    rich.events.push(Event {
+        time_unix_nano: 1_010,
+        name: "exception".into(),
+        attributes: vec![KeyValue::new(
+            "exception.type",
+            AttributeValue::String("E".into()),
+        )],
+        dropped_attributes_count: 1,
+    });
+    rich.links.push(Link {
+        trace_id: TraceId::from_bytes([9; 16]),
+        span_id: SpanId::from_bytes([9; 8]),
+        trace_state: String::new(),
+        attributes: Vec::new(),
+        dropped_attributes_count: 0,
+        flags: 1,
+    });
+    rich.sample_rate = 20;
+    rich.dropped_counts = [1, 2, 3];
+    let input = batch("prod", "backend-flask", vec![rich.clone()]);
+    let head = Head::new();
+    head.insert(&input).unwrap();
+    let rows = head.trace_rows("prod", &rich.trace_id);
+    assert_eq!(rows.len(), 1);
+    let record = rows[0].0.record(rows[0].1).unwrap();
+    assert_eq!(record.span, rich);
+    assert_eq!(&*record.dataset, "backend-flask");
+    assert_eq!(record.resource.to_vec(), input.groups[0].resource);
+    assert_eq!(record.scope.name, "flask");
+    assert_eq!(record.protocol, Protocol::OtlpGrpc);
+}
+
+#[test]
+fn traces_are_indexed_across_chunks_and_environments_are_separate() {
+    let head = Head::new();
+    head.insert(&batch(
+        "a",
+        "api",
+        vec![span(1, 1, None, "root"), span(2, 5, None, "other")],
+    ))
+    .unwrap();
+    head.insert(&batch("a", "db", vec![span(1, 2, Some(1), "query")]))
+        .unwrap();
+    head.insert(&batch("b", "api", vec![span(1, 3, None, "root-b")]))
+        .unwrap();
+    let trace = TraceId::from_bytes([1; 16]);
+    let names: Vec<String> = head
+        .trace_rows("a", &trace)
+        .iter()
+        .map(|(chunk, row)| chunk.name(*row).to_owned())
+        .collect();
+    assert_eq!(names, ["root", "query"]);
+    assert_eq!(head.trace_rows("b", &trace).len(), 1);
+    assert!(head.trace_rows("c", &trace).is_empty());
+    assert_eq!(head.span_count(), 4);
+    assert!(head.memory_bytes() > 0);
+    assert_eq!(head.services("a"), ["api", "db"]);
+    let operations = head.operations("a", "api").unwrap();
+    assert_eq!(
+        operations
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect::<Vec<_>>(),
+        ["other", "root"]
+    );
+    assert_eq!(operations[0].kinds, [SpanKind::Server]);
+    assert!(head.operations("a", "nope").is_none());
+}

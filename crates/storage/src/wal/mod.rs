@@ -1,0 +1,194 @@
+//! The write-ahead log: every accepted batch is framed, appended and made durable under a named
+//! fsync policy before the caller may acknowledge it.
+//!
+//! One writer thread owns the open segment. Appenders hand it a payload and wait on a oneshot;
+//! the thread takes everything that has queued up since its last commit, writes it with one
+//! `write` and one `fdatasync` ([`FsyncPolicy::Group`], the default), and answers every waiter.
+//! Under load this turns hundreds of concurrent requests into one disk sync.
+
+mod frame;
+mod replay;
+mod segment;
+mod writer;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use replay::ReplayReport;
+
+use crate::metrics::LatencyHistogram;
+use crate::StorageError;
+
+/// When appended records are forced to disk before they are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// Concurrent appends share one `fdatasync`: durable and fast (the default).
+    #[default]
+    Group,
+    /// Every append gets its own `fdatasync`: durable, slowest, simplest to reason about.
+    Always,
+    /// Never sync; the OS writes back when it likes. Survives a process crash, not a power cut.
+    Never,
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "group" => Ok(Self::Group),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            other => Err(format!(
+                "unknown fsync policy {other:?}: use group, always or never"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Group => "group",
+            Self::Always => "always",
+            Self::Never => "never",
+        })
+    }
+}
+
+/// How the WAL is laid out and synced.
+#[derive(Debug, Clone)]
+pub struct WalConfig {
+    /// Directory holding the segments.
+    pub dir: PathBuf,
+    /// Durability policy.
+    pub fsync: FsyncPolicy,
+    /// A segment is closed and a new one started once it passes this size.
+    pub segment_bytes: u64,
+    /// Most payload bytes committed with one sync.
+    pub max_group_bytes: usize,
+    /// Appends that may wait for the writer at once.
+    pub queue_depth: usize,
+}
+
+impl WalConfig {
+    /// Defaults for a WAL in `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            fsync: FsyncPolicy::Group,
+            segment_bytes: 128 * 1024 * 1024,
+            max_group_bytes: 32 * 1024 * 1024,
+            queue_depth: 4096,
+        }
+    }
+}
+
+/// Counters the WAL keeps for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WalStats {
+    /// Records made durable.
+    pub records: AtomicU64,
+    /// Commit groups written (one sync each under the group policy).
+    pub commits: AtomicU64,
+    /// Framed bytes written.
+    pub bytes: AtomicU64,
+    /// Segments started after the first.
+    pub rotations: AtomicU64,
+    /// Time spent in `fdatasync`.
+    pub fsync_latency: LatencyHistogram,
+}
+
+impl WalStats {
+    fn record_commit(&self, records: u64, bytes: u64) {
+        self.records.fetch_add(records, Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn record_fsync(&self, elapsed: Duration) {
+        self.fsync_latency.observe(elapsed);
+    }
+
+    fn record_rotation(&self) {
+        self.rotations.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An open write-ahead log.
+pub struct Wal {
+    sender: Option<mpsc::Sender<writer::AppendRequest>>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<WalStats>,
+}
+
+impl Wal {
+    /// Replays every intact record into `consume`, oldest first, then opens a fresh segment for
+    /// appends. A damaged tail is truncated and reported, never fatal.
+    pub fn open(
+        config: WalConfig,
+        consume: impl FnMut(&[u8]) -> Result<(), StorageError>,
+    ) -> Result<(Self, ReplayReport), StorageError> {
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| StorageError::io("create", &config.dir, e))?;
+        let report = replay::replay(&config.dir, consume)?;
+        let stats = Arc::new(WalStats::default());
+        let (sender, receiver) = mpsc::channel(config.queue_depth.max(1));
+        let writer = writer::Writer::new(config, report.last_sequence + 1, Arc::clone(&stats))?;
+        let thread = std::thread::Builder::new()
+            .name("combray-wal".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|e| StorageError::io("spawn WAL writer thread", PathBuf::new(), e))?;
+        Ok((
+            Self {
+                sender: Some(sender),
+                thread: Some(thread),
+                stats,
+            },
+            report,
+        ))
+    }
+
+    /// Appends one record and returns once it is durable under the configured policy.
+    pub async fn append(&self, payload: Vec<u8>) -> Result<(), StorageError> {
+        let closed = || StorageError::Closed("the WAL writer has stopped".into());
+        let sender = self.sender.as_ref().ok_or_else(closed)?;
+        let (done, acknowledged) = oneshot::channel();
+        sender
+            .send(writer::AppendRequest { payload, done })
+            .await
+            .map_err(|_| closed())?;
+        acknowledged.await.map_err(|_| closed())?
+    }
+
+    /// The WAL's counters.
+    pub fn stats(&self) -> &Arc<WalStats> {
+        &self.stats
+    }
+
+    /// Stops taking appends, lets the writer commit what is queued, and waits for it.
+    pub fn close(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("the WAL writer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests;

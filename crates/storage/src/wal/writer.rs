@@ -1,0 +1,171 @@
+//! The WAL writer: one thread that owns the open segment and commits appends in groups.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::frame;
+use super::segment::{segment_path, sync_dir};
+use super::{FsyncPolicy, WalConfig, WalStats};
+use crate::StorageError;
+
+pub(super) struct AppendRequest {
+    pub(super) payload: Vec<u8>,
+    pub(super) done: oneshot::Sender<Result<(), StorageError>>,
+}
+
+struct OpenSegment {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    sequence: u64,
+}
+
+impl OpenSegment {
+    fn create(dir: &Path, sequence: u64) -> Result<Self, StorageError> {
+        let path = segment_path(dir, sequence);
+        let mut file = File::options()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| StorageError::io("create", &path, e))?;
+        file.write_all(&frame::header())
+            .map_err(|e| StorageError::io("write", &path, e))?;
+        file.sync_all()
+            .map_err(|e| StorageError::io("sync", &path, e))?;
+        sync_dir(dir)?;
+        Ok(Self {
+            path,
+            file,
+            len: frame::HEADER_LEN as u64,
+            sequence,
+        })
+    }
+}
+
+pub(super) struct Writer {
+    config: WalConfig,
+    segment: OpenSegment,
+    stats: Arc<WalStats>,
+    buffer: Vec<u8>,
+    /// Set once a failed write could not be rolled back; every later append fails with it.
+    broken: Option<String>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        config: WalConfig,
+        next_sequence: u64,
+        stats: Arc<WalStats>,
+    ) -> Result<Self, StorageError> {
+        let segment = OpenSegment::create(&config.dir, next_sequence)?;
+        Ok(Self {
+            config,
+            segment,
+            stats,
+            buffer: Vec::new(),
+            broken: None,
+        })
+    }
+
+    /// Runs until every sender is gone, committing whatever has queued up since the last commit.
+    pub(super) fn run(mut self, mut requests: mpsc::Receiver<AppendRequest>) {
+        let group_limit = match self.config.fsync {
+            FsyncPolicy::Always => 1,
+            FsyncPolicy::Group | FsyncPolicy::Never => usize::MAX,
+        };
+        while let Some(first) = requests.blocking_recv() {
+            let mut group = vec![first];
+            let mut group_bytes = group[0].payload.len();
+            while group.len() < group_limit && group_bytes < self.config.max_group_bytes {
+                match requests.try_recv() {
+                    Ok(next) => {
+                        group_bytes += next.payload.len();
+                        group.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let outcome = self.commit(&group);
+            for request in group {
+                let reply = match &outcome {
+                    Ok(()) => Ok(()),
+                    Err(message) => Err(StorageError::Closed(message.clone())),
+                };
+                let _ = request.done.send(reply);
+            }
+        }
+    }
+
+    fn commit(&mut self, group: &[AppendRequest]) -> Result<(), String> {
+        if let Some(reason) = &self.broken {
+            return Err(reason.clone());
+        }
+        let committed_len = self.segment.len;
+        self.buffer.clear();
+        for request in group {
+            frame::encode_record(&mut self.buffer, &request.payload);
+        }
+        if let Err(error) = self.write_and_sync() {
+            let message = error.to_string();
+            tracing::error!(error = %message, "WAL append failed");
+            self.roll_back(committed_len);
+            return Err(message);
+        }
+        self.stats
+            .record_commit(group.len() as u64, self.buffer.len() as u64);
+        if self.segment.len >= self.config.segment_bytes {
+            if let Err(error) = self.rotate() {
+                tracing::error!(%error, "cannot start a new WAL segment");
+                self.broken = Some(error.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn write_and_sync(&mut self) -> Result<(), StorageError> {
+        let path = &self.segment.path;
+        self.segment
+            .file
+            .write_all(&self.buffer)
+            .map_err(|e| StorageError::io("write", path, e))?;
+        if self.config.fsync != FsyncPolicy::Never {
+            let started = Instant::now();
+            self.segment
+                .file
+                .sync_data()
+                .map_err(|e| StorageError::io("sync", path, e))?;
+            self.stats.record_fsync(started.elapsed());
+        }
+        self.segment.len += self.buffer.len() as u64;
+        Ok(())
+    }
+
+    /// Cuts a partially written group off the segment so later records stay framed; if even
+    /// that fails, the WAL stops taking appends rather than write after garbage.
+    fn roll_back(&mut self, committed: u64) {
+        let reset = self
+            .segment
+            .file
+            .set_len(committed)
+            .and_then(|()| self.segment.file.sync_all());
+        match reset {
+            Ok(()) => self.segment.len = committed,
+            Err(error) => {
+                let message = format!("cannot roll back a failed WAL write: {error}");
+                tracing::error!(path = %self.segment.path.display(), %message);
+                self.broken = Some(message);
+            }
+        }
+    }
+
+    fn rotate(&mut self) -> Result<(), StorageError> {
+        self.segment = OpenSegment::create(&self.config.dir, self.segment.sequence + 1)?;
+        self.stats.record_rotation();
+        Ok(())
+    }
+}
