@@ -1,1 +1,18 @@
+//! Combray's read path: the questions the APIs ask, answered over storage.
+//!
+//! - [`trace`]: one whole trace by id, ordered and annotated for a waterfall.
+//! - [`search`]: traces with a span that matches service, name, duration, status, attribute and
+//!   time conditions, newest first.
+//! - [`catalog`]: services and their operations.
+//!
+//! Every function takes the caller's environment; nothing here can see across environments.
 
+pub mod catalog;
+mod error;
+pub mod search;
+pub mod trace;
+
+pub use error::QueryError;
+
+#[cfg(test)]
+mod fixtures;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use combray_model::{SpanBatch, SpanKind, TraceId};
+use combray_model::{SpanBatch, SpanKind, StatusCode, TraceId};
 use parking_lot::RwLock;
 
 pub use chunk::Chunk;
@@ -28,10 +28,42 @@ struct RowRef {
     row: u32,
 }
 
+/// What the index knows of a trace without reading its rows.
+#[derive(Debug, Clone)]
+struct TraceEntry {
+    rows: Vec<RowRef>,
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+    error_count: u32,
+    /// The first span without a parent, if one has arrived.
+    root: Option<RowRef>,
+}
+
+/// A trace as the head's index summarizes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceSummary {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Service of the root span (or of the earliest span while no root has arrived).
+    pub root_service: String,
+    /// Name of that span.
+    pub root_name: String,
+    /// Whether a span without a parent has arrived.
+    pub has_root: bool,
+    /// Earliest span start, nanoseconds since the Unix epoch.
+    pub start_unix_nano: u64,
+    /// Latest span end minus earliest start.
+    pub duration_nano: u64,
+    /// Spans in the trace.
+    pub span_count: usize,
+    /// Spans with status error.
+    pub error_count: u32,
+}
+
 #[derive(Default)]
 struct EnvironmentHead {
     chunks: Vec<Arc<Chunk>>,
-    traces: HashMap<TraceId, Vec<RowRef>>,
+    traces: HashMap<TraceId, TraceEntry>,
     /// service → operation name → span kinds seen.
     operations: BTreeMap<String, BTreeMap<String, BTreeSet<u8>>>,
 }
@@ -44,10 +76,27 @@ impl EnvironmentHead {
                 chunk: chunk_index,
                 row: row as u32,
             };
-            self.traces
+            let start = chunk.start_unix_nano(row);
+            let end = start.saturating_add(chunk.duration_nano(row));
+            let entry = self
+                .traces
                 .entry(chunk.trace_id(row))
-                .or_default()
-                .push(reference);
+                .or_insert_with(|| TraceEntry {
+                    rows: Vec::new(),
+                    start_unix_nano: start,
+                    end_unix_nano: end,
+                    error_count: 0,
+                    root: None,
+                });
+            entry.rows.push(reference);
+            entry.start_unix_nano = entry.start_unix_nano.min(start);
+            entry.end_unix_nano = entry.end_unix_nano.max(end);
+            if chunk.status_code(row) == StatusCode::Error {
+                entry.error_count += 1;
+            }
+            if entry.root.is_none() && chunk.parent_span_id(row).is_none() {
+                entry.root = Some(reference);
+            }
             let service = chunk.service(row);
             let operations = match self.operations.get_mut(service) {
                 Some(operations) => operations,
@@ -60,6 +109,34 @@ impl EnvironmentHead {
             kinds.insert(chunk.kind(row) as u8);
         }
         self.chunks.push(chunk);
+    }
+
+    fn row(&self, reference: RowRef) -> (&Chunk, usize) {
+        (
+            &self.chunks[reference.chunk as usize],
+            reference.row as usize,
+        )
+    }
+
+    fn summarize(&self, trace_id: TraceId, entry: &TraceEntry) -> TraceSummary {
+        let representative = entry.root.unwrap_or_else(|| {
+            let earliest = entry.rows.iter().min_by_key(|reference| {
+                let (chunk, row) = self.row(**reference);
+                chunk.start_unix_nano(row)
+            });
+            *earliest.unwrap_or(&entry.rows[0])
+        });
+        let (chunk, row) = self.row(representative);
+        TraceSummary {
+            trace_id,
+            root_service: chunk.service(row).to_owned(),
+            root_name: chunk.name(row).to_owned(),
+            has_root: entry.root.is_some(),
+            start_unix_nano: entry.start_unix_nano,
+            duration_nano: entry.end_unix_nano - entry.start_unix_nano,
+            span_count: entry.rows.len(),
+            error_count: entry.error_count,
+        }
     }
 }
 
@@ -137,16 +214,56 @@ impl Head {
             return Vec::new();
         };
         let head = head.read();
-        let Some(rows) = head.traces.get(trace_id) else {
+        let Some(entry) = head.traces.get(trace_id) else {
             return Vec::new();
         };
-        rows.iter()
+        entry
+            .rows
+            .iter()
             .map(|reference| {
                 (
                     Arc::clone(&head.chunks[reference.chunk as usize]),
                     reference.row as usize,
                 )
             })
+            .collect()
+    }
+
+    /// Summaries of the given traces; ids the head does not hold are skipped.
+    pub fn trace_summaries(
+        &self,
+        environment: &str,
+        trace_ids: impl IntoIterator<Item = TraceId>,
+    ) -> Vec<TraceSummary> {
+        let Some(head) = self.environment(environment) else {
+            return Vec::new();
+        };
+        let head = head.read();
+        trace_ids
+            .into_iter()
+            .filter_map(|trace_id| {
+                head.traces
+                    .get(&trace_id)
+                    .map(|entry| head.summarize(trace_id, entry))
+            })
+            .collect()
+    }
+
+    /// Ids of every trace in an environment whose start lies in `[start, end]`.
+    pub fn trace_ids_starting_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Vec<TraceId> {
+        let Some(head) = self.environment(environment) else {
+            return Vec::new();
+        };
+        let head = head.read();
+        head.traces
+            .iter()
+            .filter(|(_, entry)| (start..=end).contains(&entry.start_unix_nano))
+            .map(|(trace_id, _)| *trace_id)
             .collect()
     }
 

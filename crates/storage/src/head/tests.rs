@@ -138,3 +138,35 @@ fn traces_are_indexed_across_chunks_and_environments_are_separate() {
     assert_eq!(operations[0].kinds, [SpanKind::Server]);
     assert!(head.operations("a", "nope").is_none());
 }
+
+#[test]
+fn the_index_summarizes_traces_by_their_root() {
+    let head = Head::new();
+    let mut child = span(1, 2, Some(1), "query");
+    child.status.code = StatusCode::Error;
+    child.start_unix_nano = 900;
+    child.duration_nano = 500;
+    head.insert(&batch("a", "db", vec![child])).unwrap();
+    let trace = TraceId::from_bytes([1; 16]);
+    let early = head.trace_summaries("a", [trace]);
+    assert_eq!(
+        early[0].root_name, "query",
+        "while the root is missing, the earliest span stands in"
+    );
+    assert!(!early[0].has_root);
+    head.insert(&batch("a", "api", vec![span(1, 1, None, "GET /")]))
+        .unwrap();
+    let summary = &head.trace_summaries("a", [trace, TraceId::from_bytes([7; 16])])[0];
+    assert_eq!(summary.root_service, "api");
+    assert_eq!(summary.root_name, "GET /");
+    assert!(summary.has_root);
+    assert_eq!(summary.start_unix_nano, 900);
+    assert_eq!(summary.duration_nano, 500);
+    assert_eq!(summary.span_count, 2);
+    assert_eq!(summary.error_count, 1);
+    assert_eq!(
+        head.trace_ids_starting_between("a", 0, 899),
+        Vec::<TraceId>::new()
+    );
+    assert_eq!(head.trace_ids_starting_between("a", 900, 900), vec![trace]);
+}
