@@ -1,1 +1,147 @@
-fn main() {}
+//! The `combray` binary: parses the command line and hands off to the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use combray_server::config::{Config, ServeArgs, DEFAULT_DATA_DIR};
+use combray_server::keys::{self, KeyKind};
+
+/// Combray: one binary for distributed tracing.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: OTLP receivers, storage and the query API.
+    Serve(ServeArgs),
+    /// Create and list API keys (stored hashed in the data directory).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Generate load against a running Combray and report throughput and latency.
+    Loadgen {
+        #[command(subcommand)]
+        command: combray_loadgen::Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key for an environment and print it (the only time it is shown).
+    Create {
+        /// Environment the key belongs to.
+        #[arg(long = "env")]
+        environment: String,
+        /// ingest (send only) or configuration (send, read, administer).
+        #[arg(long, value_enum)]
+        kind: KeyKind,
+        /// Data directory of the server that will use the key [default: ./combray-data]
+        #[arg(long, env = "COMBRAY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// List keys (ids, environments and kinds; never secrets).
+    List {
+        /// Data directory [default: ./combray-data]
+        #[arg(long, env = "COMBRAY_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COMBRAY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = Config::load(&args)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(combray_server::serve(config, shutdown_signal(), |_| {}))
+        }
+        Command::Keys { command } => run_keys(command),
+        Command::Loadgen { command } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(combray_loadgen::run(command))
+        }
+    }
+}
+
+fn run_keys(command: KeysCommand) -> anyhow::Result<()> {
+    let data_dir = |dir: Option<PathBuf>| dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    match command {
+        KeysCommand::Create {
+            environment,
+            kind,
+            data_dir: dir,
+        } => {
+            let (stored, secret) = keys::create_key(&data_dir(dir), &environment, kind)?;
+            eprintln!(
+                "created {:?} key {} for environment {}; it is shown only now:",
+                stored.kind, stored.id, stored.environment
+            );
+            println!("{secret}");
+        }
+        KeysCommand::List { data_dir: dir } => {
+            println!(
+                "{:<16} {:<14} {:<24} created_unix",
+                "id", "kind", "environment"
+            );
+            for key in keys::list_keys(&data_dir(dir))? {
+                let kind = match key.kind {
+                    KeyKind::Ingest => "ingest",
+                    KeyKind::Configuration => "configuration",
+                };
+                println!(
+                    "{:<16} {:<14} {:<24} {}",
+                    key.id, kind, key.environment, key.created_unix
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

@@ -1,1 +1,24 @@
+//! `combray loadgen`: sends traffic shaped like real SDKs send it, records every acknowledged
+//! span in an ack log, and reports throughput, acknowledgement latency and rejections.
+//!
+//! Every run is bounded in time (`--duration`) and, optionally, in spans (`--max-spans`). The ack
+//! log (`trace_id span_id` per line, written after each acknowledgement) is the oracle of the
+//! durability tests: every span in it must be readable after a crash.
 
+mod otlp;
+mod report;
+mod traces;
+
+/// Subcommands of `combray loadgen`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// OTLP/HTTP protobuf batches like the OpenTelemetry Python SDK's BatchSpanProcessor sends.
+    Otlp(otlp::OtlpArgs),
+}
+
+/// Runs a load generator to completion and prints its report.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Otlp(args) => otlp::run(args).await,
+    }
+}

@@ -1,1 +1,20 @@
+//! Combray's server: the only crate that knows all the others.
+//!
+//! - [`config`]: file, environment and flags → a validated [`config::Config`].
+//! - [`app`]: builds storage, keys and listeners, runs them, and shuts down in order.
+//! - [`http`]: the OTLP/HTTP receiver and the query API; `http::error` maps every error to a
+//!   status code in one place.
+//! - [`grpc`]: the OTLP/gRPC receiver.
+//! - [`keys`]: environments and API keys, the Honeycomb way.
+//! - [`admission`] and [`metrics`]: bounded ingest memory and Prometheus counters.
 
+pub mod admission;
+pub mod app;
+pub mod config;
+pub mod grpc;
+pub mod http;
+pub mod keys;
+pub mod metrics;
+mod state;
+
+pub use app::{serve, BoundAddrs};

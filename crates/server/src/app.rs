@@ -1,0 +1,161 @@
+//! Wiring: builds every component explicitly, runs the listeners, and shuts down in order.
+//!
+//! Start-up binds every port first (so a port clash fails at once), serves `/healthz` and
+//! `/readyz` while the WAL replays, and opens the ingest ports only once replay is done.
+//! Shutdown stops ingest, lets the WAL commit what is queued, then stops the API.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use combray_storage::{Storage, StorageConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::grpc::{normalize_status, OtlpGrpc};
+use crate::http::{api_router, otlp_router};
+use crate::keys::KeyRing;
+use crate::state::AppState;
+
+/// The addresses the server actually listens on (useful when configured with port 0).
+#[derive(Debug, Clone, Copy)]
+pub struct BoundAddrs {
+    /// OTLP/HTTP.
+    pub otlp_http: SocketAddr,
+    /// OTLP/gRPC.
+    pub otlp_grpc: SocketAddr,
+    /// API.
+    pub api: SocketAddr,
+}
+
+struct Listeners {
+    otlp_http: TcpListener,
+    otlp_grpc: TcpListener,
+    api: TcpListener,
+}
+
+async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+    let bind_one = |addr: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for {what} on {addr}"))
+    };
+    Ok(Listeners {
+        otlp_http: bind_one(config.otlp_http_addr, "OTLP/HTTP").await?,
+        otlp_grpc: bind_one(config.otlp_grpc_addr, "OTLP/gRPC").await?,
+        api: bind_one(config.api_addr, "the API").await?,
+    })
+}
+
+fn storage_config(config: &Config) -> StorageConfig {
+    let mut storage = StorageConfig::new(config.data_dir.clone());
+    storage.wal.fsync = config.wal_fsync;
+    storage.wal.segment_bytes = config.wal_segment_bytes;
+    storage.max_head_bytes = config.max_head_bytes;
+    storage
+}
+
+/// Runs the server until `shutdown` resolves. `on_bound` hears the bound addresses first.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+    on_bound: impl FnOnce(BoundAddrs),
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let keys = KeyRing::open(&config.data_dir)?;
+    let state = Arc::new(AppState::new(&config, keys));
+    let listeners = bind(&config).await?;
+    let bound = BoundAddrs {
+        otlp_http: listeners.otlp_http.local_addr()?,
+        otlp_grpc: listeners.otlp_grpc.local_addr()?,
+        api: listeners.api.local_addr()?,
+    };
+    on_bound(bound);
+
+    let (stop_ingest, ingest_stopped) = watch::channel(false);
+    let (stop_api, api_stopped) = watch::channel(false);
+    let api = tokio::spawn(run_http(
+        listeners.api,
+        api_router(Arc::clone(&state)),
+        api_stopped,
+    ));
+
+    let storage_config = storage_config(&config);
+    let storage = tokio::task::spawn_blocking(move || Storage::open(storage_config))
+        .await
+        .context("WAL replay panicked")?
+        .context("cannot open storage")?;
+    let storage = Arc::new(storage);
+    state.attach_storage(Arc::clone(&storage));
+    tracing::info!(otlp_http = %bound.otlp_http, otlp_grpc = %bound.otlp_grpc, api = %bound.api, data_dir = %config.data_dir.display(), "combray is ready");
+
+    let otlp_http = tokio::spawn(run_http(
+        listeners.otlp_http,
+        otlp_router(Arc::clone(&state)),
+        ingest_stopped.clone(),
+    ));
+    let otlp_grpc = tokio::spawn(run_grpc(
+        listeners.otlp_grpc,
+        Arc::clone(&state),
+        ingest_stopped,
+    ));
+
+    shutdown.await;
+    tracing::info!("shutting down: closing ingest");
+    let _ = stop_ingest.send(true);
+    log_join("OTLP/HTTP", otlp_http.await);
+    log_join("OTLP/gRPC", otlp_grpc.await);
+    drop(state.storage().ok().cloned());
+    // Every ingest task is done, so this is the last reference besides `state`'s; the WAL
+    // writer commits what is queued when its sender is dropped at process exit. Closing
+    // explicitly waits for that.
+    if let Some(mut storage) = Arc::into_inner(storage) {
+        tokio::task::spawn_blocking(move || storage.close())
+            .await
+            .ok();
+    }
+    let _ = stop_api.send(true);
+    log_join("API", api.await);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn log_join(what: &str, joined: Result<anyhow::Result<()>, tokio::task::JoinError>) {
+    match joined {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "{what} listener failed"),
+        Err(error) => tracing::error!(%error, "{what} listener panicked"),
+    }
+}
+
+async fn wait_for(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+async fn run_http(
+    listener: TcpListener,
+    router: axum::Router,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(wait_for(stop))
+        .await?;
+    Ok(())
+}
+
+async fn run_grpc(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .layer(tower::util::MapResponseLayer::new(normalize_status))
+        .add_service(OtlpGrpc::service(state))
+        .serve_with_incoming_shutdown(incoming, wait_for(stop))
+        .await?;
+    Ok(())
+}

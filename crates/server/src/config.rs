@@ -1,0 +1,279 @@
+//! `combray serve` configuration: an optional `combray.toml`, overridden by `COMBRAY_*`
+//! environment variables, overridden by command-line flags. Every option and its default is in
+//! `combray serve --help` and in `config/combray.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use combray_storage::wal::FsyncPolicy;
+use serde::Deserialize;
+
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "combray-data";
+/// Default config file, read when present.
+pub const DEFAULT_CONFIG_FILE: &str = "combray.toml";
+const MIB: u64 = 1024 * 1024;
+
+/// Flags of `combray serve`. Each can also be set with the environment variable shown.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (TOML). Read when it exists; an explicitly named file must exist
+    /// [default: combray.toml]
+    #[arg(long, env = "COMBRAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the write-ahead log, keys and (later) blocks [default: ./combray-data]
+    #[arg(long, env = "COMBRAY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// OTLP/HTTP listen address [default: 127.0.0.1:4318]
+    #[arg(long, env = "COMBRAY_OTLP_HTTP_ADDR")]
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// OTLP/gRPC listen address [default: 127.0.0.1:4317]
+    #[arg(long, env = "COMBRAY_OTLP_GRPC_ADDR")]
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    /// Query API, health and metrics listen address [default: 127.0.0.1:4320]
+    #[arg(long, env = "COMBRAY_API_ADDR")]
+    pub api_addr: Option<SocketAddr>,
+    /// Largest request body in bytes, checked before and after decompression [default: 67108864]
+    #[arg(long, env = "COMBRAY_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<u64>,
+    /// Memory that requests being ingested may hold at once; past it, 503 [default: 1073741824]
+    #[arg(long, env = "COMBRAY_MAX_INFLIGHT_BYTES")]
+    pub max_inflight_bytes: Option<u64>,
+    /// Memory the in-memory head may hold; past it, 503 [default: 4294967296]
+    #[arg(long, env = "COMBRAY_MAX_HEAD_BYTES")]
+    pub max_head_bytes: Option<u64>,
+    /// When the WAL syncs: group (concurrent requests share one fsync), always, never
+    /// [default: group]
+    #[arg(long, env = "COMBRAY_WAL_FSYNC")]
+    pub wal_fsync: Option<FsyncPolicy>,
+    /// Size at which a WAL segment is closed and a new one started [default: 134217728]
+    #[arg(long, env = "COMBRAY_WAL_SEGMENT_BYTES")]
+    pub wal_segment_bytes: Option<u64>,
+    /// Seconds a client is told to wait in Retry-After when Combray is overloaded [default: 1]
+    #[arg(long, env = "COMBRAY_RETRY_AFTER_SECONDS")]
+    pub retry_after_seconds: Option<u64>,
+}
+
+/// The TOML file's shape; unknown keys are an error so typos do not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    otlp: FileOtlp,
+    #[serde(default)]
+    api: FileApi,
+    #[serde(default)]
+    wal: FileWal,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOtlp {
+    http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApi {
+    addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWal {
+    fsync: Option<String>,
+    segment_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_body_bytes: Option<u64>,
+    max_inflight_bytes: Option<u64>,
+    max_head_bytes: Option<u64>,
+    retry_after_seconds: Option<u64>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// OTLP/HTTP listen address.
+    pub otlp_http_addr: SocketAddr,
+    /// OTLP/gRPC listen address.
+    pub otlp_grpc_addr: SocketAddr,
+    /// API listen address.
+    pub api_addr: SocketAddr,
+    /// Body cap in bytes.
+    pub max_body_bytes: usize,
+    /// In-flight ingest memory budget in bytes.
+    pub max_inflight_bytes: usize,
+    /// Head memory cap in bytes.
+    pub max_head_bytes: usize,
+    /// WAL sync policy.
+    pub wal_fsync: FsyncPolicy,
+    /// WAL segment size.
+    pub wal_segment_bytes: u64,
+    /// Retry-After seconds on 503.
+    pub retry_after_seconds: u64,
+}
+
+fn address(text: &str) -> SocketAddr {
+    text.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+fn to_usize(value: u64) -> usize {
+    usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+impl Config {
+    /// Merges flags and environment (already folded together by clap) over the file over the
+    /// defaults, then validates.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = read_file(args.config.as_deref())?;
+        let fsync = match (&args.wal_fsync, &file.wal.fsync) {
+            (Some(policy), _) => *policy,
+            (None, Some(text)) => text
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("[wal] fsync: {e}"))?,
+            (None, None) => FsyncPolicy::Group,
+        };
+        let config = Self {
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            otlp_http_addr: args
+                .otlp_http_addr
+                .or(file.otlp.http_addr)
+                .unwrap_or_else(|| address("127.0.0.1:4318")),
+            otlp_grpc_addr: args
+                .otlp_grpc_addr
+                .or(file.otlp.grpc_addr)
+                .unwrap_or_else(|| address("127.0.0.1:4317")),
+            api_addr: args
+                .api_addr
+                .or(file.api.addr)
+                .unwrap_or_else(|| address("127.0.0.1:4320")),
+            max_body_bytes: to_usize(
+                args.max_body_bytes
+                    .or(file.limits.max_body_bytes)
+                    .unwrap_or(64 * MIB),
+            ),
+            max_inflight_bytes: to_usize(
+                args.max_inflight_bytes
+                    .or(file.limits.max_inflight_bytes)
+                    .unwrap_or(1024 * MIB),
+            ),
+            max_head_bytes: to_usize(
+                args.max_head_bytes
+                    .or(file.limits.max_head_bytes)
+                    .unwrap_or(4096 * MIB),
+            ),
+            wal_fsync: fsync,
+            wal_segment_bytes: args
+                .wal_segment_bytes
+                .or(file.wal.segment_bytes)
+                .unwrap_or(128 * MIB),
+            retry_after_seconds: args
+                .retry_after_seconds
+                .or(file.limits.retry_after_seconds)
+                .unwrap_or(1),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.max_body_bytes > 0, "max_body_bytes must be positive");
+        anyhow::ensure!(
+            self.max_inflight_bytes >= self.max_body_bytes,
+            "max_inflight_bytes ({}) must be at least max_body_bytes ({}), or the largest allowed request could never be taken",
+            self.max_inflight_bytes,
+            self.max_body_bytes
+        );
+        anyhow::ensure!(
+            self.wal_segment_bytes >= 4096,
+            "wal segment_bytes must be at least 4096"
+        );
+        anyhow::ensure!(
+            (1..=60).contains(&self.retry_after_seconds),
+            "retry_after_seconds must be 1 to 60: OTLP clients drop batches told to wait longer"
+        );
+        Ok(())
+    }
+}
+
+fn read_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path = explicit.unwrap_or(Path::new(DEFAULT_CONFIG_FILE));
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            return Ok(FileConfig::default());
+        }
+        Err(error) => anyhow::bail!("cannot read config file {}: {error}", path.display()),
+    };
+    toml::from_str(&text)
+        .map_err(|error| anyhow::anyhow!("config file {}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_bind_loopback_and_flags_beat_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\n[api]\naddr = \"127.0.0.1:9999\"\n[wal]\nfsync = \"never\"\n",
+        )
+        .unwrap();
+        let defaults = Config::load(&ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(defaults.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(defaults.api_addr, address("127.0.0.1:9999"));
+        assert_eq!(defaults.otlp_http_addr, address("127.0.0.1:4318"));
+        assert_eq!(defaults.otlp_grpc_addr, address("127.0.0.1:4317"));
+        assert_eq!(defaults.wal_fsync, FsyncPolicy::Never);
+        assert_eq!(defaults.max_body_bytes, 64 * 1024 * 1024);
+        let flagged = Config::load(&ServeArgs {
+            config: Some(file),
+            data_dir: Some("/from/flag".into()),
+            wal_fsync: Some(FsyncPolicy::Always),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(flagged.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(flagged.wal_fsync, FsyncPolicy::Always);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_explicit_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[wal]\nfsink = \"never\"\n").unwrap();
+        let error = Config::load(&ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(error.to_string().contains("fsink"), "{error}");
+        let missing = Config::load(&ServeArgs {
+            config: Some(dir.path().join("absent.toml")),
+            ..Default::default()
+        });
+        assert!(missing.is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! The query API on the API port: traces by id, trace search, services, health and metrics.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use combray_query::{catalog, search, trace};
+
+use super::error::ApiError;
+use crate::keys::{Access, KEY_HEADER};
+use crate::state::AppState;
+
+/// Runs a read in the caller's environment on the blocking pool (queries scan memory and would
+/// otherwise hold a reactor thread), and renders its result or error as JSON.
+async fn read<T, F>(state: Arc<AppState>, headers: &HeaderMap, query: F) -> Response
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&AppState, &str) -> Result<T, ApiError> + Send + 'static,
+{
+    let key = headers
+        .get(KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let retry_after = state.retry_after_seconds;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let environment = state.keys.authorize(key.as_deref(), Access::Read)?;
+        query(&state, &environment)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(error)) => error.json_response(retry_after),
+        Err(_) => ApiError::Overloaded.json_response(retry_after),
+    }
+}
+
+/// `GET /api/v1/traces/{trace_id}`.
+pub(super) async fn get_trace(
+    State(state): State<Arc<AppState>>,
+    Path(trace_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    read(state, &headers, move |state, environment| {
+        let head = state.storage()?.head();
+        Ok(trace::get_trace(head, environment, &trace_id)?)
+    })
+    .await
+}
+
+/// `GET /api/v1/traces?service=&name=&min_duration=&max_duration=&status=&attr.KEY=&start=&end=&limit=`.
+pub(super) async fn search_traces(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    read(state, &headers, move |state, environment| {
+        let pairs = parse_query(query.as_deref().unwrap_or(""))?;
+        let params = search::SearchParams::from_pairs(&pairs)?;
+        Ok(search::search(
+            state.storage()?.head(),
+            environment,
+            &params,
+        )?)
+    })
+    .await
+}
+
+fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded_pairs(query).map_err(|reason| {
+        combray_query::QueryError::InvalidArgument(format!("malformed query string: {reason}"))
+            .into()
+    })
+}
+
+/// Splits `a=1&b=2`, percent-decoding keys and values (`+` is a space).
+fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
+    query
+        .split('&')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            Ok((percent_decode(key)?, percent_decode(value)?))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut output = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => output.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(index + 1..index + 3)
+                    .ok_or_else(|| format!("truncated escape in {text:?}"))?;
+                let hex =
+                    std::str::from_utf8(hex).map_err(|_| format!("bad escape in {text:?}"))?;
+                output.push(
+                    u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in {text:?}"))?,
+                );
+                index += 2;
+            }
+            other => output.push(other),
+        }
+        index += 1;
+    }
+    String::from_utf8(output).map_err(|_| format!("{text:?} is not UTF-8 once decoded"))
+}
+
+/// `GET /api/v1/services`.
+pub(super) async fn list_services(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    read(state, &headers, |state, environment| {
+        let services = catalog::services(state.storage()?.head(), environment);
+        Ok(serde_json::json!({ "services": services }))
+    })
+    .await
+}
+
+/// `GET /api/v1/services/{service}/operations`.
+pub(super) async fn list_operations(
+    State(state): State<Arc<AppState>>,
+    Path(service): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    read(state, &headers, move |state, environment| {
+        let operations = catalog::operations(state.storage()?.head(), environment, &service)?;
+        Ok(serde_json::json!({ "service": service, "operations": operations }))
+    })
+    .await
+}
+
+/// `GET /healthz`: the process is up.
+pub(super) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: WAL replay has finished and ingest is open.
+pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        ApiError::NotReady.json_response(state.retry_after_seconds)
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let storage = state.storage().ok().map(Arc::as_ref);
+    let text = state
+        .metrics
+        .render(storage, state.admission.in_use_bytes());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_percent_decoded() {
+        let pairs =
+            serde_urlencoded_pairs("name=GET%20%2Fapi&attr.http.route=%2Fhome&service=a+b&flag")
+                .unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("name".into(), "GET /api".into()),
+                ("attr.http.route".into(), "/home".into()),
+                ("service".into(), "a b".into()),
+                ("flag".into(), String::new())
+            ]
+        );
+        assert!(serde_urlencoded_pairs("a=%zz").is_err());
+        assert!(serde_urlencoded_pairs("a=%f").is_err());
+    }
+}

@@ -1,0 +1,232 @@
+//! Counters for `GET /metrics`, rendered in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use combray_model::Protocol;
+use combray_storage::metrics::{HistogramSnapshot, LATENCY_BUCKETS_SECONDS};
+use combray_storage::Storage;
+
+/// Why a request or its spans were turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Individually invalid spans (bad ids), reported as partial success.
+    InvalidSpan,
+    /// The body could not be decoded or decompressed.
+    Malformed,
+    /// The content type or encoding is not supported.
+    UnsupportedMedia,
+    /// The body passed the size cap.
+    TooLarge,
+    /// Missing, unknown or insufficient key.
+    Unauthorized,
+    /// The server could not take more (memory budget, full head).
+    Overloaded,
+    /// The WAL failed.
+    StorageError,
+}
+
+impl Rejection {
+    const ALL: [Self; 7] = [
+        Self::InvalidSpan,
+        Self::Malformed,
+        Self::UnsupportedMedia,
+        Self::TooLarge,
+        Self::Unauthorized,
+        Self::Overloaded,
+        Self::StorageError,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::InvalidSpan => "invalid_span",
+            Self::Malformed => "malformed",
+            Self::UnsupportedMedia => "unsupported_media",
+            Self::TooLarge => "too_large",
+            Self::Unauthorized => "unauthorized",
+            Self::Overloaded => "overloaded",
+            Self::StorageError => "storage_error",
+        }
+    }
+}
+
+const PROTOCOLS: [Protocol; 3] = [
+    Protocol::OtlpHttpProtobuf,
+    Protocol::OtlpHttpJson,
+    Protocol::OtlpGrpc,
+];
+
+/// Ingest counters.
+#[derive(Default)]
+pub struct Metrics {
+    spans_accepted: [AtomicU64; 3],
+    spans_rejected: [AtomicU64; 7],
+    requests_rejected: [AtomicU64; 7],
+    bytes_received: AtomicU64,
+    bytes_decompressed: AtomicU64,
+}
+
+fn protocol_index(protocol: Protocol) -> usize {
+    PROTOCOLS.iter().position(|p| *p == protocol).unwrap_or(0)
+}
+
+impl Metrics {
+    /// Counts spans made durable.
+    pub fn spans_accepted(&self, protocol: Protocol, spans: u64) {
+        self.spans_accepted[protocol_index(protocol)].fetch_add(spans, Ordering::Relaxed);
+    }
+
+    /// Counts spans turned away, when their number is known.
+    pub fn spans_rejected(&self, reason: Rejection, spans: u64) {
+        self.spans_rejected[reason as usize].fetch_add(spans, Ordering::Relaxed);
+    }
+
+    /// Counts a request answered with an error.
+    pub fn request_rejected(&self, reason: Rejection) {
+        self.requests_rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts request bytes as received and after decompression.
+    pub fn bytes_in(&self, received: usize, decompressed: usize) {
+        self.bytes_received
+            .fetch_add(received as u64, Ordering::Relaxed);
+        self.bytes_decompressed
+            .fetch_add(decompressed as u64, Ordering::Relaxed);
+    }
+
+    /// Renders every metric, including storage's, as Prometheus text.
+    pub fn render(&self, storage: Option<&Storage>, inflight_bytes: usize) -> String {
+        let mut out = String::new();
+        header(
+            &mut out,
+            "combray_spans_accepted_total",
+            "counter",
+            "Spans made durable and acknowledged.",
+        );
+        for protocol in PROTOCOLS {
+            let value = self.spans_accepted[protocol_index(protocol)].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "combray_spans_accepted_total{{protocol=\"{}\"}} {value}",
+                protocol.as_str()
+            );
+        }
+        header(
+            &mut out,
+            "combray_spans_rejected_total",
+            "counter",
+            "Spans turned away, by reason.",
+        );
+        header(
+            &mut out,
+            "combray_requests_rejected_total",
+            "counter",
+            "Ingest requests answered with an error, by reason.",
+        );
+        for reason in Rejection::ALL {
+            let spans = self.spans_rejected[reason as usize].load(Ordering::Relaxed);
+            let requests = self.requests_rejected[reason as usize].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "combray_spans_rejected_total{{reason=\"{}\"}} {spans}",
+                reason.label()
+            );
+            let _ = writeln!(
+                out,
+                "combray_requests_rejected_total{{reason=\"{}\"}} {requests}",
+                reason.label()
+            );
+        }
+        header(
+            &mut out,
+            "combray_ingest_bytes_total",
+            "counter",
+            "Request body bytes, as received and after decompression.",
+        );
+        let _ = writeln!(
+            out,
+            "combray_ingest_bytes_total{{stage=\"received\"}} {}",
+            self.bytes_received.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "combray_ingest_bytes_total{{stage=\"decompressed\"}} {}",
+            self.bytes_decompressed.load(Ordering::Relaxed)
+        );
+        gauge(
+            &mut out,
+            "combray_ingest_inflight_bytes",
+            "Memory held by requests being ingested.",
+            inflight_bytes as u64,
+        );
+        if let Some(storage) = storage {
+            render_storage(&mut out, storage);
+        }
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    header(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn render_storage(out: &mut String, storage: &Storage) {
+    let wal = storage.wal_stats();
+    counter(
+        out,
+        "combray_wal_records_total",
+        "Records made durable in the WAL.",
+        wal.records.load(Ordering::Relaxed),
+    );
+    counter(
+        out,
+        "combray_wal_commits_total",
+        "WAL commit groups (one sync each).",
+        wal.commits.load(Ordering::Relaxed),
+    );
+    counter(
+        out,
+        "combray_wal_bytes_total",
+        "Framed bytes written to the WAL.",
+        wal.bytes.load(Ordering::Relaxed),
+    );
+    histogram(
+        out,
+        "combray_wal_fsync_seconds",
+        "WAL fdatasync latency.",
+        &wal.fsync_latency.snapshot(),
+    );
+    let head = storage.head();
+    gauge(
+        out,
+        "combray_head_spans",
+        "Spans in the in-memory head.",
+        head.span_count(),
+    );
+    gauge(
+        out,
+        "combray_head_bytes",
+        "Memory held by the in-memory head.",
+        head.memory_bytes() as u64,
+    );
+}
+
+fn histogram(out: &mut String, name: &str, help: &str, snapshot: &HistogramSnapshot) {
+    header(out, name, "histogram", help);
+    for (bound, count) in LATENCY_BUCKETS_SECONDS.iter().zip(&snapshot.cumulative) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", snapshot.count);
+    let _ = writeln!(out, "{name}_sum {}", snapshot.sum_seconds);
+    let _ = writeln!(out, "{name}_count {}", snapshot.count);
+}

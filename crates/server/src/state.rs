@@ -1,0 +1,90 @@
+//! State shared by every listener, and the last step of ingest common to HTTP and gRPC.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use combray_ingest::otlp::Normalized;
+use combray_storage::Storage;
+
+use crate::admission::Admission;
+use crate::config::Config;
+use crate::http::error::ApiError;
+use crate::keys::KeyRing;
+use crate::metrics::{Metrics, Rejection};
+
+/// Everything a request handler needs.
+pub struct AppState {
+    storage: OnceLock<Arc<Storage>>,
+    /// API keys.
+    pub keys: KeyRing,
+    /// Ingest memory budget.
+    pub admission: Admission,
+    /// Ingest counters.
+    pub metrics: Metrics,
+    /// Body cap in bytes.
+    pub max_body_bytes: usize,
+    /// Retry-After seconds on 503.
+    pub retry_after_seconds: u64,
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub(crate) fn now_unix_nano() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl AppState {
+    /// State for a configuration; storage is attached once WAL replay finishes.
+    pub fn new(config: &Config, keys: KeyRing) -> Self {
+        Self {
+            storage: OnceLock::new(),
+            keys,
+            admission: Admission::new(config.max_inflight_bytes),
+            metrics: Metrics::default(),
+            max_body_bytes: config.max_body_bytes,
+            retry_after_seconds: config.retry_after_seconds,
+        }
+    }
+
+    /// Marks start-up done.
+    pub fn attach_storage(&self, storage: Arc<Storage>) {
+        if self.storage.set(storage).is_err() {
+            tracing::error!("storage was attached twice; keeping the first");
+        }
+    }
+
+    /// Storage, or [`ApiError::NotReady`] while the WAL is being replayed.
+    pub fn storage(&self) -> Result<&Arc<Storage>, ApiError> {
+        self.storage.get().ok_or(ApiError::NotReady)
+    }
+
+    /// Whether WAL replay has finished.
+    pub fn is_ready(&self) -> bool {
+        self.storage.get().is_some()
+    }
+
+    /// Makes a normalized request durable and counts it. Returns once it may be acknowledged.
+    pub async fn commit(&self, normalized: &Normalized) -> Result<(), ApiError> {
+        let storage = self.storage()?;
+        let spans = normalized.batch.span_count() as u64;
+        if normalized.rejected_spans > 0 {
+            self.metrics
+                .spans_rejected(Rejection::InvalidSpan, normalized.rejected_spans);
+            tracing::debug!(rejected = normalized.rejected_spans, reason = %normalized.rejection_reason, "partial success");
+        }
+        match storage.append(&normalized.batch).await {
+            Ok(()) => {
+                self.metrics
+                    .spans_accepted(normalized.batch.protocol, spans);
+                Ok(())
+            }
+            Err(error) => {
+                let error = ApiError::from(error);
+                self.metrics.spans_rejected(error.rejection(), spans);
+                Err(error)
+            }
+        }
+    }
+}
