@@ -97,11 +97,13 @@ pub fn normalize_status<B>(mut response: http::Response<B>) -> http::Response<B>
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok());
+    // grpc-message is percent-encoded on the wire.
     let message = response
         .headers()
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .unwrap_or("")
+        .replace("%20", " ");
     let replacement = match code {
         Some(11) if message.contains("too large") => Some(tonic::Code::ResourceExhausted),
         Some(13) if message.contains("decode") => Some(tonic::Code::InvalidArgument),

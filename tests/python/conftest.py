@@ -1,0 +1,124 @@
+"""End-to-end harness: runs the real `combray` binary on free loopback ports.
+
+The binary comes from $COMBRAY_BIN (scripts/test.sh builds it and sets this).
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+BIN = os.environ.get("COMBRAY_BIN", "combray")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Combray:
+    """A running `combray serve` with its addresses and data directory."""
+
+    def __init__(self, data_dir, extra_args=()):
+        self.data_dir = Path(data_dir)
+        self.extra_args = list(extra_args)
+        self.http_port = free_port()
+        self.grpc_port = free_port()
+        self.api_port = free_port()
+        self.process = None
+        self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
+
+    @property
+    def otlp_http(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def otlp_grpc(self):
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def api(self):
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def keys_create(self, environment, kind):
+        result = subprocess.run(
+            [BIN, "keys", "create", "--env", environment, "--kind", kind, "--data-dir", str(self.data_dir)],
+            check=True, capture_output=True, text=True,
+        )
+        return result.stdout.strip()
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [BIN, "serve", "--data-dir", str(self.data_dir),
+             "--otlp-http-addr", f"127.0.0.1:{self.http_port}",
+             "--otlp-grpc-addr", f"127.0.0.1:{self.grpc_port}",
+             "--api-addr", f"127.0.0.1:{self.api_port}", *self.extra_args],
+            stdout=log, stderr=log,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"combray exited early:\n{self.log()}")
+            try:
+                if requests.get(f"{self.api}/readyz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"combray did not become ready:\n{self.log()}")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self):
+        """SIGKILL: no flush, no graceful shutdown."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def get(self, path, key=None, **params):
+        headers = {"x-honeycomb-team": key} if key else {}
+        return requests.get(f"{self.api}{path}", headers=headers, params=params, timeout=10)
+
+    def wait_for_trace(self, trace_id, key=None, min_spans=1, timeout=20):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            last = self.get(f"/api/v1/traces/{trace_id}", key=key)
+            if last.status_code == 200 and last.json()["span_count"] >= min_spans:
+                return last.json()
+            time.sleep(0.1)
+        raise AssertionError(f"trace {trace_id} not found: {last.status_code if last is not None else None} {last.text if last is not None else ''}")
+
+
+@pytest.fixture
+def make_combray(tmp_path):
+    started = []
+
+    def make(extra_args=(), name="data"):
+        server = Combray(tmp_path / name, extra_args)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def combray(make_combray):
+    return make_combray().start()

@@ -1,0 +1,65 @@
+"""OTLP/gRPC receiver: success, compression and the gRPC codes OTLP prescribes."""
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from otlp_payloads import new_trace_id, one_span_request, request, span
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def export(combray, message, key=None, compression=None):
+    with grpc.insecure_channel(combray.otlp_grpc) as channel:
+        stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+        metadata = [("x-honeycomb-team", key)] if key else None
+        return stub.Export(message, metadata=metadata, compression=compression, timeout=10)
+
+
+def export_raw(combray, payload):
+    with grpc.insecure_channel(combray.otlp_grpc) as channel:
+        call = channel.unary_unary(EXPORT, request_serializer=lambda raw: raw,
+                                   response_deserializer=ExportTraceServiceResponse.FromString)
+        return call(payload, timeout=10)
+
+
+def code_of(call):
+    with pytest.raises(grpc.RpcError) as error:
+        call()
+    return error.value.code(), error.value.details()
+
+
+def test_export_with_and_without_gzip(combray):
+    for compression in [None, grpc.Compression.Gzip]:
+        trace_id, message = one_span_request()
+        response = export(combray, message, compression=compression)
+        assert not response.HasField("partial_success")
+        assert combray.wait_for_trace(trace_id.hex())["spans"][0]["protocol"] == "otlp_grpc"
+
+
+def test_partial_success_over_grpc(combray):
+    trace_id = new_trace_id()
+    response = export(combray, request([span(trace_id, b"\x01" * 8), span(trace_id, b"\0" * 8)]))
+    assert response.partial_success.rejected_spans == 1
+
+
+def test_grpc_error_codes(make_combray):
+    combray = make_combray(["--max-body-bytes", "65536", "--max-head-bytes", "1"])
+    key = combray.keys_create("prod", "ingest")
+    combray.start()
+    code, details = code_of(lambda: export(combray, one_span_request()[1]))
+    assert code == grpc.StatusCode.UNAUTHENTICATED and "x-honeycomb-team" in details
+    code, _ = code_of(lambda: export(combray, one_span_request()[1], key="wrong"))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    code, _ = code_of(lambda: export(combray, one_span_request(padding=100_000)[1], key=key))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    code, _ = code_of(lambda: export_raw(combray, b"\xff\xff\xff"))
+    assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED)
+    export(combray, one_span_request()[1], key=key)
+    code, details = code_of(lambda: export(combray, one_span_request()[1], key=key))
+    assert code == grpc.StatusCode.UNAVAILABLE and "head is full" in details
+
+
+def test_undecodable_message_is_invalid_argument(combray):
+    code, details = code_of(lambda: export_raw(combray, b"\xff\xff\xff"))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, details

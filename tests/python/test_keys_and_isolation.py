@@ -1,0 +1,108 @@
+"""Environments and keys the Honeycomb way, and the read API's own errors."""
+import requests
+from google.rpc.status_pb2 import Status
+
+from otlp_payloads import one_span_request
+
+PROTOBUF = {"content-type": "application/x-protobuf"}
+
+
+def send(combray, message, key=None):
+    headers = dict(PROTOBUF)
+    if key:
+        headers["x-honeycomb-team"] = key
+    return requests.post(f"{combray.otlp_http}/v1/traces", data=message.SerializeToString(), headers=headers, timeout=10)
+
+
+def test_environments_are_isolated_and_ingest_keys_cannot_read(make_combray):
+    combray = make_combray()
+    ingest_a = combray.keys_create("env-a", "ingest")
+    read_a = combray.keys_create("env-a", "configuration")
+    read_b = combray.keys_create("env-b", "configuration")
+    combray.start()
+    trace_id, message = one_span_request(service="svc-a")
+    assert send(combray, message, ingest_a).status_code == 200
+    trace_hex = trace_id.hex()
+    assert combray.wait_for_trace(trace_hex, key=read_a)["services"] == ["svc-a"]
+
+    hidden = combray.get(f"/api/v1/traces/{trace_hex}", key=read_b)
+    assert hidden.status_code == 404
+    assert combray.get("/api/v1/traces", key=read_b).json()["traces"] == []
+    assert combray.get("/api/v1/services", key=read_b).json()["services"] == []
+    assert combray.get("/api/v1/services", key=read_a).json()["services"] == ["svc-a"]
+
+    forbidden = combray.get(f"/api/v1/traces/{trace_hex}", key=ingest_a)
+    assert forbidden.status_code == 403
+    assert "ingest key" in forbidden.json()["error"]
+
+
+def test_once_keys_exist_they_are_required_and_named(make_combray):
+    combray = make_combray()
+    combray.keys_create("prod", "ingest")
+    combray.start()
+    _, message = one_span_request()
+    missing = send(combray, message)
+    assert missing.status_code == 401
+    assert "x-honeycomb-team" in Status.FromString(missing.content).message
+    unknown = send(combray, message, key="cmbik_not-a-key")
+    assert unknown.status_code == 401
+    assert "unknown API key" in Status.FromString(unknown.content).message
+    assert combray.get("/api/v1/services").status_code == 401
+
+
+def test_keys_created_while_running_take_effect(combray):
+    # No keys: open access to the default environment.
+    assert send(combray, one_span_request()[1]).status_code == 200
+    key = combray.keys_create("late", "ingest")
+    import time
+    deadline = time.time() + 10
+    while send(combray, one_span_request()[1]).status_code == 200 and time.time() < deadline:
+        time.sleep(0.2)
+    assert send(combray, one_span_request()[1]).status_code == 401
+    assert send(combray, one_span_request()[1], key=key).status_code == 200
+
+
+def test_read_api_errors_are_precise_json(combray):
+    bad_id = combray.get("/api/v1/traces/not-hex")
+    assert bad_id.status_code == 400 and "32 hexadecimal" in bad_id.json()["error"]
+    unknown = combray.get("/api/v1/traces", bogus="1")
+    assert unknown.status_code == 400 and "bogus" in unknown.json()["error"]
+    bad_duration = combray.get("/api/v1/traces", min_duration="soon")
+    assert bad_duration.status_code == 400 and "min_duration" in bad_duration.json()["error"]
+    assert combray.get("/api/v1/services/nope/operations").status_code == 404
+    assert combray.get("/api/v2/whatever").status_code == 404
+    assert combray.get("/healthz").text == "ok"
+
+
+def test_search_filters_by_attribute_duration_and_status(combray):
+    import json
+    from otlp_payloads import json_request, new_trace_id
+    slow_error = new_trace_id().hex()
+    body = json_request(slow_error, service="checkout")
+    requests.post(f"{combray.otlp_http}/v1/traces", data=json.dumps(body),
+                  headers={"content-type": "application/json"}, timeout=10)
+    trace_id, message = one_span_request(service="checkout")
+    send(combray, message)
+    combray.wait_for_trace(slow_error)
+    combray.wait_for_trace(trace_id.hex())
+    hits = lambda **params: [t["trace_id"] for t in combray.get("/api/v1/traces", **params).json()["traces"]]
+    assert hits(service="checkout", status="error") == [slow_error]
+    assert hits(**{"attr.http.status_code": "201"}) == [slow_error]
+    assert hits(min_duration="100ms") == [slow_error]
+    assert hits(max_duration="100ms") == [trace_id.hex()]
+    assert set(hits(service="checkout")) == {slow_error, trace_id.hex()}
+
+
+def test_prometheus_metrics_cover_ingest_wal_and_head(combray):
+    send(combray, one_span_request()[1])
+    text = combray.get("/metrics").text
+    for needle in [
+        'combray_spans_accepted_total{protocol="otlp_http_protobuf"} 1',
+        "combray_wal_fsync_seconds_bucket",
+        "combray_wal_fsync_seconds_count",
+        "combray_head_spans 1",
+        "combray_head_bytes",
+        'combray_ingest_bytes_total{stage="received"}',
+        'combray_requests_rejected_total{reason="unauthorized"} 0',
+    ]:
+        assert needle in text, needle
