@@ -54,6 +54,9 @@ pub struct OtlpArgs {
     seed: u64,
 }
 
+/// `(trace_id, span_id)` of each span in a request, for the ack log.
+type SpanIds = Vec<(Vec<u8>, Vec<u8>)>;
+
 struct Worker {
     client: reqwest::Client,
     url: String,
@@ -79,7 +82,7 @@ fn is_loopback(endpoint: &str) -> bool {
 }
 
 impl Worker {
-    fn build_batch(&mut self, instance: &str) -> (Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>) {
+    fn build_batch(&mut self, instance: &str) -> (Vec<u8>, SpanIds) {
         let mut spans = Vec::new();
         let now = unix_nanos();
         loop {

@@ -79,7 +79,8 @@ impl AttributeValue {
             }
             Self::Double(number) => text.parse::<f64>().is_ok_and(|parsed| parsed == *number),
             Self::Empty | Self::Bytes(_) | Self::Array(_) | Self::Map(_) => {
-                self.to_json().to_string() == text
+                let rendered = self.to_json().to_string();
+                rendered == text
             }
         }
     }

@@ -277,3 +277,31 @@ mod tests {
         assert!(missing.is_err());
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    use super::*;
+
+    /// The annotated example must parse and spell out exactly the built-in defaults.
+    #[test]
+    fn the_example_config_matches_the_defaults() {
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/combray.example.toml"
+        );
+        let from_example = Config::load(&ServeArgs {
+            config: Some(example.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").unwrap();
+        let defaults = Config::load(&ServeArgs {
+            config: Some(empty),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_example, defaults);
+    }
+}

@@ -24,7 +24,7 @@ const UNKNOWN_LENGTH_RESERVATION: usize = 64 * 1024;
 /// Decoded spans take roughly this many times their protobuf size in memory.
 const DECODED_EXPANSION: usize = 3;
 
-fn header_text<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
