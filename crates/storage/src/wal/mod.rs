@@ -124,7 +124,8 @@ impl WalStats {
 
 /// An open write-ahead log.
 pub struct Wal {
-    sender: Option<mpsc::Sender<writer::AppendRequest>>,
+    dir: PathBuf,
+    sender: Option<mpsc::Sender<writer::WalRequest>>,
     thread: Option<JoinHandle<()>>,
     stats: Arc<WalStats>,
 }
@@ -136,36 +137,74 @@ impl Wal {
         config: WalConfig,
         consume: impl FnMut(&[u8]) -> Result<(), StorageError>,
     ) -> Result<(Self, ReplayReport), StorageError> {
+        Self::open_after_checkpoint(config, 0, consume)
+    }
+
+    /// Like [`Wal::open`], but segments at or below `checkpoint` hold records already published
+    /// elsewhere (blocks): they are deleted instead of replayed.
+    pub fn open_after_checkpoint(
+        config: WalConfig,
+        checkpoint: u64,
+        consume: impl FnMut(&[u8]) -> Result<(), StorageError>,
+    ) -> Result<(Self, ReplayReport), StorageError> {
         std::fs::create_dir_all(&config.dir)
             .map_err(|e| StorageError::io("create", &config.dir, e))?;
-        let report = replay::replay(&config.dir, consume)?;
+        let report = replay::replay(&config.dir, checkpoint, consume)?;
+        let dir = config.dir.clone();
         let stats = Arc::new(WalStats::default());
         let (sender, receiver) = mpsc::channel(config.queue_depth.max(1));
-        let writer = writer::Writer::new(config, report.last_sequence + 1, Arc::clone(&stats))?;
+        let next_sequence = report.last_sequence.max(checkpoint) + 1;
+        let writer = writer::Writer::new(config, next_sequence, Arc::clone(&stats))?;
         let thread = std::thread::Builder::new()
             .name("combray-wal".into())
             .spawn(move || writer.run(receiver))
             .map_err(|e| StorageError::io("spawn WAL writer thread", PathBuf::new(), e))?;
-        Ok((
-            Self {
-                sender: Some(sender),
-                thread: Some(thread),
-                stats,
-            },
-            report,
-        ))
+        let wal = Self {
+            dir,
+            sender: Some(sender),
+            thread: Some(thread),
+            stats,
+        };
+        Ok((wal, report))
+    }
+
+    fn sender(&self) -> Result<&mpsc::Sender<writer::WalRequest>, StorageError> {
+        self.sender.as_ref().ok_or_else(closed)
     }
 
     /// Appends one record and returns once it is durable under the configured policy.
     pub async fn append(&self, payload: Vec<u8>) -> Result<(), StorageError> {
-        let closed = || StorageError::Closed("the WAL writer has stopped".into());
-        let sender = self.sender.as_ref().ok_or_else(closed)?;
         let (done, acknowledged) = oneshot::channel();
-        sender
-            .send(writer::AppendRequest { payload, done })
-            .await
-            .map_err(|_| closed())?;
+        let request = writer::WalRequest::Append { payload, done };
+        self.sender()?.send(request).await.map_err(|_| closed())?;
         acknowledged.await.map_err(|_| closed())?
+    }
+
+    /// Seals the open segment (after committing everything queued before this call) and starts
+    /// a new one. Returns the sealed segment's sequence: every record appended before this call
+    /// lies in a segment at or below it, every later one above it.
+    pub async fn rotate(&self) -> Result<u64, StorageError> {
+        let (done, sealed) = oneshot::channel();
+        let request = writer::WalRequest::Rotate { done };
+        self.sender()?.send(request).await.map_err(|_| closed())?;
+        sealed.await.map_err(|_| closed())?
+    }
+
+    /// Deletes every segment at or below `sequence`, once their records are safely elsewhere.
+    /// Call it only with a sequence returned by [`Wal::rotate`], so the open segment survives.
+    pub fn remove_segments_through(&self, sequence: u64) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        for (segment_sequence, path) in segment::list_segments(&self.dir)? {
+            if segment_sequence > sequence {
+                break;
+            }
+            std::fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            segment::sync_dir(&self.dir)?;
+        }
+        Ok(removed)
     }
 
     /// The WAL's counters.
@@ -182,6 +221,10 @@ impl Wal {
             }
         }
     }
+}
+
+fn closed() -> StorageError {
+    StorageError::Closed("the WAL writer has stopped".into())
 }
 
 impl Drop for Wal {

@@ -28,12 +28,18 @@ pub struct ReplayReport {
 /// newer format version stops start-up, since reading it as v1 would lose data silently.
 pub(super) fn replay(
     dir: &Path,
+    checkpoint: u64,
     mut consume: impl FnMut(&[u8]) -> Result<(), StorageError>,
 ) -> Result<ReplayReport, StorageError> {
     let mut report = ReplayReport::default();
     for (sequence, path) in list_segments(dir)? {
-        report.segments += 1;
         report.last_sequence = sequence;
+        if sequence <= checkpoint {
+            // Published in blocks before the last shutdown or crash; its deletion did not finish.
+            std::fs::remove_file(&path).map_err(|e| StorageError::io("remove", &path, e))?;
+            continue;
+        }
+        report.segments += 1;
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
         let valid_len = match frame::check_header(&bytes) {
             Ok(()) => replay_records(&path, &bytes, &mut consume, &mut report)?,

@@ -158,3 +158,33 @@ fn fsync_policies_parse_by_name() {
     assert!("sometimes".parse::<FsyncPolicy>().is_err());
     assert_eq!(FsyncPolicy::default().to_string(), "group");
 }
+
+#[tokio::test]
+async fn rotation_seals_what_came_before_and_checkpointed_segments_are_not_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path().join("wal"));
+    let (wal, _, _) = open_collecting(&config);
+    wal.append(b"published".to_vec()).await.unwrap();
+    let sealed = wal.rotate().await.unwrap();
+    wal.append(b"not yet".to_vec()).await.unwrap();
+    drop(wal);
+
+    // A crash after the checkpoint but before the segments were deleted.
+    let mut replayed = Vec::new();
+    let (wal, report) = Wal::open_after_checkpoint(config.clone(), sealed, |payload| {
+        replayed.push(payload.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(replayed, vec![b"not yet".to_vec()]);
+    assert_eq!(report.records, 1);
+    assert!(!segment::segment_path(&config.dir, sealed).exists());
+
+    let sealed_again = wal.rotate().await.unwrap();
+    assert!(sealed_again > sealed);
+    assert!(wal.remove_segments_through(sealed_again).unwrap() >= 1);
+    wal.append(b"after".to_vec()).await.unwrap();
+    drop(wal);
+    let (_, _, replayed) = open_collecting(&config);
+    assert_eq!(replayed, vec![b"after".to_vec()]);
+}

@@ -13,9 +13,16 @@ use super::segment::{segment_path, sync_dir};
 use super::{FsyncPolicy, WalConfig, WalStats};
 use crate::StorageError;
 
-pub(super) struct AppendRequest {
-    pub(super) payload: Vec<u8>,
-    pub(super) done: oneshot::Sender<Result<(), StorageError>>,
+pub(super) enum WalRequest {
+    /// Make a record durable.
+    Append {
+        payload: Vec<u8>,
+        done: oneshot::Sender<Result<(), StorageError>>,
+    },
+    /// Close the open segment and start the next; answers with the closed segment's sequence.
+    Rotate {
+        done: oneshot::Sender<Result<u64, StorageError>>,
+    },
 }
 
 struct OpenSegment {
@@ -73,42 +80,74 @@ impl Writer {
     }
 
     /// Runs until every sender is gone, committing whatever has queued up since the last commit.
-    pub(super) fn run(mut self, mut requests: mpsc::Receiver<AppendRequest>) {
+    /// A rotation request commits the appends queued before it first, so it seals exactly them.
+    pub(super) fn run(mut self, mut requests: mpsc::Receiver<WalRequest>) {
         let group_limit = match self.config.fsync {
             FsyncPolicy::Always => 1,
             FsyncPolicy::Group | FsyncPolicy::Never => usize::MAX,
         };
-        while let Some(first) = requests.blocking_recv() {
-            let mut group = vec![first];
-            let mut group_bytes = group[0].payload.len();
+        let mut pending = None;
+        loop {
+            let first = match pending.take() {
+                Some(request) => request,
+                None => match requests.blocking_recv() {
+                    Some(request) => request,
+                    None => return,
+                },
+            };
+            let (payload, done) = match first {
+                WalRequest::Append { payload, done } => (payload, done),
+                WalRequest::Rotate { done } => {
+                    let _ = done.send(self.rotate_on_request());
+                    continue;
+                }
+            };
+            let mut group = vec![(payload, done)];
+            let mut group_bytes = group[0].0.len();
             while group.len() < group_limit && group_bytes < self.config.max_group_bytes {
                 match requests.try_recv() {
-                    Ok(next) => {
-                        group_bytes += next.payload.len();
-                        group.push(next);
+                    Ok(WalRequest::Append { payload, done }) => {
+                        group_bytes += payload.len();
+                        group.push((payload, done));
+                    }
+                    Ok(rotate) => {
+                        pending = Some(rotate);
+                        break;
                     }
                     Err(_) => break,
                 }
             }
             let outcome = self.commit(&group);
-            for request in group {
+            for (_, done) in group {
                 let reply = match &outcome {
                     Ok(()) => Ok(()),
                     Err(message) => Err(StorageError::Closed(message.clone())),
                 };
-                let _ = request.done.send(reply);
+                let _ = done.send(reply);
             }
         }
     }
 
-    fn commit(&mut self, group: &[AppendRequest]) -> Result<(), String> {
+    fn rotate_on_request(&mut self) -> Result<u64, StorageError> {
+        if let Some(reason) = &self.broken {
+            return Err(StorageError::Closed(reason.clone()));
+        }
+        let sealed = self.segment.sequence;
+        self.rotate()?;
+        Ok(sealed)
+    }
+
+    fn commit(
+        &mut self,
+        group: &[(Vec<u8>, oneshot::Sender<Result<(), StorageError>>)],
+    ) -> Result<(), String> {
         if let Some(reason) = &self.broken {
             return Err(reason.clone());
         }
         let committed_len = self.segment.len;
         self.buffer.clear();
-        for request in group {
-            frame::encode_record(&mut self.buffer, &request.payload);
+        for (payload, _) in group {
+            frame::encode_record(&mut self.buffer, payload);
         }
         if let Err(error) = self.write_and_sync() {
             let message = error.to_string();
