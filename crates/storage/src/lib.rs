@@ -8,6 +8,7 @@
 //! Read path: [`Storage::head`] gives the columnar head (Arrow record batches with the schema in
 //! [`head::schema`]), which is exactly what immutable blocks will hold.
 
+pub mod block;
 mod error;
 pub mod head;
 pub mod metrics;

@@ -1,0 +1,41 @@
+//! A block's meta document (`meta.json`, format v1), written last: a block exists only once its
+//! meta does.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Format version this code writes and reads.
+pub const META_FORMAT_VERSION: u32 = 1;
+
+/// What a reader needs to know about a block without opening its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockMeta {
+    /// Always [`META_FORMAT_VERSION`] for blocks this code writes.
+    pub format_version: u32,
+    /// Unique, time-ordered id.
+    pub block_id: String,
+    /// Environment all spans belong to.
+    pub environment: String,
+    /// Node that wrote the block.
+    pub node_id: String,
+    /// The writer's WAL segments up to this one are covered by this block (and its siblings of
+    /// the same cut).
+    pub wal_through_segment: u64,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_unix_nano: u64,
+    /// Version of the span schema the data uses.
+    pub span_schema_version: String,
+    /// Spans (rows).
+    pub span_count: u64,
+    /// Distinct traces.
+    pub trace_count: u64,
+    /// Earliest span start.
+    pub min_start_unix_nano: u64,
+    /// Latest span end.
+    pub max_end_unix_nano: u64,
+    /// Bytes of `data.parquet`.
+    pub data_bytes: u64,
+    /// service → span name → span kinds (OTLP numbers).
+    pub operations: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+}

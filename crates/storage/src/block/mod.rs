@@ -1,0 +1,173 @@
+//! Immutable blocks: the head, cut into Parquet files in an object store (a local directory by
+//! default), each with a trace index and a meta document written last.
+
+mod meta;
+mod paths;
+mod read;
+mod trace_index;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parking_lot::RwLock;
+
+pub use meta::{BlockMeta, META_FORMAT_VERSION};
+pub use paths::{BlockPaths, BLOCKS_ROOT};
+pub use read::Block;
+pub use trace_index::{TraceEntry, TraceIndex};
+pub use write::{build_block, BlockOrigin, BuiltBlock};
+
+use crate::StorageError;
+
+fn store_error(action: &'static str, error: object_store::Error) -> StorageError {
+    StorageError::io(
+        action,
+        "object store",
+        std::io::Error::other(error.to_string()),
+    )
+}
+
+/// Every published block, per environment, newest last.
+pub struct Blocks {
+    store: Arc<dyn ObjectStore>,
+    by_environment: RwLock<HashMap<String, Vec<Arc<Block>>>>,
+}
+
+impl Blocks {
+    /// Loads the metas and trace indexes of every block in the store. Blocks this node wrote in a
+    /// cut that never reached its checkpoint are deleted: their spans are still in the WAL and
+    /// will be cut again, so keeping them would show those spans twice. A block that cannot be
+    /// read is logged and left out; the rest stay queryable.
+    pub async fn load(
+        store: Arc<dyn ObjectStore>,
+        node_id: &str,
+        checkpoint: u64,
+    ) -> Result<Self, StorageError> {
+        let root = object_store::path::Path::from(BLOCKS_ROOT);
+        let listed: Vec<_> = store
+            .list(Some(&root))
+            .try_collect()
+            .await
+            .map_err(|e| store_error("list blocks in", e))?;
+        let blocks = Self {
+            store,
+            by_environment: RwLock::new(HashMap::new()),
+        };
+        for object in listed
+            .iter()
+            .filter(|object| BlockPaths::is_meta(&object.location))
+        {
+            match blocks.load_one(&object.location).await {
+                Ok(block)
+                    if block.meta.node_id == node_id
+                        && block.meta.wal_through_segment > checkpoint =>
+                {
+                    tracing::warn!(block = %block.meta.block_id, "deleting a block from a cut that did not finish; its spans are replayed from the WAL");
+                    blocks.delete(&block).await?;
+                }
+                Ok(block) => blocks.add(Arc::new(block)),
+                Err(error) => {
+                    tracing::error!(meta = %object.location, %error, "leaving out a block that cannot be read")
+                }
+            }
+        }
+        Ok(blocks)
+    }
+
+    async fn load_one(&self, meta_path: &object_store::path::Path) -> Result<Block, StorageError> {
+        let corrupt = |reason: String| StorageError::Corrupt {
+            path: meta_path.as_ref().into(),
+            what: "block",
+            reason,
+        };
+        let bytes = self
+            .store
+            .get(meta_path)
+            .await
+            .map_err(|e| store_error("read", e))?
+            .bytes()
+            .await
+            .map_err(|e| store_error("read", e))?;
+        let meta: BlockMeta = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if meta.format_version != META_FORMAT_VERSION {
+            return Err(corrupt(format!(
+                "meta format version {} is not supported",
+                meta.format_version
+            )));
+        }
+        let paths = BlockPaths::new(&meta.environment, &meta.block_id);
+        let index = self
+            .store
+            .get(&paths.traces)
+            .await
+            .map_err(|e| store_error("read", e))?
+            .bytes()
+            .await
+            .map_err(|e| store_error("read", e))?;
+        let traces = TraceIndex::decode(&index).map_err(corrupt)?;
+        Ok(Block::new(meta, traces))
+    }
+
+    async fn delete(&self, block: &Block) -> Result<(), StorageError> {
+        let paths = block.paths();
+        // Meta first, so a crash midway leaves no half-block visible.
+        for path in [&paths.meta, &paths.traces, &paths.data] {
+            match self.store.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(store_error("delete", error)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads a block: data, then trace index, then meta. Until the meta exists, no reader or
+    /// restart sees the block.
+    pub async fn publish(&self, built: BuiltBlock) -> Result<Arc<Block>, StorageError> {
+        let paths = BlockPaths::new(&built.meta.environment, &built.meta.block_id);
+        let meta_json = serde_json::to_vec_pretty(&built.meta)
+            .map_err(|e| StorageError::Codec(e.to_string()))?;
+        self.store
+            .put(&paths.data, PutPayload::from(built.data))
+            .await
+            .map_err(|e| store_error("upload block data to", e))?;
+        let traces = TraceIndex::decode(&built.traces).map_err(StorageError::Codec)?;
+        self.store
+            .put(&paths.traces, PutPayload::from(built.traces))
+            .await
+            .map_err(|e| store_error("upload trace index to", e))?;
+        self.store
+            .put(&paths.meta, PutPayload::from(meta_json))
+            .await
+            .map_err(|e| store_error("upload block meta to", e))?;
+        Ok(Arc::new(Block::new(built.meta, traces)))
+    }
+
+    /// Makes a published block visible to readers.
+    pub fn add(&self, block: Arc<Block>) {
+        let mut by_environment = self.by_environment.write();
+        by_environment
+            .entry(block.meta.environment.clone())
+            .or_default()
+            .push(block);
+    }
+
+    /// An environment's blocks, oldest first.
+    pub fn blocks(&self, environment: &str) -> Vec<Arc<Block>> {
+        self.by_environment
+            .read()
+            .get(environment)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The object store blocks live in.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+}
+
+#[cfg(test)]
+mod tests;

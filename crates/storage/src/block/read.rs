@@ -1,0 +1,150 @@
+//! Reading a published block: whole, or just the row range of one trace.
+
+use std::sync::Arc;
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader};
+
+use super::meta::BlockMeta;
+use super::paths::BlockPaths;
+use super::trace_index::TraceIndex;
+use crate::head::Chunk;
+use crate::StorageError;
+
+/// A published block with its meta and trace index in memory.
+pub struct Block {
+    /// Meta document.
+    pub meta: BlockMeta,
+    /// Trace index.
+    pub traces: TraceIndex,
+    paths: BlockPaths,
+}
+
+fn read_error(paths: &BlockPaths, error: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt {
+        path: paths.data.as_ref().into(),
+        what: "block",
+        reason: error.to_string(),
+    }
+}
+
+impl Block {
+    /// A block from its parts.
+    pub fn new(meta: BlockMeta, traces: TraceIndex) -> Self {
+        let paths = BlockPaths::new(&meta.environment, &meta.block_id);
+        Self {
+            meta,
+            traces,
+            paths,
+        }
+    }
+
+    /// The block's object paths.
+    pub fn paths(&self) -> &BlockPaths {
+        &self.paths
+    }
+
+    async fn read(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        selection: Option<RowSelection>,
+    ) -> Result<Vec<Chunk>, StorageError> {
+        let reader = BlockFileReader {
+            store: Arc::clone(store),
+            path: self.paths.data.clone(),
+            size: self.meta.data_bytes,
+        };
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
+            .await
+            .map_err(|e| read_error(&self.paths, e))?;
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        let stream = builder.build().map_err(|e| read_error(&self.paths, e))?;
+        let batches: Vec<_> = stream
+            .try_collect()
+            .await
+            .map_err(|e| read_error(&self.paths, e))?;
+        batches.into_iter().map(Chunk::new).collect()
+    }
+
+    /// Every row.
+    pub async fn read_all(&self, store: &Arc<dyn ObjectStore>) -> Result<Vec<Chunk>, StorageError> {
+        self.read(store, None).await
+    }
+
+    /// Only `count` rows from `first`: with the page index, only the pages holding them are read.
+    pub async fn read_rows(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        first: usize,
+        count: usize,
+    ) -> Result<Vec<Chunk>, StorageError> {
+        let selection =
+            RowSelection::from(vec![RowSelector::skip(first), RowSelector::select(count)]);
+        self.read(store, Some(selection)).await
+    }
+}
+
+/// Ranged reads of a block's Parquet file from the object store. The size comes from the meta,
+/// so opening a block costs no extra request.
+struct BlockFileReader {
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+    size: u64,
+}
+
+fn parquet_error(error: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(error))
+}
+
+impl AsyncFileReader for BlockFileReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(parquet_error)
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(parquet_error)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_page_index_policy(PageIndexPolicy::Optional)
+                .load_and_finish(&mut *self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
+    }
+}

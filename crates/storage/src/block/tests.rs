@@ -1,0 +1,198 @@
+use std::sync::Arc;
+
+use combray_model::{
+    AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
+    Status, StatusCode, TraceId,
+};
+use object_store::memory::InMemory;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use super::*;
+use crate::head::{to_record_batch, Chunk};
+
+fn span(trace: u8, id: u8, parent: Option<u8>, start: u64) -> Span {
+    Span {
+        trace_id: TraceId::from_bytes([trace; 16]),
+        span_id: SpanId::from_bytes([id; 8]),
+        parent_span_id: parent.map(|p| SpanId::from_bytes([p; 8])),
+        trace_state: String::new(),
+        name: format!("op-{id}"),
+        kind: SpanKind::Server,
+        start_unix_nano: start,
+        duration_nano: 10,
+        status: Status {
+            code: if id == 3 {
+                StatusCode::Error
+            } else {
+                StatusCode::Unset
+            },
+            message: String::new(),
+        },
+        attributes: vec![KeyValue::new("n", AttributeValue::Int(i64::from(id)))],
+        events: Vec::new(),
+        links: Vec::new(),
+        flags: 0,
+        sample_rate: 1,
+        dropped_counts: [0; 3],
+    }
+}
+
+fn chunk(service: &str, spans: Vec<Span>) -> Arc<Chunk> {
+    let batch = SpanBatch {
+        environment: "prod".into(),
+        protocol: Protocol::OtlpGrpc,
+        received_unix_nano: 0,
+        groups: vec![SpanGroup {
+            dataset: service.into(),
+            resource: Vec::new(),
+            scope: Scope::default(),
+            spans,
+        }],
+    };
+    Arc::new(Chunk::new(to_record_batch(&batch).unwrap()).unwrap())
+}
+
+fn origin(wal_through_segment: u64) -> BlockOrigin<'static> {
+    BlockOrigin {
+        environment: "prod",
+        node_id: "node-a",
+        wal_through_segment,
+        now_unix_nano: 1_700_000_000_000_000_000,
+    }
+}
+
+fn sample_chunks() -> Vec<Arc<Chunk>> {
+    vec![
+        chunk("api", vec![span(2, 1, None, 100), span(1, 2, Some(9), 60)]),
+        chunk(
+            "db",
+            vec![
+                span(1, 3, Some(2), 70),
+                span(2, 4, Some(1), 110),
+                span(1, 9, None, 50),
+            ],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_block_keeps_every_span_and_finds_a_trace_by_its_row_range() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let blocks = Blocks::load(Arc::clone(&store), "node-a", 0).await.unwrap();
+    let built = build_block(&sample_chunks(), &origin(0)).unwrap();
+    assert_eq!(built.meta.span_count, 5);
+    assert_eq!(built.meta.trace_count, 2);
+    assert_eq!(built.meta.min_start_unix_nano, 50);
+    assert_eq!(built.meta.max_end_unix_nano, 120);
+    assert_eq!(
+        built.meta.operations["db"]["op-3"],
+        vec![SpanKind::Server as u8]
+    );
+    blocks.add(blocks.publish(built).await.unwrap());
+
+    let reloaded = Blocks::load(Arc::clone(&store), "node-b", 0).await.unwrap();
+    let block = &reloaded.blocks("prod")[0];
+    let entry = block
+        .traces
+        .find(&TraceId::from_bytes([1; 16]))
+        .unwrap()
+        .clone();
+    assert_eq!((entry.first_row, entry.row_count), (0, 3));
+    assert!(entry.has_root);
+    assert_eq!(block.traces.name(entry.root_name), "op-9");
+    assert_eq!(block.traces.name(entry.root_service), "db");
+    assert_eq!(entry.error_count, 1);
+    let rows = block
+        .read_rows(
+            reloaded.store(),
+            entry.first_row as usize,
+            entry.row_count as usize,
+        )
+        .await
+        .unwrap();
+    let records: Vec<_> = rows
+        .iter()
+        .flat_map(|c| (0..c.len()).map(move |r| c.record(r).unwrap()))
+        .collect();
+    let names: Vec<&str> = records.iter().map(|r| r.span.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["op-9", "op-2", "op-3"],
+        "sorted by start within the trace"
+    );
+    assert_eq!(records[2].span, span(1, 3, Some(2), 70));
+    assert_eq!(&*records[2].dataset, "db");
+    let all: usize = block
+        .read_all(reloaded.store())
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.len())
+        .sum();
+    assert_eq!(all, 5);
+    assert!(reloaded.blocks("dev").is_empty());
+}
+
+#[tokio::test]
+async fn blocks_of_an_unfinished_cut_are_deleted_only_by_their_own_node() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let blocks = Blocks::load(Arc::clone(&store), "node-a", 0).await.unwrap();
+    blocks
+        .publish(build_block(&sample_chunks(), &origin(7)).unwrap())
+        .await
+        .unwrap();
+    // Another node does not own that WAL: it keeps the block.
+    assert_eq!(
+        Blocks::load(Arc::clone(&store), "node-b", 0)
+            .await
+            .unwrap()
+            .blocks("prod")
+            .len(),
+        1
+    );
+    // The writer's checkpoint reached 7: the cut finished.
+    assert_eq!(
+        Blocks::load(Arc::clone(&store), "node-a", 7)
+            .await
+            .unwrap()
+            .blocks("prod")
+            .len(),
+        1
+    );
+    // The writer's checkpoint is older: the cut did not finish, the WAL still has the spans.
+    assert!(Blocks::load(Arc::clone(&store), "node-a", 6)
+        .await
+        .unwrap()
+        .blocks("prod")
+        .is_empty());
+    assert!(Blocks::load(Arc::clone(&store), "node-b", 0)
+        .await
+        .unwrap()
+        .blocks("prod")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_corrupt_block_is_left_out_and_the_rest_stay_readable() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let blocks = Blocks::load(Arc::clone(&store), "node-a", 0).await.unwrap();
+    let good = blocks
+        .publish(build_block(&sample_chunks(), &origin(0)).unwrap())
+        .await
+        .unwrap();
+    let bad = blocks
+        .publish(build_block(&sample_chunks(), &origin(0)).unwrap())
+        .await
+        .unwrap();
+    store
+        .put(&bad.paths().traces, b"garbage".to_vec().into())
+        .await
+        .unwrap();
+    let reloaded = Blocks::load(Arc::clone(&store), "node-a", 0).await.unwrap();
+    let ids: Vec<String> = reloaded
+        .blocks("prod")
+        .iter()
+        .map(|b| b.meta.block_id.clone())
+        .collect();
+    assert_eq!(ids, vec![good.meta.block_id.clone()]);
+}

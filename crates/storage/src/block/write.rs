@@ -1,0 +1,201 @@
+//! Head chunks → one block: rows sorted by trace id (then start) so a trace is one contiguous row
+//! range, Parquet with zstd and dictionaries, and the trace index beside it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use bytes::Bytes;
+use combray_model::StatusCode;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use super::meta::{BlockMeta, META_FORMAT_VERSION};
+use super::trace_index::{TraceEntry, TraceIndex};
+use crate::head::schema::SCHEMA_VERSION;
+use crate::head::Chunk;
+use crate::StorageError;
+
+/// Rows per Parquet row group: small enough that reading one trace touches little data.
+const ROW_GROUP_ROWS: usize = 65_536;
+
+/// A block ready to publish.
+pub struct BuiltBlock {
+    /// Its meta document.
+    pub meta: BlockMeta,
+    /// `data.parquet`.
+    pub data: Bytes,
+    /// `traces.idx`.
+    pub traces: Bytes,
+}
+
+/// Who is writing, and what WAL range the block covers.
+pub struct BlockOrigin<'a> {
+    /// Environment of every chunk.
+    pub environment: &'a str,
+    /// Writing node.
+    pub node_id: &'a str,
+    /// Last WAL segment covered.
+    pub wal_through_segment: u64,
+    /// Creation time.
+    pub now_unix_nano: u64,
+}
+
+fn codec(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Codec(error.to_string())
+}
+
+/// A new time-ordered block id: creation milliseconds, then randomness.
+pub(super) fn new_block_id(now_unix_nano: u64) -> String {
+    format!(
+        "{:013x}{:012x}",
+        now_unix_nano / 1_000_000,
+        rand::random::<u64>() & 0xffff_ffff_ffff
+    )
+}
+
+/// Builds a block from chunks of one environment.
+pub fn build_block(
+    chunks: &[Arc<Chunk>],
+    origin: &BlockOrigin<'_>,
+) -> Result<BuiltBlock, StorageError> {
+    let mut order: Vec<(usize, usize)> = chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(c, chunk)| (0..chunk.len()).map(move |r| (c, r)))
+        .collect();
+    order.sort_by(|a, b| {
+        let key = |&(c, r): &(usize, usize)| (chunks[c].trace_id(r), chunks[c].start_unix_nano(r));
+        key(a).cmp(&key(b))
+    });
+    let batches: Vec<&RecordBatch> = chunks.iter().map(|chunk| chunk.record_batch()).collect();
+    let sorted =
+        arrow_select::interleave::interleave_record_batch(&batches, &order).map_err(codec)?;
+    let sorted = Chunk::new(sorted)?;
+    let (traces, operations) = index_rows(&sorted);
+    let data = write_parquet(sorted.record_batch())?;
+    let min_start = traces
+        .entries
+        .iter()
+        .map(|e| e.start_unix_nano)
+        .min()
+        .unwrap_or(0);
+    let max_end = traces
+        .entries
+        .iter()
+        .map(|e| e.end_unix_nano)
+        .max()
+        .unwrap_or(0);
+    let meta = BlockMeta {
+        format_version: META_FORMAT_VERSION,
+        block_id: new_block_id(origin.now_unix_nano),
+        environment: origin.environment.to_owned(),
+        node_id: origin.node_id.to_owned(),
+        wal_through_segment: origin.wal_through_segment,
+        created_unix_nano: origin.now_unix_nano,
+        span_schema_version: SCHEMA_VERSION.to_owned(),
+        span_count: sorted.len() as u64,
+        trace_count: traces.entries.len() as u64,
+        min_start_unix_nano: min_start,
+        max_end_unix_nano: max_end,
+        data_bytes: data.len() as u64,
+        operations,
+    };
+    Ok(BuiltBlock {
+        meta,
+        data,
+        traces: Bytes::from(traces.encode()?),
+    })
+}
+
+type Operations = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
+
+/// Walks the sorted rows once: one index entry per run of equal trace ids, plus the catalogue.
+fn index_rows(chunk: &Chunk) -> (TraceIndex, Operations) {
+    let mut names: Vec<String> = Vec::new();
+    let mut name_ids: HashMap<String, u32> = HashMap::new();
+    let mut intern = |text: &str| -> u32 {
+        if let Some(id) = name_ids.get(text) {
+            return *id;
+        }
+        let id = names.len() as u32;
+        names.push(text.to_owned());
+        name_ids.insert(text.to_owned(), id);
+        id
+    };
+    let mut operations: BTreeMap<String, BTreeMap<String, BTreeSet<u8>>> = BTreeMap::new();
+    let mut entries: Vec<TraceEntry> = Vec::new();
+    let mut row = 0;
+    while row < chunk.len() {
+        let trace_id = chunk.trace_id(row);
+        let first = row;
+        let mut root = None;
+        let mut entry = TraceEntry {
+            trace_id,
+            first_row: first as u32,
+            row_count: 0,
+            start_unix_nano: u64::MAX,
+            end_unix_nano: 0,
+            error_count: 0,
+            root_service: 0,
+            root_name: 0,
+            has_root: false,
+        };
+        while row < chunk.len() && chunk.trace_id(row) == trace_id {
+            let start = chunk.start_unix_nano(row);
+            entry.start_unix_nano = entry.start_unix_nano.min(start);
+            entry.end_unix_nano = entry
+                .end_unix_nano
+                .max(start.saturating_add(chunk.duration_nano(row)));
+            if chunk.status_code(row) == StatusCode::Error {
+                entry.error_count += 1;
+            }
+            if root.is_none() && chunk.parent_span_id(row).is_none() {
+                root = Some(row);
+            }
+            operations
+                .entry(chunk.service(row).to_owned())
+                .or_default()
+                .entry(chunk.name(row).to_owned())
+                .or_default()
+                .insert(chunk.kind(row) as u8);
+            row += 1;
+        }
+        entry.row_count = (row - first) as u32;
+        entry.has_root = root.is_some();
+        // Rows of a trace are sorted by start, so the first row is the earliest span.
+        let representative = root.unwrap_or(first);
+        entry.root_service = intern(chunk.service(representative));
+        entry.root_name = intern(chunk.name(representative));
+        entries.push(entry);
+    }
+    let operations = operations
+        .into_iter()
+        .map(|(service, names)| {
+            (
+                service,
+                names
+                    .into_iter()
+                    .map(|(n, k)| (n, k.into_iter().collect()))
+                    .collect(),
+            )
+        })
+        .collect();
+    (TraceIndex { names, entries }, operations)
+}
+
+fn write_parquet(batch: &RecordBatch) -> Result<Bytes, StorageError> {
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(codec)?))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build();
+    let mut buffer = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties)).map_err(codec)?;
+    writer.write(batch).map_err(codec)?;
+    writer.close().map_err(codec)?;
+    Ok(Bytes::from(buffer))
+}
