@@ -1,6 +1,6 @@
 //! Services and operations.
 
-use combray_storage::head::Head;
+use combray_storage::SpanStore;
 use serde::Serialize;
 
 use crate::QueryError;
@@ -15,17 +15,17 @@ pub struct OperationView {
 }
 
 /// Services with spans in the environment, sorted.
-pub fn services(head: &Head, environment: &str) -> Vec<String> {
-    head.services(environment)
+pub fn services(store: &dyn SpanStore, environment: &str) -> Vec<String> {
+    store.services(environment)
 }
 
 /// Operations of one service, sorted by name.
 pub fn operations(
-    head: &Head,
+    store: &dyn SpanStore,
     environment: &str,
     service: &str,
 ) -> Result<Vec<OperationView>, QueryError> {
-    let operations = head
+    let operations = store
         .operations(environment, service)
         .ok_or_else(|| QueryError::NotFound(format!("service {service:?} has no spans")))?;
     Ok(operations

@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use combray_model::{StatusCode, TraceId};
-use combray_storage::head::{Chunk, Head, TraceSummary};
+use combray_storage::head::{Chunk, TraceSummary};
+use combray_storage::SpanStore;
 use serde::Serialize;
 
 use crate::QueryError;
@@ -264,7 +265,7 @@ pub struct SearchResult {
 
 /// Runs a search in the caller's environment.
 pub fn search(
-    head: &Head,
+    store: &dyn SpanStore,
     environment: &str,
     params: &SearchParams,
 ) -> Result<SearchResult, QueryError> {
@@ -272,18 +273,30 @@ pub fn search(
     let end = params.end_unix_nano.unwrap_or(u64::MAX);
     let candidates: Vec<TraceId> = if params.has_span_conditions() {
         let mut matching = HashSet::new();
-        for chunk in head.chunks(environment) {
+        let mut failure = None;
+        store.scan(environment, start, end, &mut |chunk| {
             for row in 0..chunk.len() {
-                if params.span_matches(&chunk, row)? {
-                    matching.insert(chunk.trace_id(row));
+                match params.span_matches(chunk, row) {
+                    Ok(true) => {
+                        matching.insert(chunk.trace_id(row));
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
                 }
             }
+            Ok(())
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
         }
         matching.into_iter().collect()
     } else {
-        head.trace_ids_starting_between(environment, start, end)
+        store.trace_ids_starting_between(environment, start, end)
     };
-    let mut summaries: Vec<TraceSummary> = head
+    let mut summaries: Vec<TraceSummary> = store
         .trace_summaries(environment, candidates)
         .into_iter()
         .filter(|summary| (start..=end).contains(&summary.start_unix_nano))

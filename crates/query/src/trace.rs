@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use combray_model::{KeyValue, SpanRecord, TraceId};
-use combray_storage::head::Head;
+use combray_storage::SpanStore;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -79,21 +79,24 @@ pub struct SpanView {
 }
 
 /// Fetches a whole trace from the caller's environment; no time range is needed.
-pub fn get_trace(head: &Head, environment: &str, trace_id: &str) -> Result<TraceView, QueryError> {
+pub fn get_trace(
+    store: &dyn SpanStore,
+    environment: &str,
+    trace_id: &str,
+) -> Result<TraceView, QueryError> {
     let id: TraceId = trace_id.parse().map_err(|error| {
         QueryError::InvalidArgument(format!(
             "trace id {trace_id:?} is not 32 hexadecimal characters ({error})"
         ))
     })?;
-    let rows = head.trace_rows(environment, &id);
+    let rows = store.trace_records(environment, &id)?;
     if rows.is_empty() {
         return Err(QueryError::NotFound(format!("trace {trace_id} not found")));
     }
-    // A client that retries after a lost acknowledgement sends the same span twice; the last copy
-    // wins so each span appears once.
+    // A client that retries after a lost acknowledgement sends the same span twice (and a span
+    // is briefly in both the head and a new block during a cut); the last copy wins.
     let mut by_span_id = HashMap::with_capacity(rows.len());
-    for (chunk, row) in rows {
-        let record = chunk.record(row)?;
+    for record in rows {
         by_span_id.insert(record.span.span_id, record);
     }
     let records: Vec<SpanRecord> = by_span_id.into_values().collect();

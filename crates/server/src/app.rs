@@ -9,7 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use combray_storage::{Storage, StorageConfig};
+use std::time::Duration;
+
+use combray_storage::{CutPolicy, Storage, StorageConfig};
+use object_store::local::LocalFileSystem;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -49,12 +52,54 @@ async fn bind(config: &Config) -> anyhow::Result<Listeners> {
     })
 }
 
-fn storage_config(config: &Config) -> StorageConfig {
-    let mut storage = StorageConfig::new(config.data_dir.clone());
+fn storage_config(config: &Config) -> anyhow::Result<StorageConfig> {
+    let objects = config.data_dir.join("objects");
+    std::fs::create_dir_all(&objects)
+        .with_context(|| format!("cannot create {}", objects.display()))?;
+    let store =
+        LocalFileSystem::new_with_prefix(&objects).context("cannot open the local object store")?;
+    let mut storage = StorageConfig::new(config.data_dir.clone(), Arc::new(store));
     storage.wal.fsync = config.wal_fsync;
     storage.wal.segment_bytes = config.wal_segment_bytes;
     storage.max_head_bytes = config.max_head_bytes;
-    storage
+    storage.node_id = node_id(config)?;
+    storage.cut = CutPolicy {
+        max_head_bytes: config.block_max_bytes,
+        max_age: Duration::from_secs(config.block_max_age_seconds),
+    };
+    Ok(storage)
+}
+
+/// The configured node id, or the one kept in the data directory (made on first start).
+fn node_id(config: &Config) -> anyhow::Result<String> {
+    if let Some(node_id) = &config.node_id {
+        return Ok(node_id.clone());
+    }
+    let path = config.data_dir.join("node_id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+        _ => {
+            let node_id = format!("node-{:016x}", rand::random::<u64>());
+            std::fs::write(&path, &node_id)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(node_id)
+        }
+    }
+}
+
+/// Cuts the head into blocks whenever the policy says so, until told to stop.
+async fn run_maintenance(storage: Arc<Storage>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        if storage.cut_is_due() {
+            if let Err(error) = storage.cut().await {
+                tracing::error!(%error, "cutting the head into blocks failed; retrying later");
+            }
+        }
+    }
 }
 
 /// Runs the server until `shutdown` resolves. `on_bound` hears the bound addresses first.
@@ -83,12 +128,14 @@ pub async fn serve(
         api_stopped,
     ));
 
-    let storage_config = storage_config(&config);
-    let storage = tokio::task::spawn_blocking(move || Storage::open(storage_config))
+    let storage = Storage::open(storage_config(&config)?)
         .await
-        .context("WAL replay panicked")?
         .context("cannot open storage")?;
     let storage = Arc::new(storage);
+    let maintenance = tokio::spawn(run_maintenance(
+        Arc::clone(&storage),
+        ingest_stopped.clone(),
+    ));
     state.attach_storage(Arc::clone(&storage));
     tracing::info!(otlp_http = %bound.otlp_http, otlp_grpc = %bound.otlp_grpc, api = %bound.api, data_dir = %config.data_dir.display(), "combray is ready");
 
@@ -108,15 +155,16 @@ pub async fn serve(
     let _ = stop_ingest.send(true);
     log_join("OTLP/HTTP", otlp_http.await);
     log_join("OTLP/gRPC", otlp_grpc.await);
-    drop(state.storage().ok().cloned());
-    // Every ingest task is done, so this is the last reference besides `state`'s; the WAL
-    // writer commits what is queued when its sender is dropped at process exit. Closing
-    // explicitly waits for that.
-    if let Some(mut storage) = Arc::into_inner(storage) {
-        tokio::task::spawn_blocking(move || storage.close())
-            .await
-            .ok();
+    if maintenance.await.is_err() {
+        tracing::error!("the maintenance task panicked");
     }
+    // Leaving the head in blocks makes the next start fast; the WAL keeps it safe either way.
+    if let Err(error) = storage.cut().await {
+        tracing::error!(%error, "final cut at shutdown failed; the WAL will be replayed at start");
+    }
+    // Every ingest request has been answered, so the WAL holds nothing unsynced; its writer
+    // thread is joined when the last reference to storage (the API's) is dropped below.
+    drop(storage);
     let _ = stop_api.send(true);
     log_join("API", api.await);
     tracing::info!("stopped");

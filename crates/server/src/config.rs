@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// Size at which a WAL segment is closed and a new one started [default: 134217728]
     #[arg(long, env = "COMBRAY_WAL_SEGMENT_BYTES")]
     pub wal_segment_bytes: Option<u64>,
+    /// Cut the in-memory head into a block once it holds this many bytes [default: 67108864]
+    #[arg(long, env = "COMBRAY_BLOCK_MAX_BYTES")]
+    pub block_max_bytes: Option<u64>,
+    /// Cut the in-memory head into a block once its oldest span is this old [default: 30]
+    #[arg(long, env = "COMBRAY_BLOCK_MAX_AGE_SECONDS")]
+    pub block_max_age_seconds: Option<u64>,
+    /// This node's id in the object store [default: a random id kept in <data-dir>/node_id]
+    #[arg(long, env = "COMBRAY_NODE_ID")]
+    pub node_id: Option<String>,
     /// Seconds a client is told to wait in Retry-After when Combray is overloaded [default: 1]
     #[arg(long, env = "COMBRAY_RETRY_AFTER_SECONDS")]
     pub retry_after_seconds: Option<u64>,
@@ -67,6 +76,16 @@ struct FileConfig {
     wal: FileWal,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    blocks: FileBlocks,
+    node_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBlocks {
+    max_bytes: Option<u64>,
+    max_age_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +140,12 @@ pub struct Config {
     pub wal_segment_bytes: u64,
     /// Retry-After seconds on 503.
     pub retry_after_seconds: u64,
+    /// Head bytes that trigger a cut into blocks.
+    pub block_max_bytes: usize,
+    /// Age of the oldest head span that triggers a cut.
+    pub block_max_age_seconds: u64,
+    /// Node id, when set explicitly; otherwise the one kept in the data directory.
+    pub node_id: Option<String>,
 }
 
 fn address(text: &str) -> SocketAddr {
@@ -186,6 +211,16 @@ impl Config {
                 .retry_after_seconds
                 .or(file.limits.retry_after_seconds)
                 .unwrap_or(1),
+            block_max_bytes: to_usize(
+                args.block_max_bytes
+                    .or(file.blocks.max_bytes)
+                    .unwrap_or(64 * MIB),
+            ),
+            block_max_age_seconds: args
+                .block_max_age_seconds
+                .or(file.blocks.max_age_seconds)
+                .unwrap_or(30),
+            node_id: args.node_id.clone().or(file.node_id),
         };
         config.validate()?;
         Ok(config)

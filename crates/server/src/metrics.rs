@@ -206,6 +206,14 @@ fn render_storage(out: &mut String, storage: &Storage) {
         "WAL fdatasync latency.",
         &wal.fsync_latency.snapshot(),
     );
+    let (blocks, block_spans) = storage.blocks().totals();
+    gauge(out, "combray_blocks", "Published blocks.", blocks as u64);
+    gauge(
+        out,
+        "combray_block_spans",
+        "Spans in published blocks.",
+        block_spans,
+    );
     let head = storage.head();
     gauge(
         out,

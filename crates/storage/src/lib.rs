@@ -5,15 +5,23 @@
 //! the batch added to the in-memory [`head`], where it is queryable at once, and only then may the
 //! caller acknowledge it. On start, the WAL is replayed into the head.
 //!
-//! Read path: [`Storage::head`] gives the columnar head (Arrow record batches with the schema in
-//! [`head::schema`]), which is exactly what immutable blocks will hold.
+//! Read path: [`SpanStore`] answers over the columnar head (Arrow record batches with the schema
+//! in [`head::schema`]) and the immutable [`block`]s the head is cut into.
+//!
+//! Maintenance: [`Storage::cut`] turns the head into Parquet blocks in an object store and
+//! truncates the WAL, in an order that survives a crash at any step.
 
 pub mod block;
+mod checkpoint;
+mod cut;
 mod error;
 pub mod head;
 pub mod metrics;
+mod read;
 mod store;
 pub mod wal;
 
+pub use cut::CutReport;
 pub use error::{StorageError, StorageErrorKind};
-pub use store::{Storage, StorageConfig};
+pub use read::SpanStore;
+pub use store::{CutPolicy, Storage, StorageConfig};

@@ -1,16 +1,31 @@
-//! The storage facade: WAL-then-head on the write path, the head on the read path.
+//! The storage facade: WAL-then-head on the write path, head plus blocks on the read path, and
+//! the cut that turns the head into blocks (in `cut.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use combray_model::SpanBatch;
+use object_store::ObjectStore;
+use parking_lot::Mutex;
+use tokio::sync::RwLock;
 
+use crate::block::{Block, Blocks};
 use crate::head::Head;
 use crate::wal::{ReplayReport, Wal, WalConfig, WalStats};
-use crate::StorageError;
+use crate::{checkpoint, StorageError};
 
 /// Record type byte of a WAL record holding a postcard-encoded [`SpanBatch`].
 const RECORD_SPAN_BATCH: u8 = 1;
+
+/// When the head is cut into blocks.
+#[derive(Debug, Clone, Copy)]
+pub struct CutPolicy {
+    /// Cut once the head holds this many bytes.
+    pub max_head_bytes: usize,
+    /// Cut once the oldest span in the head has waited this long.
+    pub max_age: Duration,
+}
 
 /// Where and how storage keeps data.
 #[derive(Debug, Clone)]
@@ -19,24 +34,42 @@ pub struct StorageConfig {
     pub wal: WalConfig,
     /// Appends are refused with [`StorageError::HeadFull`] while the head holds more than this.
     pub max_head_bytes: usize,
+    /// Where blocks live.
+    pub object_store: Arc<dyn ObjectStore>,
+    /// This node's identity in the object store.
+    pub node_id: String,
+    /// When to cut blocks.
+    pub cut: CutPolicy,
 }
 
 impl StorageConfig {
-    /// Defaults for a data directory.
-    pub fn new(data_dir: PathBuf) -> Self {
+    /// Defaults for a data directory with blocks in `object_store`.
+    pub fn new(data_dir: PathBuf, object_store: Arc<dyn ObjectStore>) -> Self {
         Self {
             wal: WalConfig::new(data_dir.join("wal")),
             max_head_bytes: 4 * 1024 * 1024 * 1024,
+            object_store,
+            node_id: "local".into(),
+            cut: CutPolicy {
+                max_head_bytes: 64 * 1024 * 1024,
+                max_age: Duration::from_secs(30),
+            },
         }
     }
 }
 
 /// Durable span storage.
 pub struct Storage {
-    wal: Wal,
-    head: Arc<Head>,
+    pub(crate) wal: Wal,
+    pub(crate) head: Arc<Head>,
+    pub(crate) blocks: Blocks,
     replay: ReplayReport,
-    max_head_bytes: usize,
+    pub(crate) config: StorageConfig,
+    /// Appends hold it shared from WAL append to head insert; a cut holds it exclusively while
+    /// it rotates the WAL and snapshots the head, so the two always agree.
+    pub(crate) gate: RwLock<()>,
+    /// Blocks of a failed cut that could not be deleted yet; the next cut deletes them first.
+    pub(crate) orphans: Mutex<Vec<Arc<Block>>>,
 }
 
 fn encode_record(batch: &SpanBatch) -> Result<Vec<u8>, StorageError> {
@@ -57,36 +90,61 @@ fn decode_record(payload: &[u8]) -> Result<SpanBatch, StorageError> {
     }
 }
 
-impl Storage {
-    /// Opens storage: replays the WAL into a fresh head, then accepts appends. Blocking.
-    pub fn open(config: StorageConfig) -> Result<Self, StorageError> {
-        let head = Arc::new(Head::new());
-        let mut undecodable = 0u64;
-        let (wal, replay) = Wal::open(config.wal, |payload| {
-            // A record that passed its checksum but does not decode was written by a build with
-            // a different record layout; skipping it (loudly) beats refusing to start.
-            match decode_record(payload) {
-                Ok(batch) => head.insert(&batch),
-                Err(error) => {
-                    undecodable += 1;
-                    tracing::error!(%error, "skipping a WAL record that does not decode");
-                    Ok(())
-                }
+fn replay_wal(
+    config: &StorageConfig,
+    checkpoint: u64,
+    head: &Head,
+) -> Result<(Wal, ReplayReport), StorageError> {
+    let mut undecodable = 0u64;
+    let (wal, replay) = Wal::open_after_checkpoint(config.wal.clone(), checkpoint, |payload| {
+        // A record that passed its checksum but does not decode was written by a build with a
+        // different record layout; skipping it (loudly) beats refusing to start.
+        match decode_record(payload) {
+            Ok(batch) => head.insert(&batch),
+            Err(error) => {
+                undecodable += 1;
+                tracing::error!(%error, "skipping a WAL record that does not decode");
+                Ok(())
             }
-        })?;
-        tracing::info!(
-            segments = replay.segments,
-            records = replay.records,
-            truncated_bytes = replay.truncated_bytes,
-            undecodable,
-            spans = head.span_count(),
-            "write-ahead log replayed"
-        );
+        }
+    })?;
+    tracing::info!(
+        segments = replay.segments,
+        records = replay.records,
+        truncated_bytes = replay.truncated_bytes,
+        undecodable,
+        spans = head.span_count(),
+        "write-ahead log replayed"
+    );
+    Ok((wal, replay))
+}
+
+impl Storage {
+    /// Opens storage: loads the block list, replays the WAL past the last checkpoint into a
+    /// fresh head, then accepts appends.
+    pub async fn open(config: StorageConfig) -> Result<Self, StorageError> {
+        let checkpoint = checkpoint::read(&config.wal.dir)?;
+        let blocks = Blocks::load(
+            Arc::clone(&config.object_store),
+            &config.node_id,
+            checkpoint,
+        )
+        .await?;
+        let head = Arc::new(Head::new());
+        let (wal, replay) = tokio::task::spawn_blocking({
+            let (config, head) = (config.clone(), Arc::clone(&head));
+            move || replay_wal(&config, checkpoint, &head)
+        })
+        .await
+        .map_err(|e| StorageError::Closed(format!("WAL replay panicked: {e}")))??;
         Ok(Self {
             wal,
             head,
+            blocks,
             replay,
-            max_head_bytes: config.max_head_bytes,
+            config,
+            gate: RwLock::new(()),
+            orphans: Mutex::new(Vec::new()),
         })
     }
 
@@ -97,19 +155,26 @@ impl Storage {
             return Ok(());
         }
         let held = self.head.memory_bytes();
-        if held > self.max_head_bytes {
+        if held > self.config.max_head_bytes {
             return Err(StorageError::HeadFull {
                 bytes: held,
-                limit: self.max_head_bytes,
+                limit: self.config.max_head_bytes,
             });
         }
-        self.wal.append(encode_record(batch)?).await?;
+        let payload = encode_record(batch)?;
+        let _gate = self.gate.read().await;
+        self.wal.append(payload).await?;
         self.head.insert(batch)
     }
 
-    /// The in-memory head, for reads.
+    /// The in-memory head.
     pub fn head(&self) -> &Arc<Head> {
         &self.head
+    }
+
+    /// Published blocks.
+    pub fn blocks(&self) -> &Blocks {
+        &self.blocks
     }
 
     /// The WAL's counters.

@@ -4,6 +4,8 @@ use combray_model::{
     AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
     Status, StatusCode, TraceId,
 };
+use std::sync::Arc;
+
 use combray_storage::{Storage, StorageConfig, StorageErrorKind};
 
 fn batch(trace: u8, spans: u8) -> SpanBatch {
@@ -45,15 +47,18 @@ fn batch(trace: u8, spans: u8) -> SpanBatch {
 #[tokio::test]
 async fn appended_batches_are_replayed_into_the_head() {
     let dir = tempfile::tempdir().unwrap();
-    let config = StorageConfig::new(dir.path().to_path_buf());
-    let mut storage = Storage::open(config.clone()).unwrap();
+    let config = StorageConfig::new(
+        dir.path().to_path_buf(),
+        Arc::new(object_store::memory::InMemory::new()),
+    );
+    let mut storage = Storage::open(config.clone()).await.unwrap();
     storage.append(&batch(1, 3)).await.unwrap();
     storage.append(&batch(2, 2)).await.unwrap();
     assert_eq!(storage.head().span_count(), 5);
     storage.close();
     drop(storage);
 
-    let storage = Storage::open(config).unwrap();
+    let storage = Storage::open(config).await.unwrap();
     assert_eq!(storage.replay_report().records, 2);
     assert_eq!(storage.head().span_count(), 5);
     let rows = storage
@@ -66,9 +71,12 @@ async fn appended_batches_are_replayed_into_the_head() {
 #[tokio::test]
 async fn a_full_head_refuses_appends_without_touching_the_wal() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = StorageConfig::new(dir.path().to_path_buf());
+    let mut config = StorageConfig::new(
+        dir.path().to_path_buf(),
+        Arc::new(object_store::memory::InMemory::new()),
+    );
     config.max_head_bytes = 1;
-    let storage = Storage::open(config).unwrap();
+    let storage = Storage::open(config).await.unwrap();
     storage.append(&batch(1, 1)).await.unwrap();
     let error = storage.append(&batch(2, 1)).await.unwrap_err();
     assert_eq!(error.kind(), StorageErrorKind::Full);

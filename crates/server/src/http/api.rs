@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use combray_query::{catalog, search, trace};
+use combray_storage::SpanStore;
 
 use super::error::ApiError;
 use crate::keys::{Access, KEY_HEADER};
@@ -43,8 +44,8 @@ pub(super) async fn get_trace(
     headers: HeaderMap,
 ) -> Response {
     read(state, &headers, move |state, environment| {
-        let head = state.storage()?.head();
-        Ok(trace::get_trace(head, environment, &trace_id)?)
+        let store: &dyn SpanStore = state.storage()?.as_ref();
+        Ok(trace::get_trace(store, environment, &trace_id)?)
     })
     .await
 }
@@ -58,11 +59,8 @@ pub(super) async fn search_traces(
     read(state, &headers, move |state, environment| {
         let pairs = parse_query(query.as_deref().unwrap_or(""))?;
         let params = search::SearchParams::from_pairs(&pairs)?;
-        Ok(search::search(
-            state.storage()?.head(),
-            environment,
-            &params,
-        )?)
+        let store: &dyn SpanStore = state.storage()?.as_ref();
+        Ok(search::search(store, environment, &params)?)
     })
     .await
 }
@@ -117,7 +115,8 @@ pub(super) async fn list_services(
     headers: HeaderMap,
 ) -> Response {
     read(state, &headers, |state, environment| {
-        let services = catalog::services(state.storage()?.head(), environment);
+        let store: &dyn SpanStore = state.storage()?.as_ref();
+        let services = catalog::services(store, environment);
         Ok(serde_json::json!({ "services": services }))
     })
     .await
@@ -130,7 +129,8 @@ pub(super) async fn list_operations(
     headers: HeaderMap,
 ) -> Response {
     read(state, &headers, move |state, environment| {
-        let operations = catalog::operations(state.storage()?.head(), environment, &service)?;
+        let store: &dyn SpanStore = state.storage()?.as_ref();
+        let operations = catalog::operations(store, environment, &service)?;
         Ok(serde_json::json!({ "service": service, "operations": operations }))
     })
     .await

@@ -111,7 +111,7 @@ impl Blocks {
         Ok(Block::new(meta, traces))
     }
 
-    async fn delete(&self, block: &Block) -> Result<(), StorageError> {
+    pub(crate) async fn delete(&self, block: &Block) -> Result<(), StorageError> {
         let paths = block.paths();
         // Meta first, so a crash midway leaves no half-block visible.
         for path in [&paths.meta, &paths.traces, &paths.data] {
@@ -161,6 +161,18 @@ impl Blocks {
             .get(environment)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Blocks and the spans they hold, over every environment.
+    pub fn totals(&self) -> (usize, u64) {
+        let by_environment = self.by_environment.read();
+        let blocks = by_environment.values().map(Vec::len).sum();
+        let spans = by_environment
+            .values()
+            .flatten()
+            .map(|b| b.meta.span_count)
+            .sum();
+        (blocks, spans)
     }
 
     /// The object store blocks live in.

@@ -12,6 +12,7 @@ pub mod schema;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use combray_model::{SpanBatch, SpanKind, StatusCode, TraceId};
 use parking_lot::RwLock;
@@ -149,10 +150,15 @@ pub struct Operation {
     pub kinds: Vec<SpanKind>,
 }
 
+/// Chunks per environment, as [`Head::snapshot`] takes them.
+pub type HeadSnapshot = Vec<(String, Vec<Arc<Chunk>>)>;
+
 /// Recent spans of every environment.
 #[derive(Default)]
 pub struct Head {
     environments: RwLock<HashMap<String, Arc<RwLock<EnvironmentHead>>>>,
+    /// When the oldest chunk still in the head arrived.
+    oldest_insert: parking_lot::Mutex<Option<Instant>>,
     memory_bytes: AtomicUsize,
     spans: AtomicU64,
 }
@@ -188,7 +194,53 @@ impl Head {
             .add(chunk);
         self.memory_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.spans.fetch_add(rows, Ordering::Relaxed);
+        self.oldest_insert.lock().get_or_insert_with(Instant::now);
         Ok(())
+    }
+
+    /// Every environment's chunks, to cut into blocks. Taken while no insert can run, the
+    /// snapshot is a prefix of each environment's chunks, which [`Head::remove`] relies on.
+    pub fn snapshot(&self) -> HeadSnapshot {
+        let environments = self.environments.read();
+        environments
+            .iter()
+            .map(|(name, head)| (name.clone(), head.read().chunks.clone()))
+            .filter(|(_, chunks)| !chunks.is_empty())
+            .collect()
+    }
+
+    /// Drops a snapshot's chunks once they are published in blocks, and rebuilds the index from
+    /// what remains.
+    pub fn remove(&self, snapshot: &HeadSnapshot) {
+        let mut freed_bytes = 0;
+        let mut freed_spans = 0;
+        for (environment, chunks) in snapshot {
+            let Some(head) = self.environment(environment) else {
+                continue;
+            };
+            let mut head = head.write();
+            debug_assert!(head
+                .chunks
+                .iter()
+                .zip(chunks)
+                .all(|(a, b)| Arc::ptr_eq(a, b)));
+            let published = chunks.len().min(head.chunks.len());
+            let remaining = head.chunks.split_off(published);
+            *head = EnvironmentHead::default();
+            for chunk in remaining {
+                head.add(chunk);
+            }
+            freed_bytes += chunks.iter().map(|c| c.memory_bytes()).sum::<usize>();
+            freed_spans += chunks.iter().map(|c| c.len() as u64).sum::<u64>();
+        }
+        self.memory_bytes.fetch_sub(freed_bytes, Ordering::Relaxed);
+        self.spans.fetch_sub(freed_spans, Ordering::Relaxed);
+        *self.oldest_insert.lock() = (self.span_count() > 0).then(Instant::now);
+    }
+
+    /// How long the oldest chunk has been in the head.
+    pub fn age(&self) -> Option<Duration> {
+        self.oldest_insert.lock().map(|since| since.elapsed())
     }
 
     /// Bytes of memory held by chunks.

@@ -1,0 +1,126 @@
+//! Maintenance: cutting the head into blocks.
+//!
+//! The order is what makes a crash at any step lose nothing and show nothing twice:
+//! 1. under the gate (no append in flight): rotate the WAL and snapshot the head, so the sealed
+//!    segments hold exactly the snapshot's records;
+//! 2. publish one block per environment (data, trace index, meta last);
+//! 3. write the checkpoint (the sealed segment);
+//! 4. make the blocks visible and drop the snapshot from the head;
+//! 5. delete the sealed segments.
+//!
+//! A crash before 3 leaves blocks whose `wal_through_segment` is past the checkpoint: restart
+//! deletes them and replays their spans from the WAL. A crash after 3 leaves segments the
+//! checkpoint covers: restart deletes them instead of replaying them.
+
+use std::sync::Arc;
+
+use crate::block::{build_block, Block, BlockOrigin};
+use crate::{checkpoint, Storage, StorageError};
+
+/// What one cut did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CutReport {
+    /// Blocks published.
+    pub blocks: usize,
+    /// Spans moved from the head into blocks.
+    pub spans: u64,
+    /// WAL segments deleted.
+    pub segments_removed: usize,
+}
+
+fn now_unix_nano() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Storage {
+    /// Whether the cut policy says the head should become blocks now.
+    pub fn cut_is_due(&self) -> bool {
+        let policy = self.config.cut;
+        self.head.memory_bytes() >= policy.max_head_bytes
+            || self.head.age().is_some_and(|age| age >= policy.max_age)
+    }
+
+    /// Cuts the whole head into blocks (one per environment). Returns `None` when the head is
+    /// empty. Ingest continues while blocks are built and uploaded.
+    pub async fn cut(&self) -> Result<Option<CutReport>, StorageError> {
+        self.delete_orphans().await?;
+        let (sealed, snapshot) = {
+            let _exclusive = self.gate.write().await;
+            if self.head.span_count() == 0 {
+                return Ok(None);
+            }
+            let sealed = self.wal.rotate().await?;
+            (sealed, self.head.snapshot())
+        };
+        let mut published: Vec<Arc<Block>> = Vec::with_capacity(snapshot.len());
+        let mut report = CutReport::default();
+        for (environment, chunks) in &snapshot {
+            let built = {
+                let (chunks, environment, node) = (
+                    chunks.clone(),
+                    environment.clone(),
+                    self.config.node_id.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    let origin = BlockOrigin {
+                        environment: &environment,
+                        node_id: &node,
+                        wal_through_segment: sealed,
+                        now_unix_nano: now_unix_nano(),
+                    };
+                    build_block(&chunks, &origin)
+                })
+                .await
+                .map_err(|e| StorageError::Codec(format!("block build panicked: {e}")))?
+            };
+            let outcome = match built {
+                Ok(built) => self.blocks.publish(built).await,
+                Err(error) => Err(error),
+            };
+            match outcome {
+                Ok(block) => {
+                    report.spans += block.meta.span_count;
+                    published.push(block);
+                }
+                Err(error) => {
+                    // The head still holds everything; the next cut retries. What this cut
+                    // published must go first, or a later checkpoint would make it visible twice.
+                    self.orphans.lock().extend(published);
+                    return Err(error);
+                }
+            }
+        }
+        let wal_dir = self.config.wal.dir.clone();
+        tokio::task::spawn_blocking(move || checkpoint::write(&wal_dir, sealed))
+            .await
+            .map_err(|e| StorageError::Codec(format!("checkpoint write panicked: {e}")))?
+            .inspect_err(|_| self.orphans.lock().extend(published.iter().cloned()))?;
+        report.blocks = published.len();
+        for block in published {
+            self.blocks.add(block);
+        }
+        self.head.remove(&snapshot);
+        report.segments_removed = self.wal.remove_segments_through(sealed)?;
+        tracing::info!(
+            blocks = report.blocks,
+            spans = report.spans,
+            segments_removed = report.segments_removed,
+            "head cut into blocks"
+        );
+        Ok(Some(report))
+    }
+
+    async fn delete_orphans(&self) -> Result<(), StorageError> {
+        let orphans = std::mem::take(&mut *self.orphans.lock());
+        for (index, orphan) in orphans.iter().enumerate() {
+            if let Err(error) = self.blocks.delete(orphan).await {
+                self.orphans.lock().extend(orphans[index..].iter().cloned());
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}

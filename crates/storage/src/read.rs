@@ -1,0 +1,261 @@
+//! The read API the query layer sees: one trait over the head alone (for tests) and over the
+//! whole storage (head plus blocks), so no query needs to know where a span lives.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use combray_model::{SpanKind, SpanRecord, TraceId};
+
+use crate::block::{Block, TraceEntry};
+use crate::head::{Chunk, Head, Operation, TraceSummary};
+use crate::{Storage, StorageError};
+
+/// What queries read. Implementations that touch the object store block on it, so call them
+/// from a blocking context (`spawn_blocking`) inside a Tokio runtime.
+pub trait SpanStore: Send + Sync {
+    /// Every span of a trace, from every source (duplicates possible; callers deduplicate).
+    fn trace_records(
+        &self,
+        environment: &str,
+        trace_id: &TraceId,
+    ) -> Result<Vec<SpanRecord>, StorageError>;
+    /// Summaries of traces, merged across sources; unknown ids are skipped.
+    fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary>;
+    /// Traces with a part that starts within `[start, end]`.
+    fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId>;
+    /// Calls `visit` with every chunk that may hold spans of traces starting in `[start, end]`.
+    fn scan(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(&Chunk) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
+    /// Services, sorted.
+    fn services(&self, environment: &str) -> Vec<String>;
+    /// Operations of a service, sorted by name; `None` when unknown.
+    fn operations(&self, environment: &str, service: &str) -> Option<Vec<Operation>>;
+}
+
+fn head_records(
+    head: &Head,
+    environment: &str,
+    trace_id: &TraceId,
+) -> Result<Vec<SpanRecord>, StorageError> {
+    head.trace_rows(environment, trace_id)
+        .iter()
+        .map(|(chunk, row)| chunk.record(*row))
+        .collect()
+}
+
+impl SpanStore for Head {
+    fn trace_records(
+        &self,
+        environment: &str,
+        trace_id: &TraceId,
+    ) -> Result<Vec<SpanRecord>, StorageError> {
+        head_records(self, environment, trace_id)
+    }
+
+    fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {
+        Head::trace_summaries(self, environment, trace_ids)
+    }
+
+    fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
+        Head::trace_ids_starting_between(self, environment, start, end)
+    }
+
+    fn scan(
+        &self,
+        environment: &str,
+        _start: u64,
+        _end: u64,
+        visit: &mut dyn FnMut(&Chunk) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        self.chunks(environment)
+            .iter()
+            .try_for_each(|chunk| visit(chunk))
+    }
+
+    fn services(&self, environment: &str) -> Vec<String> {
+        Head::services(self, environment)
+    }
+
+    fn operations(&self, environment: &str, service: &str) -> Option<Vec<Operation>> {
+        Head::operations(self, environment, service)
+    }
+}
+
+fn block_summary(block: &Block, entry: &TraceEntry) -> TraceSummary {
+    TraceSummary {
+        trace_id: entry.trace_id,
+        root_service: block.traces.name(entry.root_service).to_owned(),
+        root_name: block.traces.name(entry.root_name).to_owned(),
+        has_root: entry.has_root,
+        start_unix_nano: entry.start_unix_nano,
+        duration_nano: entry.end_unix_nano.saturating_sub(entry.start_unix_nano),
+        span_count: entry.row_count as usize,
+        error_count: entry.error_count,
+    }
+}
+
+/// Folds another source's view of a trace into `into`.
+fn merge(into: &mut TraceSummary, part: TraceSummary) {
+    let end =
+        (into.start_unix_nano + into.duration_nano).max(part.start_unix_nano + part.duration_nano);
+    let earlier = part.start_unix_nano < into.start_unix_nano;
+    if (part.has_root && !into.has_root) || (!into.has_root && !part.has_root && earlier) {
+        into.root_service = part.root_service;
+        into.root_name = part.root_name;
+        into.has_root = part.has_root;
+    }
+    into.start_unix_nano = into.start_unix_nano.min(part.start_unix_nano);
+    into.duration_nano = end - into.start_unix_nano;
+    into.span_count += part.span_count;
+    into.error_count += part.error_count;
+}
+
+fn run<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Handle::current().block_on(future)
+}
+
+impl SpanStore for Storage {
+    fn trace_records(
+        &self,
+        environment: &str,
+        trace_id: &TraceId,
+    ) -> Result<Vec<SpanRecord>, StorageError> {
+        let mut records = Vec::new();
+        for block in self.blocks().blocks(environment) {
+            let Some(entry) = block.traces.find(trace_id) else {
+                continue;
+            };
+            let chunks = run(block.read_rows(
+                self.blocks().store(),
+                entry.first_row as usize,
+                entry.row_count as usize,
+            ))?;
+            for chunk in &chunks {
+                for row in 0..chunk.len() {
+                    records.push(chunk.record(row)?);
+                }
+            }
+        }
+        records.extend(head_records(self.head(), environment, trace_id)?);
+        Ok(records)
+    }
+
+    fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {
+        let blocks = self.blocks().blocks(environment);
+        let mut merged: HashMap<TraceId, TraceSummary> = HashMap::with_capacity(trace_ids.len());
+        for trace_id in &trace_ids {
+            for block in &blocks {
+                if let Some(entry) = block.traces.find(trace_id) {
+                    let part = block_summary(block, entry);
+                    match merged.get_mut(trace_id) {
+                        Some(existing) => merge(existing, part),
+                        None => {
+                            merged.insert(*trace_id, part);
+                        }
+                    }
+                }
+            }
+        }
+        for part in self.head().trace_summaries(environment, trace_ids) {
+            match merged.get_mut(&part.trace_id) {
+                Some(existing) => merge(existing, part),
+                None => {
+                    merged.insert(part.trace_id, part);
+                }
+            }
+        }
+        merged.into_values().collect()
+    }
+
+    fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
+        let mut ids: BTreeSet<TraceId> = self
+            .head()
+            .trace_ids_starting_between(environment, start, end)
+            .into_iter()
+            .collect();
+        for block in self.blocks().blocks(environment) {
+            if block.meta.max_end_unix_nano < start || block.meta.min_start_unix_nano > end {
+                continue;
+            }
+            ids.extend(
+                block
+                    .traces
+                    .entries
+                    .iter()
+                    .filter(|e| (start..=end).contains(&e.start_unix_nano))
+                    .map(|e| e.trace_id),
+            );
+        }
+        ids.into_iter().collect()
+    }
+
+    fn scan(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+        visit: &mut dyn FnMut(&Chunk) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        for block in self.blocks().blocks(environment) {
+            // A span that starts after `end` may still belong to a trace that started in range,
+            // so only blocks that ended before `start` can be skipped.
+            if block.meta.max_end_unix_nano < start {
+                continue;
+            }
+            for chunk in run(block.read_all(self.blocks().store()))? {
+                visit(&chunk)?;
+            }
+        }
+        SpanStore::scan(&**self.head(), environment, start, end, visit)
+    }
+
+    fn services(&self, environment: &str) -> Vec<String> {
+        let mut services: BTreeSet<String> =
+            self.head().services(environment).into_iter().collect();
+        for block in self.blocks().blocks(environment) {
+            services.extend(block.meta.operations.keys().cloned());
+        }
+        services.into_iter().collect()
+    }
+
+    fn operations(&self, environment: &str, service: &str) -> Option<Vec<Operation>> {
+        let mut by_name: BTreeMap<String, BTreeSet<u8>> = BTreeMap::new();
+        let mut known = false;
+        if let Some(operations) = self.head().operations(environment, service) {
+            known = true;
+            for operation in operations {
+                by_name
+                    .entry(operation.name)
+                    .or_default()
+                    .extend(operation.kinds.iter().map(|k| *k as u8));
+            }
+        }
+        for block in self.blocks().blocks(environment) {
+            if let Some(names) = block.meta.operations.get(service) {
+                known = true;
+                for (name, kinds) in names {
+                    by_name
+                        .entry(name.clone())
+                        .or_default()
+                        .extend(kinds.iter().copied());
+                }
+            }
+        }
+        known.then(|| {
+            by_name
+                .into_iter()
+                .map(|(name, kinds)| Operation {
+                    name,
+                    kinds: kinds
+                        .into_iter()
+                        .map(|k| SpanKind::from_otlp(i32::from(k)))
+                        .collect(),
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,81 @@
+"""The head is cut into Parquet blocks; traces stay readable by id, in search and after restarts."""
+import time
+
+import requests
+
+from conftest import Combray
+from otlp_payloads import new_trace_id, one_span_request, request, span
+
+PROTOBUF = {"content-type": "application/x-protobuf"}
+QUICK_CUTS = ["--block-max-age-seconds", "1"]
+
+
+def send(combray, message):
+    response = requests.post(f"{combray.otlp_http}/v1/traces", data=message.SerializeToString(), headers=PROTOBUF, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def metric(combray, name):
+    for line in combray.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no metric {name}")
+
+
+def wait_for_cut(combray, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if metric(combray, "combray_head_spans") == 0 and metric(combray, "combray_blocks") > 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the head was not cut into blocks")
+
+
+def test_traces_are_served_from_blocks_and_survive_restarts(make_combray):
+    combray = make_combray(QUICK_CUTS).start()
+    trace_id = new_trace_id()
+    send(combray, request([span(trace_id, b"\x01" * 8, name="GET /home")], service="api"))
+    wait_for_cut(combray)
+    parquet_files = list((combray.data_dir / "objects" / "blocks" / "default").glob("*/data.parquet"))
+    assert parquet_files and parquet_files[0].read_bytes()[:4] == b"PAR1"
+    assert not list((combray.data_dir / "wal").glob("wal-*.log"))[:-1], "covered WAL segments are deleted"
+
+    # The rest of the trace arrives after the cut: one trace across a block and the head.
+    send(combray, request([span(trace_id, b"\x02" * 8, name="SELECT", parent=b"\x01" * 8)], service="db"))
+    trace = combray.wait_for_trace(trace_id.hex(), min_spans=2)
+    assert [(s["name"], s["depth"]) for s in trace["spans"]] == [("GET /home", 0), ("SELECT", 1)]
+    hits = combray.get("/api/v1/traces", service="api").json()["traces"]
+    assert [(h["trace_id"], h["span_count"], h["root_name"]) for h in hits] == [(trace_id.hex(), 2, "GET /home")]
+    assert combray.get("/api/v1/services").json()["services"] == ["api", "db"]
+
+    combray.stop()
+    restarted = Combray(combray.data_dir, QUICK_CUTS).start()
+    try:
+        trace = restarted.wait_for_trace(trace_id.hex(), min_spans=2)
+        assert trace["span_count"] == 2
+        assert restarted.get("/api/v1/traces", name="SELECT").json()["traces"][0]["trace_id"] == trace_id.hex()
+    finally:
+        restarted.stop()
+
+
+def test_a_corrupt_block_is_left_out_and_the_rest_stays_queryable(make_combray):
+    combray = make_combray(QUICK_CUTS).start()
+    first_id, first = one_span_request()
+    send(combray, first)
+    wait_for_cut(combray)
+    second_id, second = one_span_request()
+    send(combray, second)
+    deadline = time.time() + 15
+    while metric(combray, "combray_blocks") < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    combray.stop()
+    indexes = sorted((combray.data_dir / "objects" / "blocks" / "default").glob("*/traces.idx"))
+    assert len(indexes) == 2
+    indexes[0].write_bytes(b"not an index")
+    restarted = Combray(combray.data_dir).start()
+    try:
+        assert "leaving out a block that cannot be read" in restarted.log()
+        found = [restarted.get(f"/api/v1/traces/{i.hex()}").status_code for i in (first_id, second_id)]
+        assert sorted(found) == [200, 404]
+    finally:
+        restarted.stop()
