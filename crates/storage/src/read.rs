@@ -103,7 +103,7 @@ fn merge(into: &mut TraceSummary, part: TraceSummary) {
     let end =
         (into.start_unix_nano + into.duration_nano).max(part.start_unix_nano + part.duration_nano);
     let earlier = part.start_unix_nano < into.start_unix_nano;
-    if (part.has_root && !into.has_root) || (!into.has_root && !part.has_root && earlier) {
+    if !into.has_root && (part.has_root || earlier) {
         into.root_service = part.root_service;
         into.root_name = part.root_name;
         into.has_root = part.has_root;

@@ -13,6 +13,9 @@ use super::segment::{segment_path, sync_dir};
 use super::{FsyncPolicy, WalConfig, WalStats};
 use crate::StorageError;
 
+/// An append waiting in a commit group: its payload and whom to tell.
+type PendingAppend = (Vec<u8>, oneshot::Sender<Result<(), StorageError>>);
+
 pub(super) enum WalRequest {
     /// Make a record durable.
     Append {
@@ -137,10 +140,7 @@ impl Writer {
         Ok(sealed)
     }
 
-    fn commit(
-        &mut self,
-        group: &[(Vec<u8>, oneshot::Sender<Result<(), StorageError>>)],
-    ) -> Result<(), String> {
+    fn commit(&mut self, group: &[PendingAppend]) -> Result<(), String> {
         if let Some(reason) = &self.broken {
             return Err(reason.clone());
         }
