@@ -24,9 +24,10 @@ def free_port():
 class Combray:
     """A running `combray serve` with its addresses and data directory."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), env=None):
         self.data_dir = Path(data_dir)
         self.extra_args = list(extra_args)
+        self.env = dict(env or {})
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.api_port = free_port()
@@ -59,7 +60,7 @@ class Combray:
              "--otlp-http-addr", f"127.0.0.1:{self.http_port}",
              "--otlp-grpc-addr", f"127.0.0.1:{self.grpc_port}",
              "--api-addr", f"127.0.0.1:{self.api_port}", *self.extra_args],
-            stdout=log, stderr=log,
+            stdout=log, stderr=log, env={**os.environ, **self.env},
         )
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -109,8 +110,8 @@ class Combray:
 def make_combray(tmp_path):
     started = []
 
-    def make(extra_args=(), name="data"):
-        server = Combray(tmp_path / name, extra_args)
+    def make(extra_args=(), name="data", env=None):
+        server = Combray(tmp_path / name, extra_args, env)
         started.append(server)
         return server
 
@@ -122,3 +123,48 @@ def make_combray(tmp_path):
 @pytest.fixture
 def combray(make_combray):
     return make_combray().start()
+
+
+class S3Emulator:
+    """moto's S3 server on a loopback port, with one bucket."""
+
+    def __init__(self, port, bucket):
+        self.port = port
+        self.bucket = bucket
+        self.endpoint = f"http://127.0.0.1:{port}"
+        self.env = {
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": self.endpoint, "AWS_ALLOW_HTTP": "true",
+        }
+
+    def client(self):
+        import boto3
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def keys(self, prefix=""):
+        listed = self.client().list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return [item["Key"] for item in listed.get("Contents", [])]
+
+
+@pytest.fixture
+def s3(tmp_path):
+    import sys
+    port = free_port()
+    log = open(tmp_path / "moto.log", "wb")
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=log)
+    emulator = S3Emulator(port, "combray-test")
+    deadline = time.time() + 30
+    while True:
+        try:
+            emulator.client().create_bucket(Bucket=emulator.bucket)
+            break
+        except Exception:
+            if time.time() > deadline or moto.poll() is not None:
+                moto.kill()
+                raise RuntimeError((tmp_path / "moto.log").read_text())
+            time.sleep(0.2)
+    yield emulator
+    moto.terminate()
+    moto.wait(timeout=10)

@@ -1,6 +1,7 @@
 """The head is cut into Parquet blocks; traces stay readable by id, in search and after restarts."""
 import time
 
+import pytest
 import requests
 
 from conftest import Combray
@@ -31,13 +32,34 @@ def wait_for_cut(combray, timeout=15):
     raise AssertionError("the head was not cut into blocks")
 
 
-def test_traces_are_served_from_blocks_and_survive_restarts(make_combray):
-    combray = make_combray(QUICK_CUTS).start()
+@pytest.fixture(params=["local", "s3"])
+def backend(request):
+    """The same tests against the local directory backend and an S3 emulator."""
+    if request.param == "local":
+        return None
+    return request.getfixturevalue("s3")
+
+
+def storage_args(backend):
+    return [] if backend is None else ["--storage-url", f"s3://{backend.bucket}/combray"]
+
+
+def parquet_headers(combray, backend):
+    if backend is None:
+        return [p.read_bytes()[:4] for p in (combray.data_dir / "objects" / "blocks" / "default").glob("*/data.parquet")]
+    client = backend.client()
+    keys = [k for k in backend.keys("combray/blocks/default/") if k.endswith("data.parquet")]
+    return [client.get_object(Bucket=backend.bucket, Key=k, Range="bytes=0-3")["Body"].read() for k in keys]
+
+
+def test_traces_are_served_from_blocks_and_survive_restarts(make_combray, backend):
+    env = backend.env if backend else None
+    args = QUICK_CUTS + storage_args(backend)
+    combray = make_combray(args, env=env).start()
     trace_id = new_trace_id()
     send(combray, request([span(trace_id, b"\x01" * 8, name="GET /home")], service="api"))
     wait_for_cut(combray)
-    parquet_files = list((combray.data_dir / "objects" / "blocks" / "default").glob("*/data.parquet"))
-    assert parquet_files and parquet_files[0].read_bytes()[:4] == b"PAR1"
+    assert parquet_headers(combray, backend) == [b"PAR1"]
     assert not list((combray.data_dir / "wal").glob("wal-*.log"))[:-1], "covered WAL segments are deleted"
 
     # The rest of the trace arrives after the cut: one trace across a block and the head.
@@ -49,7 +71,7 @@ def test_traces_are_served_from_blocks_and_survive_restarts(make_combray):
     assert combray.get("/api/v1/services").json()["services"] == ["api", "db"]
 
     combray.stop()
-    restarted = Combray(combray.data_dir, QUICK_CUTS).start()
+    restarted = Combray(combray.data_dir, args, env).start()
     try:
         trace = restarted.wait_for_trace(trace_id.hex(), min_spans=2)
         assert trace["span_count"] == 2
@@ -79,3 +101,20 @@ def test_a_corrupt_block_is_left_out_and_the_rest_stays_queryable(make_combray):
         assert sorted(found) == [200, 404]
     finally:
         restarted.stop()
+
+
+def test_two_nodes_sharing_a_bucket_see_each_others_blocks(make_combray, s3):
+    args = QUICK_CUTS + ["--block-poll-seconds", "1", "--storage-url", f"s3://{s3.bucket}/shared"]
+    node_a = make_combray(args, name="node-a", env=s3.env).start()
+    node_b = make_combray(args, name="node-b", env=s3.env).start()
+    from_a, message_a = one_span_request(service="svc-a")
+    from_b, message_b = one_span_request(service="svc-b")
+    send(node_a, message_a)
+    send(node_b, message_b)
+    for node in (node_a, node_b):
+        for trace_id in (from_a, from_b):
+            node.wait_for_trace(trace_id.hex(), timeout=30)
+        assert node.get("/api/v1/services").json()["services"] == ["svc-a", "svc-b"]
+    # Each trace is stored once, by the node that received it.
+    assert node_a.wait_for_trace(from_b.hex())["span_count"] == 1
+    assert len([k for k in s3.keys("shared/blocks/") if k.endswith("meta.json")]) == 2

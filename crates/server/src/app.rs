@@ -11,8 +11,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use std::time::Duration;
 
-use combray_storage::{CutPolicy, Storage, StorageConfig};
-use object_store::local::LocalFileSystem;
+use combray_storage::{open_object_store, CutPolicy, Storage, StorageConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -53,12 +52,9 @@ async fn bind(config: &Config) -> anyhow::Result<Listeners> {
 }
 
 fn storage_config(config: &Config) -> anyhow::Result<StorageConfig> {
-    let objects = config.data_dir.join("objects");
-    std::fs::create_dir_all(&objects)
-        .with_context(|| format!("cannot create {}", objects.display()))?;
-    let store =
-        LocalFileSystem::new_with_prefix(&objects).context("cannot open the local object store")?;
-    let mut storage = StorageConfig::new(config.data_dir.clone(), Arc::new(store));
+    let store = open_object_store(config.storage_url.as_deref(), &config.data_dir)
+        .context("cannot open the object store")?;
+    let mut storage = StorageConfig::new(config.data_dir.clone(), store);
     storage.wal.fsync = config.wal_fsync;
     storage.wal.segment_bytes = config.wal_segment_bytes;
     storage.max_head_bytes = config.max_head_bytes;
@@ -87,8 +83,10 @@ fn node_id(config: &Config) -> anyhow::Result<String> {
     }
 }
 
-/// Cuts the head into blocks whenever the policy says so, until told to stop.
-async fn run_maintenance(storage: Arc<Storage>, mut stop: watch::Receiver<bool>) {
+/// Cuts the head into blocks whenever the policy says so, and looks for other nodes' blocks
+/// every `poll`, until told to stop.
+async fn run_maintenance(storage: Arc<Storage>, poll: Duration, mut stop: watch::Receiver<bool>) {
+    let mut last_poll = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -97,6 +95,16 @@ async fn run_maintenance(storage: Arc<Storage>, mut stop: watch::Receiver<bool>)
         if storage.cut_is_due() {
             if let Err(error) = storage.cut().await {
                 tracing::error!(%error, "cutting the head into blocks failed; retrying later");
+            }
+        }
+        if last_poll.elapsed() >= poll {
+            last_poll = tokio::time::Instant::now();
+            match storage.refresh_blocks().await {
+                Ok((0, 0)) => {}
+                Ok((added, removed)) => {
+                    tracing::info!(added, removed, "picked up other nodes' blocks")
+                }
+                Err(error) => tracing::warn!(%error, "cannot refresh the block list"),
             }
         }
     }
@@ -132,8 +140,10 @@ pub async fn serve(
         .await
         .context("cannot open storage")?;
     let storage = Arc::new(storage);
+    let poll = Duration::from_secs(config.block_poll_seconds);
     let maintenance = tokio::spawn(run_maintenance(
         Arc::clone(&storage),
+        poll,
         ingest_stopped.clone(),
     ));
     state.attach_storage(Arc::clone(&storage));

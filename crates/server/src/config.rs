@@ -55,6 +55,14 @@ pub struct ServeArgs {
     /// Cut the in-memory head into a block once its oldest span is this old [default: 30]
     #[arg(long, env = "COMBRAY_BLOCK_MAX_AGE_SECONDS")]
     pub block_max_age_seconds: Option<u64>,
+    /// Where blocks live: a directory, file:///path, or s3://bucket/prefix (credentials, region
+    /// and AWS_ENDPOINT_URL from the standard AWS environment) [default: <data-dir>/objects]
+    #[arg(long, env = "COMBRAY_STORAGE_URL")]
+    pub storage_url: Option<String>,
+    /// Seconds between looks for blocks that other nodes sharing the storage published
+    /// [default: 10]
+    #[arg(long, env = "COMBRAY_BLOCK_POLL_SECONDS")]
+    pub block_poll_seconds: Option<u64>,
     /// This node's id in the object store [default: a random id kept in <data-dir>/node_id]
     #[arg(long, env = "COMBRAY_NODE_ID")]
     pub node_id: Option<String>,
@@ -78,6 +86,8 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     blocks: FileBlocks,
+    #[serde(default)]
+    storage: FileStorage,
     node_id: Option<String>,
 }
 
@@ -86,6 +96,13 @@ struct FileConfig {
 struct FileBlocks {
     max_bytes: Option<u64>,
     max_age_seconds: Option<u64>,
+    poll_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStorage {
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +163,10 @@ pub struct Config {
     pub block_max_age_seconds: u64,
     /// Node id, when set explicitly; otherwise the one kept in the data directory.
     pub node_id: Option<String>,
+    /// Object store URL; `None` means `<data-dir>/objects`.
+    pub storage_url: Option<String>,
+    /// Seconds between block-list refreshes.
+    pub block_poll_seconds: u64,
 }
 
 fn address(text: &str) -> SocketAddr {
@@ -221,6 +242,11 @@ impl Config {
                 .or(file.blocks.max_age_seconds)
                 .unwrap_or(30),
             node_id: args.node_id.clone().or(file.node_id),
+            storage_url: args.storage_url.clone().or(file.storage.url),
+            block_poll_seconds: args
+                .block_poll_seconds
+                .or(file.blocks.poll_seconds)
+                .unwrap_or(10),
         };
         config.validate()?;
         Ok(config)

@@ -11,6 +11,7 @@
 //! Maintenance: [`Storage::cut`] turns the head into Parquet blocks in an object store and
 //! truncates the WAL, in an order that survives a crash at any step.
 
+mod backend;
 pub mod block;
 mod checkpoint;
 mod cut;
@@ -21,6 +22,7 @@ mod read;
 mod store;
 pub mod wal;
 
+pub use backend::open_object_store;
 pub use cut::CutReport;
 pub use error::{StorageError, StorageErrorKind};
 pub use read::SpanStore;

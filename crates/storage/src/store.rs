@@ -177,6 +177,11 @@ impl Storage {
         &self.blocks
     }
 
+    /// Picks up blocks other nodes sharing the object store published or deleted.
+    pub async fn refresh_blocks(&self) -> Result<(usize, usize), StorageError> {
+        self.blocks.refresh(&self.config.node_id).await
+    }
+
     /// The WAL's counters.
     pub fn wal_stats(&self) -> &Arc<WalStats> {
         self.wal.stats()

@@ -77,6 +77,55 @@ impl Blocks {
         Ok(blocks)
     }
 
+    /// Brings in what other nodes published (or deleted) since the last look, so nodes sharing
+    /// a bucket see each other's blocks. This node's own blocks are always known already.
+    pub async fn refresh(&self, node_id: &str) -> Result<(usize, usize), StorageError> {
+        let root = object_store::path::Path::from(BLOCKS_ROOT);
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&root))
+            .try_collect()
+            .await
+            .map_err(|e| store_error("list blocks in", e))?;
+        let present: std::collections::HashSet<String> = listed
+            .iter()
+            .filter(|o| BlockPaths::is_meta(&o.location))
+            .map(|o| o.location.to_string())
+            .collect();
+        let known: std::collections::HashSet<String> = self
+            .by_environment
+            .read()
+            .values()
+            .flatten()
+            .map(|b| b.paths().meta.to_string())
+            .collect();
+        let mut added = 0;
+        for meta_path in present.difference(&known) {
+            match self
+                .load_one(&object_store::path::Path::from(meta_path.as_str()))
+                .await
+            {
+                Ok(block) if block.meta.node_id != node_id => {
+                    self.add(Arc::new(block));
+                    added += 1;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(meta = %meta_path, %error, "leaving out a block that cannot be read")
+                }
+            }
+        }
+        let mut removed = 0;
+        for blocks in self.by_environment.write().values_mut() {
+            let before = blocks.len();
+            blocks.retain(|b| {
+                b.meta.node_id == node_id || present.contains(&b.paths().meta.to_string())
+            });
+            removed += before - blocks.len();
+        }
+        Ok((added, removed))
+    }
+
     async fn load_one(&self, meta_path: &object_store::path::Path) -> Result<Block, StorageError> {
         let corrupt = |reason: String| StorageError::Corrupt {
             path: meta_path.as_ref().into(),
