@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use combray_server::config::{Config, ServeArgs, DEFAULT_DATA_DIR};
 use combray_server::keys::{self, KeyKind};
+use combray_server::tools;
 
 /// Combray: one binary for distributed tracing.
 #[derive(Parser)]
@@ -23,6 +24,16 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Look at the blocks in the object store (read only).
+    Blocks {
+        #[command(subcommand)]
+        command: BlocksCommand,
+    },
+    /// Look at the write-ahead log (read only).
+    Wal {
+        #[command(subcommand)]
+        command: WalCommand,
     },
     /// Generate load against a running Combray and report throughput and latency.
     Loadgen {
@@ -50,6 +61,50 @@ enum KeysCommand {
         /// Data directory [default: ./combray-data]
         #[arg(long, env = "COMBRAY_DATA_DIR")]
         data_dir: Option<PathBuf>,
+    },
+}
+
+/// Where the data is, for the operator tools.
+#[derive(clap::Args)]
+struct Location {
+    /// Data directory [default: ./combray-data]
+    #[arg(long, env = "COMBRAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Object store URL, as for `serve` [default: <data-dir>/objects]
+    #[arg(long, env = "COMBRAY_STORAGE_URL")]
+    storage_url: Option<String>,
+}
+
+impl Location {
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into())
+    }
+}
+
+#[derive(Subcommand)]
+enum BlocksCommand {
+    /// One line per block: environment, node, spans, traces, bytes, time range.
+    List {
+        #[command(flatten)]
+        location: Location,
+    },
+    /// A block's meta, trace index and Parquet layout (bytes per column).
+    Inspect {
+        /// Block id, as `blocks list` prints it.
+        block_id: String,
+        #[command(flatten)]
+        location: Location,
+    },
+}
+
+#[derive(Subcommand)]
+enum WalCommand {
+    /// Every record of every segment, and any damage replay would truncate.
+    Dump {
+        #[command(flatten)]
+        location: Location,
     },
 }
 
@@ -81,6 +136,26 @@ fn run(command: Command) -> anyhow::Result<()> {
             runtime.block_on(combray_server::serve(config, shutdown_signal(), |_| {}))
         }
         Command::Keys { command } => run_keys(command),
+        Command::Blocks { command } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                match command {
+                    BlocksCommand::List { location } => {
+                        tools::blocks_list(&location.data_dir(), location.storage_url.as_deref())
+                            .await
+                    }
+                    BlocksCommand::Inspect { block_id, location } => {
+                        let url = location.storage_url.as_deref();
+                        tools::blocks_inspect(&location.data_dir(), url, &block_id).await
+                    }
+                }
+            })
+        }
+        Command::Wal {
+            command: WalCommand::Dump { location },
+        } => tools::wal_dump(&location.data_dir()),
         Command::Loadgen { command } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -118,3 +118,22 @@ def test_two_nodes_sharing_a_bucket_see_each_others_blocks(make_combray, s3):
     # Each trace is stored once, by the node that received it.
     assert node_a.wait_for_trace(from_b.hex())["span_count"] == 1
     assert len([k for k in s3.keys("shared/blocks/") if k.endswith("meta.json")]) == 2
+
+
+def test_operator_tools_list_inspect_and_dump(make_combray):
+    import subprocess
+    from conftest import BIN
+    combray = make_combray(QUICK_CUTS).start()
+    send(combray, one_span_request(service="api")[1])
+    wait_for_cut(combray)
+    send(combray, one_span_request(service="api")[1])
+    run = lambda *args: subprocess.run([BIN, *args, "--data-dir", str(combray.data_dir)],
+                                       check=True, capture_output=True, text=True).stdout
+    listing = run("blocks", "list")
+    assert "1 blocks, 1 spans" in listing
+    block_id = listing.splitlines()[1].split()[0]
+    inspected = run("blocks", "inspect", block_id)
+    assert '"span_count": 1' in inspected and "row group 0: 1 rows" in inspected and "trace_id" in inspected
+    dumped = run("wal", "dump")
+    assert "env=default protocol=otlp_http_protobuf spans=1" in dumped
+    assert dumped.strip().endswith("1 records, 1 spans")

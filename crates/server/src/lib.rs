@@ -7,6 +7,7 @@
 //! - [`grpc`]: the OTLP/gRPC receiver.
 //! - [`keys`]: environments and API keys, the Honeycomb way.
 //! - [`admission`] and [`metrics`]: bounded ingest memory and Prometheus counters.
+//! - [`tools`]: read-only operator commands over blocks and the WAL.
 
 pub mod admission;
 pub mod app;
@@ -16,5 +17,6 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 mod state;
+pub mod tools;
 
 pub use app::{serve, BoundAddrs};

@@ -26,4 +26,4 @@ pub use backend::open_object_store;
 pub use cut::CutReport;
 pub use error::{StorageError, StorageErrorKind};
 pub use read::SpanStore;
-pub use store::{CutPolicy, Storage, StorageConfig};
+pub use store::{decode_wal_record, CutPolicy, Storage, StorageConfig};

@@ -90,6 +90,11 @@ fn decode_record(payload: &[u8]) -> Result<SpanBatch, StorageError> {
     }
 }
 
+/// Decodes a WAL record's payload, for operator tools.
+pub fn decode_wal_record(payload: &[u8]) -> Result<SpanBatch, StorageError> {
+    decode_record(payload)
+}
+
 fn replay_wal(
     config: &StorageConfig,
     checkpoint: u64,

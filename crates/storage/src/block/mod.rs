@@ -16,7 +16,7 @@ use parking_lot::RwLock;
 
 pub use meta::{BlockMeta, META_FORMAT_VERSION};
 pub use paths::{BlockPaths, BLOCKS_ROOT};
-pub use read::Block;
+pub use read::{Block, RowGroupLayout};
 pub use trace_index::{TraceEntry, TraceIndex};
 pub use write::{build_block, BlockOrigin, BuiltBlock};
 
@@ -46,6 +46,18 @@ impl Blocks {
         node_id: &str,
         checkpoint: u64,
     ) -> Result<Self, StorageError> {
+        Self::load_as(store, Some((node_id, checkpoint))).await
+    }
+
+    /// Loads every readable block and changes nothing, for operator tools.
+    pub async fn load_read_only(store: Arc<dyn ObjectStore>) -> Result<Self, StorageError> {
+        Self::load_as(store, None).await
+    }
+
+    async fn load_as(
+        store: Arc<dyn ObjectStore>,
+        owner: Option<(&str, u64)>,
+    ) -> Result<Self, StorageError> {
         let root = object_store::path::Path::from(BLOCKS_ROOT);
         let listed: Vec<_> = store
             .list(Some(&root))
@@ -62,8 +74,9 @@ impl Blocks {
         {
             match blocks.load_one(&object.location).await {
                 Ok(block)
-                    if block.meta.node_id == node_id
-                        && block.meta.wal_through_segment > checkpoint =>
+                    if owner.is_some_and(|(node_id, checkpoint)| {
+                        block.meta.node_id == node_id && block.meta.wal_through_segment > checkpoint
+                    }) =>
                 {
                     tracing::warn!(block = %block.meta.block_id, "deleting a block from a cut that did not finish; its spans are replayed from the WAL");
                     blocks.delete(&block).await?;
@@ -222,6 +235,17 @@ impl Blocks {
             .map(|b| b.meta.span_count)
             .sum();
         (blocks, spans)
+    }
+
+    /// Every block, by environment then age.
+    pub fn all(&self) -> Vec<Arc<Block>> {
+        let by_environment = self.by_environment.read();
+        let mut names: Vec<&String> = by_environment.keys().collect();
+        names.sort();
+        names
+            .into_iter()
+            .flat_map(|name| by_environment[name].iter().cloned())
+            .collect()
     }
 
     /// The object store blocks live in.

@@ -21,6 +21,15 @@ use super::trace_index::TraceIndex;
 use crate::head::Chunk;
 use crate::StorageError;
 
+/// One Parquet row group of a block.
+#[derive(Debug, Clone)]
+pub struct RowGroupLayout {
+    /// Rows in the group.
+    pub rows: u64,
+    /// Column name and compressed bytes.
+    pub columns: Vec<(String, u64)>,
+}
+
 /// A published block with its meta and trace index in memory.
 pub struct Block {
     /// Meta document.
@@ -77,6 +86,39 @@ impl Block {
             .await
             .map_err(|e| read_error(&self.paths, e))?;
         batches.into_iter().map(Chunk::new).collect()
+    }
+
+    /// Row groups of the data file: rows, and compressed bytes per column.
+    pub async fn parquet_layout(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+    ) -> Result<Vec<RowGroupLayout>, StorageError> {
+        let mut reader = BlockFileReader {
+            store: Arc::clone(store),
+            path: self.paths.data.clone(),
+            size: self.meta.data_bytes,
+        };
+        let metadata = reader
+            .get_metadata(None)
+            .await
+            .map_err(|e| read_error(&self.paths, e))?;
+        Ok(metadata
+            .row_groups()
+            .iter()
+            .map(|group| RowGroupLayout {
+                rows: group.num_rows() as u64,
+                columns: group
+                    .columns()
+                    .iter()
+                    .map(|column| {
+                        (
+                            column.column_path().string(),
+                            column.compressed_size() as u64,
+                        )
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     /// Every row.

@@ -6,6 +6,7 @@
 //! `write` and one `fdatasync` ([`FsyncPolicy::Group`], the default), and answers every waiter.
 //! Under load this turns hundreds of concurrent requests into one disk sync.
 
+mod dump;
 mod frame;
 mod replay;
 mod segment;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use dump::{dump, SegmentDump};
 pub use replay::ReplayReport;
 
 use crate::metrics::LatencyHistogram;

@@ -1,0 +1,136 @@
+//! Operator tools: `combray blocks list`, `combray blocks inspect ID`, `combray wal dump`.
+//! All of them only read.
+
+use std::path::Path;
+
+use anyhow::Context;
+use combray_storage::block::Blocks;
+use combray_storage::{decode_wal_record, open_object_store, wal};
+
+async fn load_blocks(data_dir: &Path, storage_url: Option<&str>) -> anyhow::Result<Blocks> {
+    let store = open_object_store(storage_url, data_dir).context("cannot open the object store")?;
+    Ok(Blocks::load_read_only(store).await?)
+}
+
+fn seconds(unix_nano: u64) -> f64 {
+    unix_nano as f64 / 1e9
+}
+
+/// Prints one line per block.
+pub async fn blocks_list(data_dir: &Path, storage_url: Option<&str>) -> anyhow::Result<()> {
+    let blocks = load_blocks(data_dir, storage_url).await?;
+    println!(
+        "{:<26} {:<14} {:<22} {:>10} {:>9} {:>12} {:>8}  time range (unix s)",
+        "block", "environment", "node", "spans", "traces", "bytes", "B/span"
+    );
+    let mut total = (0u64, 0u64);
+    for block in blocks.all() {
+        let meta = &block.meta;
+        total = (total.0 + meta.span_count, total.1 + meta.data_bytes);
+        let per_span = meta.data_bytes as f64 / meta.span_count.max(1) as f64;
+        println!(
+            "{:<26} {:<14} {:<22} {:>10} {:>9} {:>12} {:>8.1}  {:.3} – {:.3}",
+            meta.block_id,
+            meta.environment,
+            meta.node_id,
+            meta.span_count,
+            meta.trace_count,
+            meta.data_bytes,
+            per_span,
+            seconds(meta.min_start_unix_nano),
+            seconds(meta.max_end_unix_nano)
+        );
+    }
+    println!(
+        "{} blocks, {} spans, {} bytes",
+        blocks.all().len(),
+        total.0,
+        total.1
+    );
+    Ok(())
+}
+
+/// Prints a block's meta, trace index size and Parquet layout.
+pub async fn blocks_inspect(
+    data_dir: &Path,
+    storage_url: Option<&str>,
+    block_id: &str,
+) -> anyhow::Result<()> {
+    let blocks = load_blocks(data_dir, storage_url).await?;
+    let block = blocks
+        .all()
+        .into_iter()
+        .find(|b| b.meta.block_id == block_id)
+        .with_context(|| format!("no readable block {block_id}"))?;
+    println!("{}", serde_json::to_string_pretty(&block.meta)?);
+    println!(
+        "trace index: {} traces, {} names",
+        block.traces.entries.len(),
+        block.traces.names.len()
+    );
+    for (index, group) in block
+        .parquet_layout(blocks.store())
+        .await?
+        .iter()
+        .enumerate()
+    {
+        let total: u64 = group.columns.iter().map(|(_, bytes)| bytes).sum();
+        println!(
+            "row group {index}: {} rows, {total} bytes compressed",
+            group.rows
+        );
+        let mut columns = group.columns.clone();
+        columns.sort_by(|a, b| b.1.cmp(&a.1));
+        for (name, bytes) in columns {
+            println!(
+                "  {name:<28} {bytes:>12} B  {:>6.2} B/row",
+                bytes as f64 / group.rows.max(1) as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints every WAL record (segment, offset, environment, protocol, spans) and any damage.
+pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
+    let wal_dir = data_dir.join("wal");
+    let segments =
+        wal::dump(&wal_dir).with_context(|| format!("cannot read {}", wal_dir.display()))?;
+    let mut records = 0;
+    let mut spans = 0;
+    for segment in &segments {
+        println!(
+            "segment {} ({} bytes) {}",
+            segment.sequence,
+            segment.bytes,
+            segment.path.display()
+        );
+        for (offset, payload) in &segment.records {
+            records += 1;
+            match decode_wal_record(payload) {
+                Ok(batch) => {
+                    spans += batch.span_count();
+                    println!(
+                        "  @{offset:<10} {:>8} B  env={} protocol={} spans={}",
+                        payload.len(),
+                        batch.environment,
+                        batch.protocol.as_str(),
+                        batch.span_count()
+                    );
+                }
+                Err(error) => println!(
+                    "  @{offset:<10} {:>8} B  undecodable: {error}",
+                    payload.len()
+                ),
+            }
+        }
+        if let Some(problem) = &segment.problem {
+            println!("  damaged: {problem} (replay will truncate it)");
+        }
+    }
+    println!(
+        "{} segments, {records} records, {spans} spans",
+        segments.len()
+    );
+    Ok(())
+}
