@@ -80,7 +80,7 @@ pub async fn blocks_inspect(
             group.rows
         );
         let mut columns = group.columns.clone();
-        columns.sort_by(|a, b| b.1.cmp(&a.1));
+        columns.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
         for (name, bytes) in columns {
             println!(
                 "  {name:<28} {bytes:>12} B  {:>6.2} B/row",
