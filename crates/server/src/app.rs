@@ -59,6 +59,7 @@ fn storage_config(config: &Config) -> anyhow::Result<StorageConfig> {
     storage.wal.segment_bytes = config.wal_segment_bytes;
     storage.max_head_bytes = config.max_head_bytes;
     storage.node_id = node_id(config)?;
+    storage.maintenance.retention = Duration::from_secs(config.retention_days * 24 * 3600);
     storage.cut = CutPolicy {
         max_head_bytes: config.block_max_bytes,
         max_age: Duration::from_secs(config.block_max_age_seconds),
@@ -83,8 +84,8 @@ fn node_id(config: &Config) -> anyhow::Result<String> {
     }
 }
 
-/// Cuts the head into blocks whenever the policy says so, and looks for other nodes' blocks
-/// every `poll`, until told to stop.
+/// Cuts the head into blocks whenever the policy says so and, every `poll`, looks for other
+/// nodes' blocks and runs a maintenance pass (compaction, retention; only under the lease).
 async fn run_maintenance(storage: Arc<Storage>, poll: Duration, mut stop: watch::Receiver<bool>) {
     let mut last_poll = tokio::time::Instant::now();
     loop {
@@ -105,6 +106,13 @@ async fn run_maintenance(storage: Arc<Storage>, poll: Duration, mut stop: watch:
                     tracing::info!(added, removed, "picked up other nodes' blocks")
                 }
                 Err(error) => tracing::warn!(%error, "cannot refresh the block list"),
+            }
+            match storage.maintain().await {
+                Ok(report) if report.compacted_into + report.expired + report.deleted > 0 => {
+                    tracing::info!(?report, "maintenance pass");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "maintenance pass failed; retrying later"),
             }
         }
     }

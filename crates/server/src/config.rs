@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// [default: 10]
     #[arg(long, env = "COMBRAY_BLOCK_POLL_SECONDS")]
     pub block_poll_seconds: Option<u64>,
+    /// Days blocks are kept; older ones are deleted by maintenance [default: 30]
+    #[arg(long, env = "COMBRAY_RETENTION_DAYS")]
+    pub retention_days: Option<u64>,
     /// This node's id in the object store [default: a random id kept in <data-dir>/node_id]
     #[arg(long, env = "COMBRAY_NODE_ID")]
     pub node_id: Option<String>,
@@ -97,6 +100,7 @@ struct FileBlocks {
     max_bytes: Option<u64>,
     max_age_seconds: Option<u64>,
     poll_seconds: Option<u64>,
+    retention_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,8 +169,10 @@ pub struct Config {
     pub node_id: Option<String>,
     /// Object store URL; `None` means `<data-dir>/objects`.
     pub storage_url: Option<String>,
-    /// Seconds between block-list refreshes.
+    /// Seconds between block-list refreshes and maintenance passes.
     pub block_poll_seconds: u64,
+    /// Days blocks are kept.
+    pub retention_days: u64,
 }
 
 fn address(text: &str) -> SocketAddr {
@@ -247,6 +253,10 @@ impl Config {
                 .block_poll_seconds
                 .or(file.blocks.poll_seconds)
                 .unwrap_or(10),
+            retention_days: args
+                .retention_days
+                .or(file.blocks.retention_days)
+                .unwrap_or(30),
         };
         config.validate()?;
         Ok(config)

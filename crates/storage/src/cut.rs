@@ -98,6 +98,7 @@ impl Storage {
             .await
             .map_err(|e| StorageError::Codec(format!("checkpoint write panicked: {e}")))?
             .inspect_err(|_| self.orphans.lock().extend(published.iter().cloned()))?;
+        self.publish_checkpoint(sealed).await;
         report.blocks = published.len();
         for block in published {
             self.blocks.add(block);
@@ -111,6 +112,20 @@ impl Storage {
             "head cut into blocks"
         );
         Ok(Some(report))
+    }
+
+    /// Tells other nodes how far this node's cuts are final, so their compaction never takes a
+    /// block whose cut could still be undone by a crash here. Best effort: until it lands,
+    /// those blocks simply wait to be compacted.
+    async fn publish_checkpoint(&self, through_segment: u64) {
+        let path = crate::maintenance::node_checkpoint_path(&self.config.node_id);
+        let body = format!("{{\"version\":1,\"through_segment\":{through_segment}}}");
+        if let Err(error) =
+            object_store::ObjectStoreExt::put(self.blocks.store().as_ref(), &path, body.into())
+                .await
+        {
+            tracing::warn!(%error, "cannot publish this node's WAL checkpoint; compaction of its new blocks waits");
+        }
     }
 
     async fn delete_orphans(&self) -> Result<(), StorageError> {

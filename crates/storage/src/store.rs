@@ -12,6 +12,7 @@ use tokio::sync::RwLock;
 
 use crate::block::{Block, Blocks};
 use crate::head::Head;
+use crate::maintenance::MaintenancePolicy;
 use crate::wal::{ReplayReport, Wal, WalConfig, WalStats};
 use crate::{checkpoint, StorageError};
 
@@ -40,6 +41,8 @@ pub struct StorageConfig {
     pub node_id: String,
     /// When to cut blocks.
     pub cut: CutPolicy,
+    /// Compaction, retention and the lease that coordinates them.
+    pub maintenance: MaintenancePolicy,
 }
 
 impl StorageConfig {
@@ -54,6 +57,7 @@ impl StorageConfig {
                 max_head_bytes: 64 * 1024 * 1024,
                 max_age: Duration::from_secs(30),
             },
+            maintenance: MaintenancePolicy::default(),
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct Storage {
     pub(crate) gate: RwLock<()>,
     /// Blocks of a failed cut that could not be deleted yet; the next cut deletes them first.
     pub(crate) orphans: Mutex<Vec<Arc<Block>>>,
+    /// Replaced or expired blocks whose objects go once their grace period is over.
+    pub(crate) pending_deletions: Mutex<Vec<(std::time::Instant, Arc<Block>)>>,
 }
 
 fn encode_record(batch: &SpanBatch) -> Result<Vec<u8>, StorageError> {
@@ -150,6 +156,7 @@ impl Storage {
             config,
             gate: RwLock::new(()),
             orphans: Mutex::new(Vec::new()),
+            pending_deletions: Mutex::new(Vec::new()),
         })
     }
 

@@ -24,6 +24,11 @@ pub struct BlockMeta {
     pub wal_through_segment: u64,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_unix_nano: u64,
+    /// When the oldest of its spans was ingested (the cut time; for a compacted block, the
+    /// oldest input's). Retention counts from here, not from span timestamps, so back-filled or
+    /// clock-skewed spans are kept as long as any other.
+    #[serde(default)]
+    pub ingested_unix_nano: u64,
     /// Version of the span schema the data uses.
     pub span_schema_version: String,
     /// Spans (rows).
@@ -38,4 +43,19 @@ pub struct BlockMeta {
     pub data_bytes: u64,
     /// service → span name → span kinds (OTLP numbers).
     pub operations: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Blocks this one was compacted from. Once this meta exists they are superseded: readers
+    /// ignore them and maintenance deletes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaces: Vec<String>,
+}
+
+impl BlockMeta {
+    /// When retention starts counting for this block.
+    pub fn retention_start_unix_nano(&self) -> u64 {
+        if self.ingested_unix_nano == 0 {
+            self.created_unix_nano
+        } else {
+            self.ingested_unix_nano
+        }
+    }
 }

@@ -22,6 +22,13 @@ pub use write::{build_block, BlockOrigin, BuiltBlock};
 
 use crate::StorageError;
 
+fn now_unix_nano() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 fn store_error(action: &'static str, error: object_store::Error) -> StorageError {
     StorageError::io(
         action,
@@ -34,6 +41,8 @@ fn store_error(action: &'static str, error: object_store::Error) -> StorageError
 pub struct Blocks {
     store: Arc<dyn ObjectStore>,
     by_environment: RwLock<HashMap<String, Vec<Arc<Block>>>>,
+    /// Ids of blocks a known compacted block replaces.
+    superseded: RwLock<std::collections::HashSet<String>>,
 }
 
 impl Blocks {
@@ -67,6 +76,7 @@ impl Blocks {
         let blocks = Self {
             store,
             by_environment: RwLock::new(HashMap::new()),
+            superseded: RwLock::new(std::collections::HashSet::new()),
         };
         for object in listed
             .iter()
@@ -81,18 +91,41 @@ impl Blocks {
                     tracing::warn!(block = %block.meta.block_id, "deleting a block from a cut that did not finish; its spans are replayed from the WAL");
                     blocks.delete(&block).await?;
                 }
-                Ok(block) => blocks.add(Arc::new(block)),
+                Ok(block) => {
+                    blocks.add(Arc::new(block));
+                }
                 Err(error) => {
                     tracing::error!(meta = %object.location, %error, "leaving out a block that cannot be read")
                 }
             }
         }
+        if owner.is_some() {
+            blocks.delete_superseded_leftovers(&listed).await;
+        }
         Ok(blocks)
+    }
+
+    /// Blocks a compaction replaced but did not get to delete before it stopped.
+    async fn delete_superseded_leftovers(&self, listed: &[object_store::ObjectMeta]) {
+        for object in listed.iter().filter(|o| BlockPaths::is_meta(&o.location)) {
+            let Some(block_id) = BlockPaths::block_id_of_meta(&object.location) else {
+                continue;
+            };
+            if !self.is_superseded(&block_id) {
+                continue;
+            }
+            if let Ok(block) = self.load_one(&object.location).await {
+                if let Err(error) = self.delete(&block).await {
+                    tracing::warn!(block = %block_id, %error, "cannot delete a compacted-away block yet");
+                }
+            }
+        }
     }
 
     /// Brings in what other nodes published (or deleted) since the last look, so nodes sharing
     /// a bucket see each other's blocks. This node's own blocks are always known already.
     pub async fn refresh(&self, node_id: &str) -> Result<(usize, usize), StorageError> {
+        let listing_started = now_unix_nano();
         let root = object_store::path::Path::from(BLOCKS_ROOT);
         let listed: Vec<_> = self
             .store
@@ -106,21 +139,22 @@ impl Blocks {
             .map(|o| o.location.to_string())
             .collect();
         let known: std::collections::HashSet<String> = self
-            .by_environment
-            .read()
-            .values()
-            .flatten()
+            .all()
+            .iter()
             .map(|b| b.paths().meta.to_string())
             .collect();
         let mut added = 0;
         for meta_path in present.difference(&known) {
-            match self
-                .load_one(&object_store::path::Path::from(meta_path.as_str()))
-                .await
-            {
+            let path = object_store::path::Path::from(meta_path.as_str());
+            if BlockPaths::block_id_of_meta(&path).is_some_and(|id| self.is_superseded(&id)) {
+                continue;
+            }
+            match self.load_one(&path).await {
+                // This node's own blocks are added when it publishes them.
                 Ok(block) if block.meta.node_id != node_id => {
-                    self.add(Arc::new(block));
-                    added += 1;
+                    if self.add(Arc::new(block)) {
+                        added += 1;
+                    }
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -131,8 +165,10 @@ impl Blocks {
         let mut removed = 0;
         for blocks in self.by_environment.write().values_mut() {
             let before = blocks.len();
+            // A block published after the listing began is simply not in it yet.
             blocks.retain(|b| {
-                b.meta.node_id == node_id || present.contains(&b.paths().meta.to_string())
+                present.contains(&b.paths().meta.to_string())
+                    || b.meta.created_unix_nano >= listing_started
             });
             removed += before - blocks.len();
         }
@@ -207,13 +243,21 @@ impl Blocks {
         Ok(Arc::new(Block::new(built.meta, traces)))
     }
 
-    /// Makes a published block visible to readers.
-    pub fn add(&self, block: Arc<Block>) {
+    /// Makes a published block visible to readers. A compacted block hides the blocks it
+    /// replaces; a block something already replaced is not added. Returns whether it was added.
+    pub fn add(&self, block: Arc<Block>) -> bool {
         let mut by_environment = self.by_environment.write();
-        by_environment
+        let mut superseded = self.superseded.write();
+        if superseded.contains(&block.meta.block_id) {
+            return false;
+        }
+        superseded.extend(block.meta.replaces.iter().cloned());
+        let blocks = by_environment
             .entry(block.meta.environment.clone())
-            .or_default()
-            .push(block);
+            .or_default();
+        blocks.retain(|existing| !block.meta.replaces.contains(&existing.meta.block_id));
+        blocks.push(block);
+        true
     }
 
     /// An environment's blocks, oldest first.
@@ -223,6 +267,18 @@ impl Blocks {
             .get(environment)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Hides a block (retention) without waiting for its objects to go.
+    pub fn forget(&self, block: &Block) {
+        if let Some(blocks) = self.by_environment.write().get_mut(&block.meta.environment) {
+            blocks.retain(|existing| existing.meta.block_id != block.meta.block_id);
+        }
+    }
+
+    /// Whether a compacted block replaced this one.
+    pub fn is_superseded(&self, block_id: &str) -> bool {
+        self.superseded.read().contains(block_id)
     }
 
     /// Blocks and the spans they hold, over every environment.

@@ -28,6 +28,16 @@ impl BlockPaths {
         }
     }
 
+    /// The block id in a meta document's path.
+    pub fn block_id_of_meta(path: &Path) -> Option<String> {
+        let parts: Vec<_> = path.parts().collect();
+        let id = parts
+            .len()
+            .checked_sub(2)
+            .map(|i| parts[i].as_ref().to_owned())?;
+        Some(id)
+    }
+
     /// Whether an object path is some block's meta document.
     pub fn is_meta(path: &Path) -> bool {
         path.filename() == Some("meta.json")

@@ -94,6 +94,7 @@ pub fn build_block(
         node_id: origin.node_id.to_owned(),
         wal_through_segment: origin.wal_through_segment,
         created_unix_nano: origin.now_unix_nano,
+        ingested_unix_nano: origin.now_unix_nano,
         span_schema_version: SCHEMA_VERSION.to_owned(),
         span_count: sorted.len() as u64,
         trace_count: traces.entries.len() as u64,
@@ -101,6 +102,7 @@ pub fn build_block(
         max_end_unix_nano: max_end,
         data_bytes: data.len() as u64,
         operations,
+        replaces: Vec::new(),
     };
     Ok(BuiltBlock {
         meta,

@@ -1,0 +1,335 @@
+//! Background maintenance over published blocks: compaction and retention, run by whichever node
+//! holds the maintenance lease.
+//!
+//! The lease is taken per time window with a conditional create (`PutMode::Create`) of
+//! `leases/maintenance/<window>`: the one node whose create succeeds runs maintenance for that
+//! window, and stops starting new work once the window is over. Any object store with
+//! create-if-absent (a local directory, S3) can coordinate nodes this way.
+//!
+//! Compaction merges small blocks of one environment and time window into one. The merged block's
+//! meta lists the blocks it `replaces`, and writing that meta is the commit point: from then on
+//! every reader ignores the inputs, so no span is ever seen twice, and a crash before it leaves
+//! the inputs as they were. The inputs' objects are deleted after a grace period, so queries that
+//! already hold them finish.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::block::{build_block, Block, BlockOrigin};
+use crate::{Storage, StorageError};
+
+/// How maintenance behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct MaintenancePolicy {
+    /// Blocks whose data is smaller than this are compacted with their neighbours.
+    pub compact_below_bytes: u64,
+    /// Most blocks merged at once.
+    pub compact_max_inputs: usize,
+    /// Only blocks whose spans start in the same window of this length are merged.
+    pub compact_window: Duration,
+    /// Blocks ingested longer ago than this are deleted.
+    pub retention: Duration,
+    /// Length of a lease window.
+    pub lease_window: Duration,
+    /// How long objects of replaced or expired blocks stay for queries already reading them.
+    pub deletion_grace: Duration,
+}
+
+impl Default for MaintenancePolicy {
+    fn default() -> Self {
+        Self {
+            compact_below_bytes: 128 * 1024 * 1024,
+            compact_max_inputs: 16,
+            compact_window: Duration::from_secs(3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            lease_window: Duration::from_secs(60),
+            deletion_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceReport {
+    /// Whether this node held the lease (nothing else happens without it).
+    pub leased: bool,
+    /// Blocks written by compaction.
+    pub compacted_into: usize,
+    /// Blocks merged away.
+    pub compacted_from: usize,
+    /// Blocks past retention.
+    pub expired: usize,
+    /// Blocks whose objects were deleted after their grace period.
+    pub deleted: usize,
+}
+
+/// Where a node publishes its WAL checkpoint for other nodes' compaction to read.
+pub(crate) fn node_checkpoint_path(node_id: &str) -> object_store::path::Path {
+    object_store::path::Path::from(format!("nodes/{node_id}/checkpoint.json"))
+}
+
+fn now_unix_nano() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn store_error(action: &'static str, error: object_store::Error) -> StorageError {
+    StorageError::io(
+        action,
+        "object store",
+        std::io::Error::other(error.to_string()),
+    )
+}
+
+impl Storage {
+    fn lease_window(&self) -> u64 {
+        now_unix_nano() / (self.config.maintenance.lease_window.as_nanos().max(1) as u64)
+    }
+
+    /// Takes the maintenance lease for the current window, or learns another node has it.
+    pub async fn try_lease(&self) -> Result<bool, StorageError> {
+        let window = self.lease_window();
+        let path = object_store::path::Path::from(format!("leases/maintenance/{window:020}"));
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        let payload = PutPayload::from(self.config.node_id.clone().into_bytes());
+        let store = self.blocks.store();
+        match store.put_opts(&path, payload, options).await {
+            Ok(_) => {
+                let previous = object_store::path::Path::from(format!(
+                    "leases/maintenance/{:020}",
+                    window.saturating_sub(1)
+                ));
+                let _ = store.delete(&previous).await;
+                Ok(true)
+            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => {
+                let holder = store
+                    .get(&path)
+                    .await
+                    .map_err(|e| store_error("read lease", e))?;
+                let holder = holder
+                    .bytes()
+                    .await
+                    .map_err(|e| store_error("read lease", e))?;
+                Ok(holder.as_ref() == self.config.node_id.as_bytes())
+            }
+            Err(error) => Err(store_error("take lease in", error)),
+        }
+    }
+
+    /// One maintenance pass: deletes objects whose grace is over, then, if this node holds the
+    /// lease, expires old blocks and compacts small ones.
+    pub async fn maintain(&self) -> Result<MaintenanceReport, StorageError> {
+        let mut report = MaintenanceReport {
+            deleted: self.delete_after_grace().await?,
+            ..Default::default()
+        };
+        let window = self.lease_window();
+        if !self.try_lease().await? {
+            return Ok(report);
+        }
+        report.leased = true;
+        report.expired = self.expire();
+        let checkpoints = self.node_checkpoints().await;
+        for environment in self.environments_with_blocks() {
+            while self.lease_window() == window {
+                let Some(inputs) = self.compaction_candidates(&environment, &checkpoints) else {
+                    break;
+                };
+                self.compact(&environment, &inputs).await?;
+                report.compacted_into += 1;
+                report.compacted_from += inputs.len();
+            }
+        }
+        Ok(report)
+    }
+
+    fn environments_with_blocks(&self) -> Vec<String> {
+        let mut environments: Vec<String> = self
+            .blocks
+            .all()
+            .iter()
+            .map(|b| b.meta.environment.clone())
+            .collect();
+        environments.dedup();
+        environments
+    }
+
+    fn expire(&self) -> usize {
+        self.expire_with(self.config.maintenance.retention)
+    }
+
+    fn expire_with(&self, retention: Duration) -> usize {
+        let horizon = now_unix_nano().saturating_sub(retention.as_nanos() as u64);
+        let expired: Vec<Arc<Block>> = self
+            .blocks
+            .all()
+            .into_iter()
+            .filter(|b| b.meta.retention_start_unix_nano() < horizon)
+            .collect();
+        for block in &expired {
+            self.blocks.forget(block);
+            tracing::info!(block = %block.meta.block_id, environment = %block.meta.environment, "block is past retention");
+        }
+        let count = expired.len();
+        self.schedule_deletion(expired);
+        count
+    }
+
+    /// Published WAL checkpoints of the nodes whose cut blocks are in the list.
+    async fn node_checkpoints(&self) -> std::collections::HashMap<String, u64> {
+        let mut nodes: Vec<String> = self
+            .blocks
+            .all()
+            .iter()
+            .filter(|b| b.meta.wal_through_segment > 0)
+            .map(|b| b.meta.node_id.clone())
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        let mut checkpoints = std::collections::HashMap::new();
+        for node in nodes {
+            let Ok(object) = self.blocks.store().get(&node_checkpoint_path(&node)).await else {
+                continue;
+            };
+            let Ok(bytes) = object.bytes().await else {
+                continue;
+            };
+            let through = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v["through_segment"].as_u64());
+            if let Some(through) = through {
+                checkpoints.insert(node, through);
+            }
+        }
+        checkpoints
+    }
+
+    /// The oldest window of an environment with at least two small blocks, up to the input
+    /// limit. A cut block qualifies only once its node's published checkpoint covers it: until
+    /// then a crash of that node could undo the cut and replay the spans.
+    fn compaction_candidates(
+        &self,
+        environment: &str,
+        checkpoints: &std::collections::HashMap<String, u64>,
+    ) -> Option<Vec<Arc<Block>>> {
+        let policy = self.config.maintenance;
+        let window = policy.compact_window.as_nanos().max(1) as u64;
+        let mut small: Vec<Arc<Block>> = self
+            .blocks
+            .blocks(environment)
+            .into_iter()
+            .filter(|b| b.meta.data_bytes < policy.compact_below_bytes)
+            .filter(|b| {
+                b.meta.wal_through_segment == 0
+                    || checkpoints
+                        .get(&b.meta.node_id)
+                        .is_some_and(|through| *through >= b.meta.wal_through_segment)
+            })
+            .collect();
+        small.sort_by_key(|b| {
+            (
+                b.meta.min_start_unix_nano / window,
+                b.meta.min_start_unix_nano,
+            )
+        });
+        let mut index = 0;
+        while index < small.len() {
+            let key = small[index].meta.min_start_unix_nano / window;
+            let run: Vec<Arc<Block>> = small[index..]
+                .iter()
+                .take_while(|b| b.meta.min_start_unix_nano / window == key)
+                .cloned()
+                .collect();
+            if run.len() >= 2 {
+                return Some(
+                    run.into_iter()
+                        .take(policy.compact_max_inputs.max(2))
+                        .collect(),
+                );
+            }
+            index += run.len();
+        }
+        None
+    }
+
+    async fn compact(&self, environment: &str, inputs: &[Arc<Block>]) -> Result<(), StorageError> {
+        let mut chunks = Vec::new();
+        for block in inputs {
+            chunks.extend(
+                block
+                    .read_all(self.blocks.store())
+                    .await?
+                    .into_iter()
+                    .map(Arc::new),
+            );
+        }
+        let (environment_name, node) = (environment.to_owned(), self.config.node_id.clone());
+        let replaces: Vec<String> = inputs.iter().map(|b| b.meta.block_id.clone()).collect();
+        let oldest_ingest = inputs
+            .iter()
+            .map(|b| b.meta.retention_start_unix_nano())
+            .min()
+            .unwrap_or(0);
+        let built = tokio::task::spawn_blocking(move || {
+            let origin = BlockOrigin {
+                environment: &environment_name,
+                node_id: &node,
+                wal_through_segment: 0,
+                now_unix_nano: now_unix_nano(),
+            };
+            let mut built = build_block(&chunks, &origin)?;
+            built.meta.replaces = replaces;
+            built.meta.ingested_unix_nano = oldest_ingest;
+            Ok::<_, StorageError>(built)
+        })
+        .await
+        .map_err(|e| StorageError::Codec(format!("compaction panicked: {e}")))??;
+        let merged = self.blocks.publish(built).await?;
+        tracing::info!(block = %merged.meta.block_id, inputs = inputs.len(), spans = merged.meta.span_count, "compacted blocks");
+        self.blocks.add(merged);
+        self.schedule_deletion(inputs.to_vec());
+        Ok(())
+    }
+
+    fn schedule_deletion(&self, blocks: Vec<Arc<Block>>) {
+        let due = Instant::now() + self.config.maintenance.deletion_grace;
+        self.pending_deletions
+            .lock()
+            .extend(blocks.into_iter().map(|b| (due, b)));
+    }
+
+    async fn delete_after_grace(&self) -> Result<usize, StorageError> {
+        let due: Vec<Arc<Block>> = {
+            let mut pending = self.pending_deletions.lock();
+            let now = Instant::now();
+            let (due, waiting): (Vec<_>, Vec<_>) =
+                pending.drain(..).partition(|(at, _)| *at <= now);
+            *pending = waiting;
+            due.into_iter().map(|(_, block)| block).collect()
+        };
+        for (index, block) in due.iter().enumerate() {
+            if let Err(error) = self.blocks.delete(block).await {
+                let later = Instant::now() + self.config.maintenance.deletion_grace;
+                self.pending_deletions
+                    .lock()
+                    .extend(due[index..].iter().cloned().map(|b| (later, b)));
+                return Err(error);
+            }
+        }
+        Ok(due.len())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,217 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use combray_model::{
+    Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind, Status, StatusCode, TraceId,
+};
+use object_store::memory::InMemory;
+use object_store::ObjectStore;
+
+use crate::{MaintenancePolicy, SpanStore, Storage, StorageConfig};
+
+fn span(trace: u8, id: u8, start: u64) -> Span {
+    Span {
+        trace_id: TraceId::from_bytes([trace; 16]),
+        span_id: SpanId::from_bytes([id; 8]),
+        parent_span_id: None,
+        trace_state: String::new(),
+        name: format!("op-{id}"),
+        kind: SpanKind::Server,
+        start_unix_nano: start,
+        duration_nano: 10,
+        status: Status {
+            code: StatusCode::Unset,
+            message: String::new(),
+        },
+        attributes: Vec::new(),
+        events: Vec::new(),
+        links: Vec::new(),
+        flags: 0,
+        sample_rate: 1,
+        dropped_counts: [0; 3],
+    }
+}
+
+fn batch(spans: Vec<Span>) -> SpanBatch {
+    SpanBatch {
+        environment: "prod".into(),
+        protocol: Protocol::OtlpGrpc,
+        received_unix_nano: 0,
+        groups: vec![SpanGroup {
+            dataset: "api".into(),
+            resource: Vec::new(),
+            scope: Scope::default(),
+            spans,
+        }],
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+async fn open(dir: &std::path::Path, store: &Arc<dyn ObjectStore>, node: &str) -> Arc<Storage> {
+    let mut config = StorageConfig::new(dir.to_path_buf(), Arc::clone(store));
+    config.node_id = node.into();
+    config.maintenance = MaintenancePolicy {
+        deletion_grace: Duration::ZERO,
+        ..MaintenancePolicy::default()
+    };
+    Arc::new(Storage::open(config).await.unwrap())
+}
+
+async fn spans_of(storage: &Arc<Storage>, trace: u8) -> usize {
+    let storage = Arc::clone(storage);
+    tokio::task::spawn_blocking(move || {
+        storage
+            .trace_records("prod", &TraceId::from_bytes([trace; 16]))
+            .unwrap()
+            .len()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_blocks_merge_into_one_and_every_span_stays_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let storage = open(dir.path(), &store, "node-a").await;
+    let base = now();
+    for round in 0..3u8 {
+        storage
+            .append(&batch(vec![
+                span(1, round + 1, base + u64::from(round)),
+                span(round + 2, 9, base),
+            ]))
+            .await
+            .unwrap();
+        storage.cut().await.unwrap();
+    }
+    assert_eq!(storage.blocks().blocks("prod").len(), 3);
+    let report = storage.maintain().await.unwrap();
+    assert!(report.leased);
+    assert_eq!((report.compacted_into, report.compacted_from), (1, 3));
+    let blocks = storage.blocks().blocks("prod");
+    assert_eq!(blocks.len(), 1);
+    assert_eq!(blocks[0].meta.span_count, 6);
+    assert_eq!(blocks[0].meta.replaces.len(), 3);
+    assert_eq!(spans_of(&storage, 1).await, 3);
+    // The grace period (zero here) passes at the next pass: the inputs' objects go.
+    assert_eq!(storage.maintain().await.unwrap().deleted, 3);
+
+    // A restart sees only the merged block.
+    drop(storage);
+    let storage = open(dir.path(), &store, "node-a").await;
+    assert_eq!(storage.blocks().blocks("prod").len(), 1);
+    assert_eq!(spans_of(&storage, 1).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_blocks_left_behind_by_a_crash_are_ignored_and_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let storage = open(dir.path(), &store, "node-a").await;
+    let base = now();
+    for round in 0..2u8 {
+        storage
+            .append(&batch(vec![span(1, round + 1, base)]))
+            .await
+            .unwrap();
+        storage.cut().await.unwrap();
+    }
+    // Deletion of the inputs waits for the next pass: a crash now leaves all their objects.
+    storage.maintain().await.unwrap();
+    drop(storage);
+    let metas = |store: Arc<dyn ObjectStore>| async move {
+        use futures::TryStreamExt;
+        let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+        listed
+            .iter()
+            .filter(|o| o.location.as_ref().ends_with("meta.json"))
+            .count()
+    };
+    let storage = open(dir.path(), &store, "node-b").await;
+    assert_eq!(
+        storage.blocks().blocks("prod").len(),
+        1,
+        "replaced blocks are ignored"
+    );
+    assert_eq!(spans_of(&storage, 1).await, 2);
+    drop(storage);
+    let _owner = open(dir.path(), &store, "node-a").await;
+    assert_eq!(
+        metas(Arc::clone(&store)).await,
+        1,
+        "a loading node deletes the leftovers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_node_holds_the_lease_and_old_blocks_expire() {
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let node_a = open(dir_a.path(), &store, "node-a").await;
+    let node_b = open(dir_b.path(), &store, "node-b").await;
+    let first = node_a.try_lease().await.unwrap();
+    let second = node_b.try_lease().await.unwrap();
+    assert!(
+        first != second || node_a.lease_window() != node_b.lease_window(),
+        "never both in one window"
+    );
+    assert!(
+        node_a.try_lease().await.unwrap() == first
+            || node_a.lease_window() != node_b.lease_window()
+    );
+
+    let holder = if first { &node_a } else { &node_b };
+    // Span timestamps do not matter for retention (this one is 40 days old); ingest time does.
+    let old = now() - 40 * 24 * 3600 * 1_000_000_000;
+    holder.append(&batch(vec![span(7, 1, old)])).await.unwrap();
+    holder.cut().await.unwrap();
+    assert_eq!(holder.maintain().await.unwrap().expired, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    holder
+        .append(&batch(vec![span(8, 1, now())]))
+        .await
+        .unwrap();
+    holder.cut().await.unwrap();
+    let mut short = holder.config.maintenance;
+    short.retention = Duration::from_millis(100);
+    let expired = holder.expire_with(short.retention);
+    assert_eq!(expired, 1, "only the block ingested before the horizon");
+    assert_eq!(spans_of(holder, 7).await, 0);
+    assert_eq!(spans_of(holder, 8).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_are_compacted_only_once_their_cut_is_final() {
+    use object_store::ObjectStoreExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let storage = open(dir.path(), &store, "node-a").await;
+    for round in 0..2u8 {
+        storage
+            .append(&batch(vec![span(1, round + 1, now())]))
+            .await
+            .unwrap();
+        storage.cut().await.unwrap();
+    }
+    // As if the node had crashed between publishing its blocks and its checkpoint.
+    store
+        .delete(&super::node_checkpoint_path("node-a"))
+        .await
+        .unwrap();
+    assert_eq!(storage.maintain().await.unwrap().compacted_into, 0);
+    storage
+        .append(&batch(vec![span(1, 3, now())]))
+        .await
+        .unwrap();
+    storage.cut().await.unwrap();
+    let report = storage.maintain().await.unwrap();
+    assert_eq!((report.compacted_into, report.compacted_from), (1, 3));
+    assert_eq!(spans_of(&storage, 1).await, 3);
+}
