@@ -28,16 +28,18 @@ def assert_all_readable(combray, by_trace):
 
 
 def test_spans_acknowledged_before_kill_9_are_all_returned(make_combray, tmp_path):
-    # Small, frequent cuts so the kill lands while blocks are being written and the WAL truncated.
-    combray = make_combray(["--block-max-bytes", "2000000", "--block-max-age-seconds", "1"]).start()
+    # Small, frequent cuts and maintenance passes, so the kill lands while blocks are being
+    # written, compacted and the WAL truncated.
+    quick = ["--block-max-bytes", "2000000", "--block-max-age-seconds", "1", "--block-poll-seconds", "1"]
+    combray = make_combray(quick).start()
     ack_log = tmp_path / "acks.log"
     loadgen = subprocess.Popen(
-        [BIN, "loadgen", "otlp", "--endpoint", combray.otlp_http, "--rate", "20000", "--duration", "4",
+        [BIN, "loadgen", "otlp", "--endpoint", combray.otlp_http, "--rate", "20000", "--duration", "6",
          "--connections", "4", "--batch-size", "128", "--ack-log", str(ack_log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 10
-    while (not ack_log.exists() or ack_log.stat().st_size < 200_000) and time.time() < deadline:
+    while (not ack_log.exists() or ack_log.stat().st_size < 1_500_000) and time.time() < deadline:
         time.sleep(0.05)
     combray.kill()
     output, errors = loadgen.communicate(timeout=30)
@@ -45,9 +47,13 @@ def test_spans_acknowledged_before_kill_9_are_all_returned(make_combray, tmp_pat
     by_trace = acked_spans(ack_log)
     assert sum(len(spans) for spans in by_trace.values()) > 2_000, output
 
-    restarted = Combray(combray.data_dir).start()
+    restarted = Combray(combray.data_dir, quick).start()
     try:
         assert_all_readable(restarted, by_trace)
+        # Let compaction run on the restarted node, then check a sample again.
+        time.sleep(3)
+        sample_ids = sorted(by_trace)[:300]
+        assert_all_readable(restarted, {trace_id: by_trace[trace_id] for trace_id in sample_ids})
         # Exactly once: no acknowledged span is stored twice across blocks and the WAL.
         sample = list(by_trace)[:200]
         for trace_id in sample:
@@ -55,6 +61,9 @@ def test_spans_acknowledged_before_kill_9_are_all_returned(make_combray, tmp_pat
             assert len(spans) == len({s["span_id"] for s in spans})
         hits = restarted.get("/api/v1/traces", limit="1000").json()["traces"]
         assert all(hit["span_count"] <= 7 for hit in hits), "a trace counted a span twice"
+        log = restarted.log()
+        assert log.count("head cut into blocks") >= 2, "the kill should land among cuts"
+        assert "compacted blocks" in log, "and compaction should have run on this data"
     finally:
         restarted.stop()
 
