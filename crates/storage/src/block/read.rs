@@ -9,7 +9,9 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, RowSelection, RowSelector,
+};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::errors::ParquetError;
@@ -37,6 +39,7 @@ pub struct Block {
     /// Trace index.
     pub traces: TraceIndex,
     paths: BlockPaths,
+    metadata: parking_lot::Mutex<Option<ArrowReaderMetadata>>,
 }
 
 fn read_error(paths: &BlockPaths, error: impl std::fmt::Display) -> StorageError {
@@ -55,6 +58,7 @@ impl Block {
             meta,
             traces,
             paths,
+            metadata: parking_lot::Mutex::new(None),
         }
     }
 
@@ -63,20 +67,35 @@ impl Block {
         &self.paths
     }
 
+    /// The Parquet footer and page index, read once per block and kept: a lookup then costs only
+    /// the reads of the pages it needs.
+    async fn reader_metadata(
+        &self,
+        reader: &mut BlockFileReader,
+    ) -> Result<ArrowReaderMetadata, StorageError> {
+        if let Some(cached) = self.metadata.lock().clone() {
+            return Ok(cached);
+        }
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let loaded = ArrowReaderMetadata::load_async(reader, options)
+            .await
+            .map_err(|e| read_error(&self.paths, e))?;
+        *self.metadata.lock() = Some(loaded.clone());
+        Ok(loaded)
+    }
+
     async fn read(
         &self,
         store: &Arc<dyn ObjectStore>,
         selection: Option<RowSelection>,
     ) -> Result<Vec<Chunk>, StorageError> {
-        let reader = BlockFileReader {
+        let mut reader = BlockFileReader {
             store: Arc::clone(store),
             path: self.paths.data.clone(),
             size: self.meta.data_bytes,
         };
-        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-        let mut builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options)
-            .await
-            .map_err(|e| read_error(&self.paths, e))?;
+        let metadata = self.reader_metadata(&mut reader).await?;
+        let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
         if let Some(selection) = selection {
             builder = builder.with_row_selection(selection);
         }
