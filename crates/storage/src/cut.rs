@@ -117,7 +117,7 @@ impl Storage {
     /// Tells other nodes how far this node's cuts are final, so their compaction never takes a
     /// block whose cut could still be undone by a crash here. Best effort: until it lands,
     /// those blocks simply wait to be compacted.
-    async fn publish_checkpoint(&self, through_segment: u64) {
+    pub(crate) async fn publish_checkpoint(&self, through_segment: u64) {
         let path = crate::maintenance::node_checkpoint_path(&self.config.node_id);
         let body = format!("{{\"version\":1,\"through_segment\":{through_segment}}}");
         if let Err(error) =

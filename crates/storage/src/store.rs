@@ -148,7 +148,7 @@ impl Storage {
         })
         .await
         .map_err(|e| StorageError::Closed(format!("WAL replay panicked: {e}")))??;
-        Ok(Self {
+        let storage = Self {
             wal,
             head,
             blocks,
@@ -157,7 +157,13 @@ impl Storage {
             gate: RwLock::new(()),
             orphans: Mutex::new(Vec::new()),
             pending_deletions: Mutex::new(Vec::new()),
-        })
+        };
+        // The local checkpoint is durable and this node's unfinished cuts are gone, so other
+        // nodes may compact everything it covers (this also repairs a publish lost to a crash).
+        if checkpoint > 0 {
+            storage.publish_checkpoint(checkpoint).await;
+        }
+        Ok(storage)
     }
 
     /// Makes a batch durable, then queryable. Returns only once the WAL policy is satisfied, so a
