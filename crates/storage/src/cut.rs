@@ -28,13 +28,6 @@ pub struct CutReport {
     pub segments_removed: usize,
 }
 
-fn now_unix_nano() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 impl Storage {
     /// Whether the cut policy says the head should become blocks now.
     pub fn cut_is_due(&self) -> bool {
@@ -69,7 +62,7 @@ impl Storage {
                         environment: &environment,
                         node_id: &node,
                         wal_through_segment: sealed,
-                        now_unix_nano: now_unix_nano(),
+                        now_unix_nano: crate::now_unix_nano(),
                     };
                     build_block(&chunks, &origin)
                 })

@@ -65,6 +65,14 @@ impl StorageError {
         }
     }
 
+    pub(crate) fn object_store(action: &'static str, error: object_store::Error) -> Self {
+        Self::io(
+            action,
+            "object store",
+            std::io::Error::other(error.to_string()),
+        )
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

@@ -70,24 +70,9 @@ pub(crate) fn node_checkpoint_path(node_id: &str) -> object_store::path::Path {
     object_store::path::Path::from(format!("nodes/{node_id}/checkpoint.json"))
 }
 
-fn now_unix_nano() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn store_error(action: &'static str, error: object_store::Error) -> StorageError {
-    StorageError::io(
-        action,
-        "object store",
-        std::io::Error::other(error.to_string()),
-    )
-}
-
 impl Storage {
     fn lease_window(&self) -> u64 {
-        now_unix_nano() / (self.config.maintenance.lease_window.as_nanos().max(1) as u64)
+        crate::now_unix_nano() / (self.config.maintenance.lease_window.as_nanos().max(1) as u64)
     }
 
     /// Takes the maintenance lease for the current window, or learns another node has it.
@@ -116,14 +101,14 @@ impl Storage {
                 let holder = store
                     .get(&path)
                     .await
-                    .map_err(|e| store_error("read lease", e))?;
+                    .map_err(|e| StorageError::object_store("read lease", e))?;
                 let holder = holder
                     .bytes()
                     .await
-                    .map_err(|e| store_error("read lease", e))?;
+                    .map_err(|e| StorageError::object_store("read lease", e))?;
                 Ok(holder.as_ref() == self.config.node_id.as_bytes())
             }
-            Err(error) => Err(store_error("take lease in", error)),
+            Err(error) => Err(StorageError::object_store("take lease in", error)),
         }
     }
 
@@ -170,7 +155,7 @@ impl Storage {
     }
 
     fn expire_with(&self, retention: Duration) -> usize {
-        let horizon = now_unix_nano().saturating_sub(retention.as_nanos() as u64);
+        let horizon = crate::now_unix_nano().saturating_sub(retention.as_nanos() as u64);
         let expired: Vec<Arc<Block>> = self
             .blocks
             .all()
@@ -286,7 +271,7 @@ impl Storage {
                 environment: &environment_name,
                 node_id: &node,
                 wal_through_segment: 0,
-                now_unix_nano: now_unix_nano(),
+                now_unix_nano: crate::now_unix_nano(),
             };
             let mut built = build_block(&chunks, &origin)?;
             built.meta.replaces = replaces;

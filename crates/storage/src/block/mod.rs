@@ -22,21 +22,6 @@ pub use write::{build_block, BlockOrigin, BuiltBlock};
 
 use crate::StorageError;
 
-fn now_unix_nano() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-fn store_error(action: &'static str, error: object_store::Error) -> StorageError {
-    StorageError::io(
-        action,
-        "object store",
-        std::io::Error::other(error.to_string()),
-    )
-}
-
 /// Every published block, per environment, newest last.
 pub struct Blocks {
     store: Arc<dyn ObjectStore>,
@@ -72,7 +57,7 @@ impl Blocks {
             .list(Some(&root))
             .try_collect()
             .await
-            .map_err(|e| store_error("list blocks in", e))?;
+            .map_err(|e| StorageError::object_store("list blocks in", e))?;
         let blocks = Self {
             store,
             by_environment: RwLock::new(HashMap::new()),
@@ -125,14 +110,14 @@ impl Blocks {
     /// Brings in what other nodes published (or deleted) since the last look, so nodes sharing
     /// a bucket see each other's blocks. This node's own blocks are always known already.
     pub async fn refresh(&self, node_id: &str) -> Result<(usize, usize), StorageError> {
-        let listing_started = now_unix_nano();
+        let listing_started = crate::now_unix_nano();
         let root = object_store::path::Path::from(BLOCKS_ROOT);
         let listed: Vec<_> = self
             .store
             .list(Some(&root))
             .try_collect()
             .await
-            .map_err(|e| store_error("list blocks in", e))?;
+            .map_err(|e| StorageError::object_store("list blocks in", e))?;
         let present: std::collections::HashSet<String> = listed
             .iter()
             .filter(|o| BlockPaths::is_meta(&o.location))
@@ -185,10 +170,10 @@ impl Blocks {
             .store
             .get(meta_path)
             .await
-            .map_err(|e| store_error("read", e))?
+            .map_err(|e| StorageError::object_store("read", e))?
             .bytes()
             .await
-            .map_err(|e| store_error("read", e))?;
+            .map_err(|e| StorageError::object_store("read", e))?;
         let meta: BlockMeta = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
         if meta.format_version != META_FORMAT_VERSION {
             return Err(corrupt(format!(
@@ -201,10 +186,10 @@ impl Blocks {
             .store
             .get(&paths.traces)
             .await
-            .map_err(|e| store_error("read", e))?
+            .map_err(|e| StorageError::object_store("read", e))?
             .bytes()
             .await
-            .map_err(|e| store_error("read", e))?;
+            .map_err(|e| StorageError::object_store("read", e))?;
         let traces = TraceIndex::decode(&index).map_err(corrupt)?;
         Ok(Block::new(meta, traces))
     }
@@ -215,7 +200,7 @@ impl Blocks {
         for path in [&paths.meta, &paths.traces, &paths.data] {
             match self.store.delete(path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(error) => return Err(store_error("delete", error)),
+                Err(error) => return Err(StorageError::object_store("delete", error)),
             }
         }
         Ok(())
@@ -230,16 +215,16 @@ impl Blocks {
         self.store
             .put(&paths.data, PutPayload::from(built.data))
             .await
-            .map_err(|e| store_error("upload block data to", e))?;
+            .map_err(|e| StorageError::object_store("upload block data to", e))?;
         let traces = TraceIndex::decode(&built.traces).map_err(StorageError::Codec)?;
         self.store
             .put(&paths.traces, PutPayload::from(built.traces))
             .await
-            .map_err(|e| store_error("upload trace index to", e))?;
+            .map_err(|e| StorageError::object_store("upload trace index to", e))?;
         self.store
             .put(&paths.meta, PutPayload::from(meta_json))
             .await
-            .map_err(|e| store_error("upload block meta to", e))?;
+            .map_err(|e| StorageError::object_store("upload block meta to", e))?;
         Ok(Arc::new(Block::new(built.meta, traces)))
     }
 
