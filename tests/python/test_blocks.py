@@ -94,6 +94,8 @@ def test_a_corrupt_block_is_left_out_and_the_rest_stays_queryable(make_combray):
     indexes = sorted((combray.data_dir / "objects" / "blocks" / "default").glob("*/traces.idx"))
     assert len(indexes) == 2
     indexes[0].write_bytes(b"not an index")
+    # Without the local cache, start-up reads every block from the store.
+    (combray.data_dir / "block-index.bin").unlink()
     restarted = Combray(combray.data_dir).start()
     try:
         assert "leaving out a block that cannot be read" in restarted.log()
@@ -161,3 +163,28 @@ def test_small_blocks_are_compacted_in_the_background_without_losing_spans(make_
         assert combray.wait_for_trace(trace_id)["span_count"] == 1
     listed = {t["trace_id"] for t in combray.get("/api/v1/traces", limit="100").json()["traces"]}
     assert listed == set(sent)
+
+
+def test_restart_reads_the_block_list_from_the_local_cache(make_combray):
+    combray = make_combray(QUICK_CUTS).start()
+    trace_id, message = one_span_request()
+    send(combray, message)
+    wait_for_cut(combray)
+    deadline = time.time() + 10
+    while not (combray.data_dir / "block-index.bin").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    combray.stop()
+    restarted = Combray(combray.data_dir, QUICK_CUTS).start()
+    try:
+        assert "block list read from the local cache" in restarted.log()
+        assert restarted.wait_for_trace(trace_id.hex())["span_count"] == 1
+    finally:
+        restarted.stop()
+    # A damaged cache is ignored: the store is listed instead and nothing is lost.
+    (combray.data_dir / "block-index.bin").write_bytes(b"garbage")
+    again = Combray(combray.data_dir).start()
+    try:
+        assert "ignoring the block index cache" in again.log()
+        assert again.wait_for_trace(trace_id.hex())["span_count"] == 1
+    finally:
+        again.stop()

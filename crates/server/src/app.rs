@@ -87,11 +87,15 @@ fn node_id(config: &Config) -> anyhow::Result<String> {
 /// Cuts the head into blocks whenever the policy says so and, every `poll`, looks for other
 /// nodes' blocks and runs a maintenance pass (compaction, retention; only under the lease).
 async fn run_maintenance(storage: Arc<Storage>, poll: Duration, mut stop: watch::Receiver<bool>) {
-    let mut last_poll = tokio::time::Instant::now();
+    // Poll at once: a block list read from the local cache is reconciled with the store first.
+    let mut last_poll = tokio::time::Instant::now() - poll;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        if let Err(error) = storage.save_block_cache().await {
+            tracing::warn!(%error, "cannot write the block index cache; start-up will list the store");
         }
         if storage.cut_is_due() {
             if let Err(error) = storage.cut().await {

@@ -86,16 +86,27 @@ impl Storage {
                 }
             }
         }
-        let wal_dir = self.config.wal.dir.clone();
-        tokio::task::spawn_blocking(move || checkpoint::write(&wal_dir, sealed))
-            .await
-            .map_err(|e| StorageError::Codec(format!("checkpoint write panicked: {e}")))?
-            .inspect_err(|_| self.orphans.lock().extend(published.iter().cloned()))?;
-        self.publish_checkpoint(sealed).await;
+        // The blocks become visible, and the local block cache learns them, before the
+        // checkpoint: a restart that skips the checkpointed WAL must find them in the cache.
+        // (A cache that is ahead of the checkpoint is fine: start-up drops such blocks.)
         report.blocks = published.len();
-        for block in published {
-            self.blocks.add(block);
+        for block in &published {
+            self.blocks.add(Arc::clone(block));
         }
+        self.save_block_cache_or_drop().await;
+        let wal_dir = self.config.wal.dir.clone();
+        let written = tokio::task::spawn_blocking(move || checkpoint::write(&wal_dir, sealed))
+            .await
+            .map_err(|e| StorageError::Codec(format!("checkpoint write panicked: {e}")))
+            .and_then(|result| result);
+        if let Err(error) = written {
+            for block in &published {
+                self.blocks.forget(block);
+            }
+            self.orphans.lock().extend(published);
+            return Err(error);
+        }
+        self.publish_checkpoint(sealed).await;
         self.head.remove(&snapshot);
         report.segments_removed = self.wal.remove_segments_through(sealed)?;
         tracing::info!(

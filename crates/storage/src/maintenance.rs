@@ -295,6 +295,8 @@ impl Storage {
     }
 
     async fn delete_after_grace(&self) -> Result<usize, StorageError> {
+        // The cache must stop naming these blocks before their objects go.
+        self.save_block_cache_or_drop().await;
         let due: Vec<Arc<Block>> = {
             let mut pending = self.pending_deletions.lock();
             let now = Instant::now();

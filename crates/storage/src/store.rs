@@ -10,7 +10,7 @@ use object_store::ObjectStore;
 use parking_lot::Mutex;
 use tokio::sync::RwLock;
 
-use crate::block::{Block, Blocks};
+use crate::block::{Block, Blocks, Owner};
 use crate::head::Head;
 use crate::maintenance::MaintenancePolicy;
 use crate::wal::{ReplayReport, Wal, WalConfig, WalStats};
@@ -43,6 +43,8 @@ pub struct StorageConfig {
     pub cut: CutPolicy,
     /// Compaction, retention and the lease that coordinates them.
     pub maintenance: MaintenancePolicy,
+    /// Local cache of the block list, read at start instead of listing the store.
+    pub block_index_cache: Option<PathBuf>,
 }
 
 impl StorageConfig {
@@ -58,6 +60,7 @@ impl StorageConfig {
                 max_age: Duration::from_secs(30),
             },
             maintenance: MaintenancePolicy::default(),
+            block_index_cache: Some(data_dir.join("block-index.bin")),
         }
     }
 }
@@ -76,6 +79,7 @@ pub struct Storage {
     pub(crate) orphans: Mutex<Vec<Arc<Block>>>,
     /// Replaced or expired blocks whose objects go once their grace period is over.
     pub(crate) pending_deletions: Mutex<Vec<(std::time::Instant, Arc<Block>)>>,
+    owner: Owner,
 }
 
 fn encode_record(batch: &SpanBatch) -> Result<Vec<u8>, StorageError> {
@@ -135,12 +139,37 @@ impl Storage {
     /// fresh head, then accepts appends.
     pub async fn open(config: StorageConfig) -> Result<Self, StorageError> {
         let checkpoint = checkpoint::read(&config.wal.dir)?;
-        let blocks = Blocks::load(
-            Arc::clone(&config.object_store),
-            &config.node_id,
-            checkpoint,
-        )
-        .await?;
+        let owner = Owner {
+            node_id: config.node_id.clone(),
+            started_unix_nano: crate::now_unix_nano(),
+            checkpoint_at_start: checkpoint,
+        };
+        let store = Arc::clone(&config.object_store);
+        let cached = config
+            .block_index_cache
+            .as_deref()
+            .and_then(|path| Blocks::load_cache(Arc::clone(&store), path));
+        let blocks = match cached {
+            // The first refresh reconciles the cache with the store.
+            Some(blocks) => {
+                blocks
+                    .drop_unfinished_cuts(&config.node_id, checkpoint)
+                    .await?;
+                tracing::info!(
+                    blocks = blocks.all().len(),
+                    "block list read from the local cache"
+                );
+                blocks
+            }
+            None => {
+                let blocks = Blocks::load(store, &config.node_id, checkpoint).await?;
+                tracing::info!(
+                    blocks = blocks.all().len(),
+                    "block list read from the object store"
+                );
+                blocks
+            }
+        };
         let head = Arc::new(Head::new());
         let (wal, replay) = tokio::task::spawn_blocking({
             let (config, head) = (config.clone(), Arc::clone(&head));
@@ -157,6 +186,7 @@ impl Storage {
             gate: RwLock::new(()),
             orphans: Mutex::new(Vec::new()),
             pending_deletions: Mutex::new(Vec::new()),
+            owner,
         };
         // The local checkpoint is durable and this node's unfinished cuts are gone, so other
         // nodes may compact everything it covers (this also repairs a publish lost to a crash).
@@ -197,7 +227,35 @@ impl Storage {
 
     /// Picks up blocks other nodes sharing the object store published or deleted.
     pub async fn refresh_blocks(&self) -> Result<(usize, usize), StorageError> {
-        self.blocks.refresh(&self.config.node_id).await
+        self.blocks.refresh(&self.owner).await
+    }
+
+    /// Writes the local block index cache if the block list changed since it was last written.
+    pub async fn save_block_cache(&self) -> Result<(), StorageError> {
+        let Some(path) = self.config.block_index_cache.clone() else {
+            return Ok(());
+        };
+        if !self.blocks.is_dirty() {
+            return Ok(());
+        }
+        self.blocks.mark_clean();
+        // A small local file: written in place rather than on the blocking pool.
+        let result = self.blocks.save_cache(&path);
+        if result.is_err() {
+            self.blocks.dirty_again();
+        }
+        result
+    }
+
+    /// Saves the cache; if that fails, removes it, so the next start lists the store instead of
+    /// trusting a cache that misses blocks.
+    pub(crate) async fn save_block_cache_or_drop(&self) {
+        if let Err(error) = self.save_block_cache().await {
+            tracing::warn!(%error, "cannot write the block index cache; removing it so start-up lists the store");
+            if let Some(path) = &self.config.block_index_cache {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     /// The WAL's counters.

@@ -1,6 +1,7 @@
 //! Immutable blocks: the head, cut into Parquet files in an object store (a local directory by
 //! default), each with a trace index and a meta document written last.
 
+mod cache;
 mod meta;
 mod paths;
 mod read;
@@ -28,6 +29,19 @@ pub struct Blocks {
     by_environment: RwLock<HashMap<String, Vec<Arc<Block>>>>,
     /// Ids of blocks a known compacted block replaces.
     superseded: RwLock<std::collections::HashSet<String>>,
+    /// Whether the list changed since the cache was last written.
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+/// Who this node is, for reconciling its own blocks with the store.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// This node's id.
+    pub node_id: String,
+    /// When this process started.
+    pub started_unix_nano: u64,
+    /// The WAL checkpoint when it started.
+    pub checkpoint_at_start: u64,
 }
 
 impl Blocks {
@@ -41,6 +55,51 @@ impl Blocks {
         checkpoint: u64,
     ) -> Result<Self, StorageError> {
         Self::load_as(store, Some((node_id, checkpoint))).await
+    }
+
+    fn empty(store: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            store,
+            by_environment: RwLock::new(HashMap::new()),
+            superseded: RwLock::new(std::collections::HashSet::new()),
+            dirty: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+
+    /// Whether the list changed since the cache was last written.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Removes (and deletes) this node's blocks whose cut never reached the checkpoint: a cache
+    /// saved just before a crash can know them, but their spans are replayed from the WAL.
+    pub async fn drop_unfinished_cuts(
+        &self,
+        node_id: &str,
+        checkpoint: u64,
+    ) -> Result<(), StorageError> {
+        let unfinished: Vec<Arc<Block>> = self
+            .all()
+            .into_iter()
+            .filter(|b| b.meta.node_id == node_id && b.meta.wal_through_segment > checkpoint)
+            .collect();
+        for block in unfinished {
+            tracing::warn!(block = %block.meta.block_id, "deleting a block from a cut that did not finish; its spans are replayed from the WAL");
+            self.forget(&block);
+            self.delete(&block).await?;
+        }
+        Ok(())
+    }
+
+    /// Records that the cache must be written again (a write failed).
+    pub fn dirty_again(&self) {
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records that the cache matches the list.
+    pub fn mark_clean(&self) {
+        self.dirty
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Loads every readable block and changes nothing, for operator tools.
@@ -58,11 +117,7 @@ impl Blocks {
             .try_collect()
             .await
             .map_err(|e| StorageError::object_store("list blocks in", e))?;
-        let blocks = Self {
-            store,
-            by_environment: RwLock::new(HashMap::new()),
-            superseded: RwLock::new(std::collections::HashSet::new()),
-        };
+        let blocks = Self::empty(store);
         for object in listed
             .iter()
             .filter(|object| BlockPaths::is_meta(&object.location))
@@ -109,7 +164,8 @@ impl Blocks {
 
     /// Brings in what other nodes published (or deleted) since the last look, so nodes sharing
     /// a bucket see each other's blocks. This node's own blocks are always known already.
-    pub async fn refresh(&self, node_id: &str) -> Result<(usize, usize), StorageError> {
+    pub async fn refresh(&self, owner: &Owner) -> Result<(usize, usize), StorageError> {
+        let node_id = owner.node_id.as_str();
         let listing_started = crate::now_unix_nano();
         let root = object_store::path::Path::from(BLOCKS_ROOT);
         let listed: Vec<_> = self
@@ -135,12 +191,23 @@ impl Blocks {
                 continue;
             }
             match self.load_one(&path).await {
-                // This node's own blocks are added when it publishes them.
                 Ok(block) if block.meta.node_id != node_id => {
                     if self.add(Arc::new(block)) {
                         added += 1;
                     }
                 }
+                // This node's blocks from before this start that the cache did not know: an
+                // unfinished cut is deleted (its spans were replayed), anything else is added.
+                Ok(block) if block.meta.created_unix_nano < owner.started_unix_nano => {
+                    let cut = block.meta.wal_through_segment;
+                    if cut > owner.checkpoint_at_start {
+                        tracing::warn!(block = %block.meta.block_id, "deleting a block from a cut that did not finish; its spans are replayed from the WAL");
+                        self.delete(&block).await?;
+                    } else if self.add(Arc::new(block)) {
+                        added += 1;
+                    }
+                }
+                // Published by a cut of this process that is still finishing: it adds it.
                 Ok(_) => {}
                 Err(error) => {
                     tracing::error!(meta = %meta_path, %error, "leaving out a block that cannot be read")
@@ -156,6 +223,9 @@ impl Blocks {
                     || b.meta.created_unix_nano >= listing_started
             });
             removed += before - blocks.len();
+        }
+        if added + removed > 0 {
+            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         Ok((added, removed))
     }
@@ -242,6 +312,7 @@ impl Blocks {
             .or_default();
         blocks.retain(|existing| !block.meta.replaces.contains(&existing.meta.block_id));
         blocks.push(block);
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         true
     }
 
@@ -259,6 +330,7 @@ impl Blocks {
         if let Some(blocks) = self.by_environment.write().get_mut(&block.meta.environment) {
             blocks.retain(|existing| existing.meta.block_id != block.meta.block_id);
         }
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether a compacted block replaced this one.

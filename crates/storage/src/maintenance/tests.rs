@@ -134,7 +134,9 @@ async fn replaced_blocks_left_behind_by_a_crash_are_ignored_and_cleaned_up() {
             .filter(|o| o.location.as_ref().ends_with("meta.json"))
             .count()
     };
-    let storage = open(dir.path(), &store, "node-b").await;
+    // Another node (its own data directory) sharing the store.
+    let other = tempfile::tempdir().unwrap();
+    let storage = open(other.path(), &store, "node-b").await;
     assert_eq!(
         storage.blocks().blocks("prod").len(),
         1,
@@ -142,7 +144,9 @@ async fn replaced_blocks_left_behind_by_a_crash_are_ignored_and_cleaned_up() {
     );
     assert_eq!(spans_of(&storage, 1).await, 2);
     drop(storage);
-    let _owner = open(dir.path(), &store, "node-a").await;
+    // A node that lists the store (no local block cache) deletes the leftovers.
+    let fresh = tempfile::tempdir().unwrap();
+    let _owner = open(fresh.path(), &store, "node-c").await;
     assert_eq!(
         metas(Arc::clone(&store)).await,
         1,
