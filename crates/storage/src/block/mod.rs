@@ -166,7 +166,10 @@ impl Blocks {
     /// a bucket see each other's blocks. This node's own blocks are always known already.
     pub async fn refresh(&self, owner: &Owner) -> Result<(usize, usize), StorageError> {
         let node_id = owner.node_id.as_str();
-        let listing_started = crate::now_unix_nano();
+        // Only blocks known before the listing can be judged by it: one added meanwhile (a cut
+        // finishing concurrently) is simply not in it yet.
+        let known_before: std::collections::HashSet<String> =
+            self.all().iter().map(|b| b.meta.block_id.clone()).collect();
         let root = object_store::path::Path::from(BLOCKS_ROOT);
         let listed: Vec<_> = self
             .store
@@ -217,10 +220,9 @@ impl Blocks {
         let mut removed = 0;
         for blocks in self.by_environment.write().values_mut() {
             let before = blocks.len();
-            // A block published after the listing began is simply not in it yet.
             blocks.retain(|b| {
                 present.contains(&b.paths().meta.to_string())
-                    || b.meta.created_unix_nano >= listing_started
+                    || !known_before.contains(&b.meta.block_id)
             });
             removed += before - blocks.len();
         }
