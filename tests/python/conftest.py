@@ -21,6 +21,10 @@ def free_port():
         return sock.getsockname()[1]
 
 
+class PortTaken(Exception):
+    """The server could not bind a port the harness picked."""
+
+
 class Combray:
     """A running `combray serve` with its addresses and data directory."""
 
@@ -54,6 +58,16 @@ class Combray:
         return result.stdout.strip()
 
     def start(self):
+        # A port picked as free can be taken by another process before combray binds it; then
+        # pick new ports and try again.
+        for _ in range(5):
+            try:
+                return self._start_once()
+            except PortTaken:
+                self.http_port, self.grpc_port, self.api_port = free_port(), free_port(), free_port()
+        return self._start_once()
+
+    def _start_once(self):
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [BIN, "serve", "--data-dir", str(self.data_dir),
@@ -65,6 +79,8 @@ class Combray:
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.process.poll() is not None:
+                if "Address already in use" in self.log()[-400:]:
+                    raise PortTaken()
                 raise RuntimeError(f"combray exited early:\n{self.log()}")
             try:
                 if requests.get(f"{self.api}/readyz", timeout=1).status_code == 200:
