@@ -168,8 +168,11 @@ impl Blocks {
         let node_id = owner.node_id.as_str();
         // Only blocks known before the listing can be judged by it: one added meanwhile (a cut
         // finishing concurrently) is simply not in it yet.
+        let before = self.all();
         let known_before: std::collections::HashSet<String> =
-            self.all().iter().map(|b| b.meta.block_id.clone()).collect();
+            before.iter().map(|b| b.meta.block_id.clone()).collect();
+        let known: std::collections::HashSet<String> =
+            before.iter().map(|b| b.paths().meta.to_string()).collect();
         let root = object_store::path::Path::from(BLOCKS_ROOT);
         let listed: Vec<_> = self
             .store
@@ -181,11 +184,6 @@ impl Blocks {
             .iter()
             .filter(|o| BlockPaths::is_meta(&o.location))
             .map(|o| o.location.to_string())
-            .collect();
-        let known: std::collections::HashSet<String> = self
-            .all()
-            .iter()
-            .map(|b| b.paths().meta.to_string())
             .collect();
         let mut added = 0;
         for meta_path in present.difference(&known) {
