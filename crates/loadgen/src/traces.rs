@@ -112,9 +112,14 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
     };
     let flask = "opentelemetry.instrumentation.flask";
     let requests = "opentelemetry.instrumentation.requests";
-    let path = route
-        .replace("<string:handle>", "andrewbrown")
-        .replace("<id>", "42");
+    // Users, ids and client ports vary per request as in real traffic, so blocks are not
+    // flattered by attribute values that never change.
+    let user = format!("user-{}", builder.rng.random_range(1..100_000u32));
+    let path = route.replace("<string:handle>", &user).replace(
+        "<id>",
+        &builder.rng.random_range(1..1_000_000u32).to_string(),
+    );
+    let peer_port = i64::from(builder.rng.random_range(30_000..61_000u16));
     let server_attributes = |host: &str| {
         vec![
             text("http.method", "GET"),
@@ -124,6 +129,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
             int("net.host.port", 4567),
             text("http.target", &path),
             text("net.peer.ip", "127.0.0.1"),
+            int("net.peer.port", peer_port),
             text("http.user_agent", "python-requests/2.32.3"),
             text("http.flavor", "1.1"),
             text("http.route", route),
@@ -175,7 +181,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
         vec![
             text("app.now", "2026-11-25T11:00:00+00:00"),
             int("app.result_length", 3),
-            text("user.id", "andrewbrown"),
+            text("user.id", &user),
         ],
     );
     let users = builder.add(

@@ -5,8 +5,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Format version this code writes and reads.
-pub const META_FORMAT_VERSION: u32 = 1;
+use super::wide::ColumnType;
+
+/// Format version this code writes. Version 2 added `columns` (and blocks of span schema v2);
+/// version 1 metas are still read.
+pub const META_FORMAT_VERSION: u32 = 2;
+/// Every format version this code reads.
+pub const READABLE_META_FORMAT_VERSIONS: [u32; 2] = [1, 2];
 
 /// What a reader needs to know about a block without opening its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,6 +48,10 @@ pub struct BlockMeta {
     pub data_bytes: u64,
     /// service → span name → span kinds (OTLP numbers).
     pub operations: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// The block's attribute columns (`attr.*`, `resource.*`) and their types, so a query
+    /// knows every block's schema without opening its data. Empty for span schema v1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub columns: BTreeMap<String, ColumnType>,
     /// Blocks this one was compacted from. Once this meta exists they are superseded: readers
     /// ignore them and maintenance deletes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -6,6 +6,7 @@ mod meta;
 mod paths;
 mod read;
 mod trace_index;
+pub mod wide;
 mod write;
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::RwLock;
 
-pub use meta::{BlockMeta, META_FORMAT_VERSION};
+pub use meta::{BlockMeta, META_FORMAT_VERSION, READABLE_META_FORMAT_VERSIONS};
 pub use paths::{BlockPaths, BLOCKS_ROOT};
 pub use read::{Block, RowGroupLayout};
 pub use trace_index::{TraceEntry, TraceIndex};
@@ -245,7 +246,7 @@ impl Blocks {
             .await
             .map_err(|e| StorageError::object_store("read", e))?;
         let meta: BlockMeta = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        if meta.format_version != META_FORMAT_VERSION {
+        if !READABLE_META_FORMAT_VERSIONS.contains(&meta.format_version) {
             return Err(corrupt(format!(
                 "meta format version {} is not supported",
                 meta.format_version

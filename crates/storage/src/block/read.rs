@@ -20,6 +20,7 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataR
 use super::meta::BlockMeta;
 use super::paths::BlockPaths;
 use super::trace_index::TraceIndex;
+use super::wide::{narrow, WIDE_SCHEMA_VERSION};
 use crate::head::Chunk;
 use crate::StorageError;
 
@@ -104,7 +105,18 @@ impl Block {
             .try_collect()
             .await
             .map_err(|e| read_error(&self.paths, e))?;
-        batches.into_iter().map(Chunk::new).collect()
+        let wide = self.meta.span_schema_version == WIDE_SCHEMA_VERSION;
+        batches
+            .into_iter()
+            .map(|batch| {
+                let batch = if wide {
+                    narrow(&batch).map_err(|e| read_error(&self.paths, e))?
+                } else {
+                    batch
+                };
+                Chunk::new(batch)
+            })
+            .collect()
     }
 
     /// Row groups of the data file: rows, and compressed bytes per column.

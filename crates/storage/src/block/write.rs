@@ -13,7 +13,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use super::meta::{BlockMeta, META_FORMAT_VERSION};
 use super::trace_index::{TraceEntry, TraceIndex};
-use crate::head::schema::SCHEMA_VERSION;
+use super::wide::WIDE_SCHEMA_VERSION;
 use crate::head::Chunk;
 use crate::StorageError;
 
@@ -74,7 +74,8 @@ pub fn build_block(
         arrow_select::interleave::interleave_record_batch(&batches, &order).map_err(codec)?;
     let sorted = Chunk::new(sorted)?;
     let (traces, operations) = index_rows(&sorted);
-    let data = write_parquet(sorted.record_batch())?;
+    let wide = super::wide::widen(&sorted)?;
+    let data = write_parquet(&wide.batch)?;
     let min_start = traces
         .entries
         .iter()
@@ -95,13 +96,14 @@ pub fn build_block(
         wal_through_segment: origin.wal_through_segment,
         created_unix_nano: origin.now_unix_nano,
         ingested_unix_nano: origin.now_unix_nano,
-        span_schema_version: SCHEMA_VERSION.to_owned(),
+        span_schema_version: WIDE_SCHEMA_VERSION.to_owned(),
         span_count: sorted.len() as u64,
         trace_count: traces.entries.len() as u64,
         min_start_unix_nano: min_start,
         max_end_unix_nano: max_end,
         data_bytes: data.len() as u64,
         operations,
+        columns: wide.columns,
         replaces: Vec::new(),
     };
     Ok(BuiltBlock {

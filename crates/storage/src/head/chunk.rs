@@ -238,6 +238,19 @@ impl Chunk {
         postcard::from_bytes(self.resource.values.value(key)).map_err(codec_error)
     }
 
+    /// Each distinct resource attribute list of the chunk, decoded once, and which one each row
+    /// has.
+    pub fn distinct_resources(&self) -> Result<(Vec<Vec<KeyValue>>, Vec<usize>), StorageError> {
+        let values = &self.resource.values;
+        let resources = (0..values.len())
+            .map(|i| postcard::from_bytes(values.value(i)).map_err(codec_error))
+            .collect::<Result<Vec<Vec<KeyValue>>, _>>()?;
+        let rows = (0..self.len())
+            .map(|row| self.resource.keys.value(row) as usize)
+            .collect();
+        Ok((resources, rows))
+    }
+
     fn optional_text(array: &StringArray, row: usize) -> String {
         if array.is_null(row) {
             String::new()

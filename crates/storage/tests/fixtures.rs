@@ -1,6 +1,7 @@
-//! A block of format v1, committed under `tests/fixtures/objects`, must stay readable by every
-//! later version. Regenerate only when deliberately starting a new fixture:
-//! `cargo test -p combray-storage --test fixture_v1 -- --ignored regenerate`.
+//! One block of every format version, committed under `tests/fixtures/v<N>/objects`, must stay
+//! readable by every later version. `regenerate` writes the current version's fixture; run it
+//! only when deliberately starting a new format version:
+//! `cargo test -p combray-storage --test fixtures -- --ignored regenerate`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,8 +15,11 @@ use combray_storage::head::{to_record_batch, Chunk};
 use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/objects")
+/// The format version `regenerate` writes.
+const CURRENT_FORMAT: u32 = 2;
+
+fn fixture_dir(format: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{format}/objects"))
 }
 
 fn fixture_spans() -> SpanBatch {
@@ -99,10 +103,10 @@ fn fixture_spans() -> SpanBatch {
 #[tokio::test]
 #[ignore = "rewrites the committed fixture"]
 async fn regenerate() {
-    let _ = std::fs::remove_dir_all(fixture_dir());
-    std::fs::create_dir_all(fixture_dir()).unwrap();
-    let store: Arc<dyn ObjectStore> =
-        Arc::new(LocalFileSystem::new_with_prefix(fixture_dir()).unwrap());
+    let dir = fixture_dir(CURRENT_FORMAT);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir).unwrap());
     let chunk = Arc::new(Chunk::new(to_record_batch(&fixture_spans()).unwrap()).unwrap());
     let origin = BlockOrigin {
         environment: "default",
@@ -117,10 +121,9 @@ async fn regenerate() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn the_committed_v1_block_still_reads_exactly() {
+async fn read_fixture(format: u32) -> Vec<combray_model::SpanRecord> {
     let store: Arc<dyn ObjectStore> =
-        Arc::new(LocalFileSystem::new_with_prefix(fixture_dir()).unwrap());
+        Arc::new(LocalFileSystem::new_with_prefix(fixture_dir(format)).unwrap());
     let blocks = Blocks::load_read_only(Arc::clone(&store)).await.unwrap();
     let all = blocks.all();
     assert_eq!(all.len(), 1, "exactly one fixture block");
@@ -131,9 +134,9 @@ async fn the_committed_v1_block_still_reads_exactly() {
             block.meta.span_count,
             block.meta.trace_count
         ),
-        (1, 2, 1)
+        (format, 2, 1)
     );
-    assert_eq!(block.meta.span_schema_version, "1");
+    assert_eq!(block.meta.span_schema_version, format.to_string());
     let trace_id: TraceId = "5b8efff798038103d269b633813fc60c".parse().unwrap();
     let entry = block.traces.find(&trace_id).unwrap();
     assert!(entry.has_root);
@@ -159,4 +162,37 @@ async fn the_committed_v1_block_still_reads_exactly() {
     assert_eq!(&*records[0].dataset, "backend-flask");
     assert_eq!(records[0].scope.name, "opentelemetry.instrumentation.flask");
     assert_eq!(records[0].resource.to_vec(), expected.groups[0].resource);
+    records
+}
+
+#[tokio::test]
+async fn the_committed_v1_block_still_reads_exactly() {
+    read_fixture(1).await;
+}
+
+#[tokio::test]
+async fn the_committed_v2_block_still_reads_exactly() {
+    let records = read_fixture(2).await;
+    // Only the array attribute had no column; it came back from the overflow list.
+    assert_eq!(records[0].span.attributes.len(), 3);
+    let store: Arc<dyn ObjectStore> =
+        Arc::new(LocalFileSystem::new_with_prefix(fixture_dir(2)).unwrap());
+    let blocks = Blocks::load_read_only(store).await.unwrap();
+    let columns: Vec<(String, String)> = blocks.all()[0]
+        .meta
+        .columns
+        .iter()
+        .map(|(name, t)| (name.clone(), format!("{t:?}")))
+        .collect();
+    let expected = [
+        ("attr.app.result_length", "Int"),
+        ("attr.http.route", "String"),
+        ("attr.http.status_code", "Int"),
+        ("resource.service.name", "String"),
+    ];
+    let expected: Vec<(String, String)> = expected
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(columns, expected);
 }

@@ -1,0 +1,368 @@
+//! Span schema v2, the block layout: every scalar span attribute key becomes a typed column
+//! (`attr.<key>`) and every resource attribute key a derived column (`resource.<key>`), so SQL
+//! and scans read one small column instead of decoding every span's attribute list.
+//!
+//! [`widen`] turns a v1 batch (the head's layout, attributes as one postcard list per row) into
+//! v2; [`narrow`] turns it back. The round trip keeps every attribute: values that do not fit
+//! their key's column (another type, arrays, maps, bytes, empty values, duplicate keys, keys past
+//! [`MAX_ATTRIBUTE_COLUMNS`]) stay in the per-row `attributes_overflow` list. Only the order of a
+//! span's attributes is not kept (columns come back sorted by key, then the overflow), which
+//! OTLP's map semantics allow. Resource columns are copies; the resource list stays
+//! authoritative. The byte-level description is in `docs/formats/span-schema-v2.md`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow_array::builder::{ArrayBuilder, StringBuilder};
+use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder};
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use combray_model::{AttributeValue, KeyValue};
+use serde::{Deserialize, Serialize};
+
+use crate::head::schema::{column, span_schema, VERSION_KEY};
+use crate::head::Chunk;
+use crate::StorageError;
+
+/// Span schema version of blocks with typed attribute columns.
+pub const WIDE_SCHEMA_VERSION: &str = "2";
+/// Name prefix of span attribute columns.
+pub const ATTRIBUTE_PREFIX: &str = "attr.";
+/// Name prefix of resource attribute columns.
+pub const RESOURCE_PREFIX: &str = "resource.";
+/// The per-row list of span attributes that have no column.
+pub const OVERFLOW_COLUMN: &str = "attributes_overflow";
+/// At most this many span attribute keys of one block get columns; the most frequent win.
+pub const MAX_ATTRIBUTE_COLUMNS: usize = 1000;
+/// At most this many resource attribute keys of one block get columns.
+pub const MAX_RESOURCE_COLUMNS: usize = 200;
+
+/// The type of an attribute column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// UTF-8 text.
+    String,
+    /// 64-bit signed integer.
+    Int,
+    /// 64-bit float.
+    Double,
+    /// Boolean.
+    Bool,
+}
+
+impl ColumnType {
+    const ALL: [ColumnType; 4] = [Self::String, Self::Int, Self::Double, Self::Bool];
+
+    /// The Arrow type of the column.
+    pub fn data_type(self) -> DataType {
+        match self {
+            Self::String => DataType::Utf8,
+            Self::Int => DataType::Int64,
+            Self::Double => DataType::Float64,
+            Self::Bool => DataType::Boolean,
+        }
+    }
+
+    fn of(value: &AttributeValue) -> Option<Self> {
+        match value {
+            AttributeValue::String(_) => Some(Self::String),
+            AttributeValue::Int(_) => Some(Self::Int),
+            AttributeValue::Double(_) => Some(Self::Double),
+            AttributeValue::Bool(_) => Some(Self::Bool),
+            _ => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+fn codec(error: impl std::fmt::Display) -> StorageError {
+    StorageError::Codec(error.to_string())
+}
+
+/// Picks each key's column type (its most common scalar type) and the keys that get columns
+/// (the most frequent `limit`), from `(key, value, weight)` observations.
+fn choose_columns<'a>(
+    observations: impl Iterator<Item = (&'a str, &'a AttributeValue, usize)>,
+    limit: usize,
+) -> BTreeMap<&'a str, ColumnType> {
+    let mut counts: HashMap<&str, [usize; 4]> = HashMap::new();
+    for (key, value, weight) in observations {
+        if let Some(column_type) = ColumnType::of(value) {
+            counts.entry(key).or_default()[column_type.index()] += weight;
+        }
+    }
+    let mut ranked: Vec<(&str, usize, ColumnType)> = counts
+        .into_iter()
+        .map(|(key, by_type)| {
+            let best = ColumnType::ALL
+                .into_iter()
+                .max_by_key(|t| (by_type[t.index()], std::cmp::Reverse(t.index())))
+                .unwrap_or(ColumnType::String);
+            (key, by_type.iter().sum(), best)
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked.truncate(limit);
+    ranked.into_iter().map(|(k, _, t)| (k, t)).collect()
+}
+
+/// One typed column being filled row by row.
+enum TypedBuilder {
+    String(StringBuilder),
+    Int(Int64Builder),
+    Double(Float64Builder),
+    Bool(BooleanBuilder),
+}
+
+impl TypedBuilder {
+    fn new(column_type: ColumnType) -> Self {
+        match column_type {
+            ColumnType::String => Self::String(StringBuilder::new()),
+            ColumnType::Int => Self::Int(Int64Builder::new()),
+            ColumnType::Double => Self::Double(Float64Builder::new()),
+            ColumnType::Bool => Self::Bool(BooleanBuilder::new()),
+        }
+    }
+
+    /// Appends `value` if it has the column's type; `false` (nothing appended) otherwise.
+    fn append(&mut self, value: &AttributeValue) -> bool {
+        match (self, value) {
+            (Self::String(b), AttributeValue::String(v)) => b.append_value(v),
+            (Self::Int(b), AttributeValue::Int(v)) => b.append_value(*v),
+            (Self::Double(b), AttributeValue::Double(v)) => b.append_value(*v),
+            (Self::Bool(b), AttributeValue::Bool(v)) => b.append_value(*v),
+            _ => return false,
+        }
+        true
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::String(b) => b.append_null(),
+            Self::Int(b) => b.append_null(),
+            Self::Double(b) => b.append_null(),
+            Self::Bool(b) => b.append_null(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::String(b) => b.len(),
+            Self::Int(b) => b.len(),
+            Self::Double(b) => b.len(),
+            Self::Bool(b) => b.len(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Self::String(mut b) => Arc::new(b.finish()),
+            Self::Int(mut b) => Arc::new(b.finish()),
+            Self::Double(mut b) => Arc::new(b.finish()),
+            Self::Bool(mut b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Typed columns for a set of chosen keys, filled one row at a time.
+struct ColumnSet<'a> {
+    keys: BTreeMap<&'a str, (ColumnType, TypedBuilder)>,
+}
+
+impl<'a> ColumnSet<'a> {
+    fn new(chosen: BTreeMap<&'a str, ColumnType>) -> Self {
+        let keys = chosen
+            .into_iter()
+            .map(|(key, t)| (key, (t, TypedBuilder::new(t))))
+            .collect();
+        Self { keys }
+    }
+
+    /// Puts a row's attributes into their columns; returns those that did not fit.
+    fn push_row<'v>(&mut self, row: usize, attributes: &'v [KeyValue]) -> Vec<&'v KeyValue> {
+        let mut leftovers = Vec::new();
+        for attribute in attributes {
+            let fitted = match self.keys.get_mut(attribute.key.as_str()) {
+                // A builder already longer than `row` holds this key for this row: a duplicate.
+                Some((_, builder)) if builder.len() == row => builder.append(&attribute.value),
+                _ => false,
+            };
+            if !fitted {
+                leftovers.push(attribute);
+            }
+        }
+        for (_, builder) in self.keys.values_mut() {
+            if builder.len() == row {
+                builder.append_null();
+            }
+        }
+        leftovers
+    }
+
+    fn finish(self, prefix: &str, fields: &mut Vec<Field>, arrays: &mut Vec<ArrayRef>) {
+        for (key, (column_type, builder)) in self.keys {
+            fields.push(Field::new(
+                format!("{prefix}{key}"),
+                column_type.data_type(),
+                true,
+            ));
+            arrays.push(builder.finish());
+        }
+    }
+}
+
+/// A v1 batch in the v2 layout, and the attribute columns it has (name → type).
+pub struct WideBatch {
+    /// The batch.
+    pub batch: RecordBatch,
+    /// `attr.*` and `resource.*` columns.
+    pub columns: BTreeMap<String, ColumnType>,
+}
+
+/// v1 → v2.
+pub fn widen(chunk: &Chunk) -> Result<WideBatch, StorageError> {
+    let rows = chunk.len();
+    let attributes: Vec<Vec<KeyValue>> = (0..rows)
+        .map(|row| chunk.attributes(row))
+        .collect::<Result<_, _>>()?;
+    let chosen = choose_columns(
+        attributes
+            .iter()
+            .flatten()
+            .map(|kv| (kv.key.as_str(), &kv.value, 1)),
+        MAX_ATTRIBUTE_COLUMNS,
+    );
+    let mut span_columns = ColumnSet::new(chosen);
+    let mut overflow = BinaryBuilder::new();
+    for (row, row_attributes) in attributes.iter().enumerate() {
+        let leftovers = span_columns.push_row(row, row_attributes);
+        if leftovers.is_empty() {
+            overflow.append_null();
+        } else {
+            overflow.append_value(postcard::to_allocvec(&leftovers).map_err(codec)?);
+        }
+    }
+    let (resources, resource_of_row) = chunk.distinct_resources()?;
+    let mut weights = vec![0usize; resources.len()];
+    for &resource in &resource_of_row {
+        weights[resource] += 1;
+    }
+    let chosen = choose_columns(
+        resources.iter().zip(&weights).flat_map(|(attrs, &weight)| {
+            attrs
+                .iter()
+                .filter(move |_| weight > 0)
+                .map(move |kv| (kv.key.as_str(), &kv.value, weight))
+        }),
+        MAX_RESOURCE_COLUMNS,
+    );
+    let mut resource_columns = ColumnSet::new(chosen);
+    for (row, &resource) in resource_of_row.iter().enumerate() {
+        resource_columns.push_row(row, &resources[resource]);
+    }
+
+    let source = chunk.record_batch();
+    let mut fields = Vec::new();
+    let mut arrays = Vec::new();
+    for (field, array) in source.schema().fields().iter().zip(source.columns()) {
+        if field.name() == column::ATTRIBUTES {
+            fields.push(Field::new(OVERFLOW_COLUMN, DataType::Binary, true));
+            arrays.push(Arc::new(overflow.finish()) as ArrayRef);
+        } else {
+            fields.push(field.as_ref().clone());
+            arrays.push(Arc::clone(array));
+        }
+    }
+    let first_attribute_column = fields.len();
+    span_columns.finish(ATTRIBUTE_PREFIX, &mut fields, &mut arrays);
+    resource_columns.finish(RESOURCE_PREFIX, &mut fields, &mut arrays);
+    let columns = fields[first_attribute_column..]
+        .iter()
+        .map(|f| (f.name().clone(), column_type_of(f.data_type())))
+        .collect();
+    let metadata = HashMap::from([(VERSION_KEY.to_owned(), WIDE_SCHEMA_VERSION.to_owned())]);
+    let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
+    let batch = RecordBatch::try_new(schema, arrays).map_err(codec)?;
+    Ok(WideBatch { batch, columns })
+}
+
+fn column_type_of(data_type: &DataType) -> ColumnType {
+    match data_type {
+        DataType::Int64 => ColumnType::Int,
+        DataType::Float64 => ColumnType::Double,
+        DataType::Boolean => ColumnType::Bool,
+        _ => ColumnType::String,
+    }
+}
+
+/// Reads the value of a typed column at a row, if present.
+fn typed_value(array: &dyn Array, row: usize) -> Option<AttributeValue> {
+    if array.is_null(row) {
+        return None;
+    }
+    use arrow_array::types::{Float64Type, Int64Type};
+    Some(match array.data_type() {
+        DataType::Int64 => AttributeValue::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => AttributeValue::Double(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Boolean => AttributeValue::Bool(array.as_boolean().value(row)),
+        DataType::Utf8 => AttributeValue::String(array.as_string::<i32>().value(row).to_owned()),
+        DataType::Utf8View => AttributeValue::String(array.as_string_view().value(row).to_owned()),
+        DataType::LargeUtf8 => {
+            AttributeValue::String(array.as_string::<i64>().value(row).to_owned())
+        }
+        _ => return None,
+    })
+}
+
+/// v2 → v1: the attribute list of each row is rebuilt from its columns and its overflow.
+pub fn narrow(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
+    let schema = batch.schema();
+    let attribute_columns: Vec<(&str, &ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter_map(|(f, a)| f.name().strip_prefix(ATTRIBUTE_PREFIX).map(|key| (key, a)))
+        .collect();
+    let overflow: Option<&BinaryArray> = batch
+        .column_by_name(OVERFLOW_COLUMN)
+        .and_then(|a| a.as_binary_opt::<i32>());
+    let mut attributes = BinaryBuilder::new();
+    for row in 0..batch.num_rows() {
+        let mut list: Vec<KeyValue> = attribute_columns
+            .iter()
+            .filter_map(|(key, array)| {
+                typed_value(array.as_ref(), row).map(|v| KeyValue::new(*key, v))
+            })
+            .collect();
+        if let Some(overflow) = overflow.filter(|o| !o.is_null(row)) {
+            let extra: Vec<KeyValue> = postcard::from_bytes(overflow.value(row)).map_err(codec)?;
+            list.extend(extra);
+        }
+        attributes.append_value(postcard::to_allocvec(&list).map_err(codec)?);
+    }
+    let attributes: ArrayRef = Arc::new(attributes.finish());
+    let v1 = span_schema();
+    let arrays = v1
+        .fields()
+        .iter()
+        .map(|field| {
+            if field.name() == column::ATTRIBUTES {
+                return Ok(Arc::clone(&attributes));
+            }
+            batch
+                .column_by_name(field.name())
+                .cloned()
+                .ok_or_else(|| codec(format!("block batch has no {} column", field.name())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(v1, arrays).map_err(codec)
+}
+
+#[cfg(test)]
+#[path = "wide_tests.rs"]
+mod tests;
