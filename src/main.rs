@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server: OTLP receivers, storage and the query API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create and list API keys (stored hashed in the data directory).
     Keys {
         #[command(subcommand)]
@@ -35,6 +35,8 @@ enum Command {
         #[command(subcommand)]
         command: WalCommand,
     },
+    /// Run a read-only SQL query against a running Combray and print the result.
+    Sql(combray_server::sql_cli::SqlArgs),
     /// Generate load against a running Combray and report throughput and latency.
     Loadgen {
         #[command(subcommand)]
@@ -156,6 +158,12 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Wal {
             command: WalCommand::Dump { location },
         } => tools::wal_dump(&location.data_dir()),
+        Command::Sql(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(combray_server::sql_cli::run(args))
+        }
         Command::Loadgen { command } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

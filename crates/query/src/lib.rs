@@ -4,12 +4,14 @@
 //! - [`search`]: traces with a span that matches service, name, duration, status, attribute and
 //!   time conditions, newest first.
 //! - [`catalog`]: services and their operations.
+//! - [`sql`]: read-only SQL (Apache DataFusion) over an environment's head and blocks.
 //!
 //! Every function takes the caller's environment; nothing here can see across environments.
 
 pub mod catalog;
 mod error;
 pub mod search;
+pub mod sql;
 pub mod trace;
 
 pub use error::QueryError;

@@ -1,12 +1,13 @@
 //! Trace search: traces that contain a span matching every given condition, newest first.
 
-use std::collections::HashSet;
+mod spans;
 
 use combray_model::{StatusCode, TraceId};
-use combray_storage::head::{Chunk, TraceSummary};
+use combray_storage::head::TraceSummary;
 use combray_storage::SpanStore;
 use serde::Serialize;
 
+use crate::sql::SqlEngine;
 use crate::QueryError;
 
 /// Traces returned when the caller gives no `limit`.
@@ -95,44 +96,6 @@ impl SearchParams {
             || self.max_duration_nano.is_some()
             || self.status.is_some()
             || !self.attributes.is_empty()
-    }
-
-    fn span_matches(&self, chunk: &Chunk, row: usize) -> Result<bool, QueryError> {
-        let duration = chunk.duration_nano(row);
-        let cheap = self
-            .service
-            .as_deref()
-            .is_none_or(|s| chunk.service(row) == s)
-            && self.name.as_deref().is_none_or(|n| chunk.name(row) == n)
-            && self.min_duration_nano.is_none_or(|low| duration >= low)
-            && self.max_duration_nano.is_none_or(|high| duration <= high)
-            && self
-                .status
-                .is_none_or(|status| chunk.status_code(row) == status);
-        if !cheap || self.attributes.is_empty() {
-            return Ok(cheap);
-        }
-        let span_attributes = chunk.attributes(row)?;
-        let mut resource = None;
-        for (key, expected) in &self.attributes {
-            let on_span = span_attributes.iter().find(|kv| &kv.key == key);
-            let found = match on_span {
-                Some(kv) => kv.value.matches_text(expected),
-                None => {
-                    let resource = match &resource {
-                        Some(resource) => resource,
-                        None => resource.insert(chunk.resource(row)?),
-                    };
-                    resource
-                        .iter()
-                        .any(|kv| &kv.key == key && kv.value.matches_text(expected))
-                }
-            };
-            if !found {
-                return Ok(false);
-            }
-        }
-        Ok(true)
     }
 }
 
@@ -263,8 +226,10 @@ pub struct SearchResult {
     pub limit: usize,
 }
 
-/// Runs a search in the caller's environment.
-pub fn search(
+/// Runs a search in the caller's environment. Span conditions run as one DataFusion scan over
+/// head and blocks; without them, the trace indexes answer alone.
+pub async fn search(
+    engine: &SqlEngine,
     store: &dyn SpanStore,
     environment: &str,
     params: &SearchParams,
@@ -272,27 +237,7 @@ pub fn search(
     let start = params.start_unix_nano.unwrap_or(0);
     let end = params.end_unix_nano.unwrap_or(u64::MAX);
     let candidates: Vec<TraceId> = if params.has_span_conditions() {
-        let mut matching = HashSet::new();
-        let mut failure = None;
-        store.scan(environment, start, end, &mut |chunk| {
-            for row in 0..chunk.len() {
-                match params.span_matches(chunk, row) {
-                    Ok(true) => {
-                        matching.insert(chunk.trace_id(row));
-                    }
-                    Ok(false) => {}
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
-                }
-            }
-            Ok(())
-        })?;
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        matching.into_iter().collect()
+        spans::matching_traces(engine, store, environment, params).await?
     } else {
         store.trace_ids_starting_between(environment, start, end)
     };

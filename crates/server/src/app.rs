@@ -131,7 +131,7 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let keys = KeyRing::open(&config.data_dir)?;
-    let state = Arc::new(AppState::new(&config, keys));
+    let state = Arc::new(AppState::new(&config, keys)?);
     let listeners = bind(&config).await?;
     let bound = BoundAddrs {
         otlp_http: listeners.otlp_http.local_addr()?,

@@ -69,6 +69,16 @@ pub struct ServeArgs {
     /// This node's id in the object store [default: a random id kept in <data-dir>/node_id]
     #[arg(long, env = "COMBRAY_NODE_ID")]
     pub node_id: Option<String>,
+    /// Rows a SQL query may return; more are cut off and the answer says so [default: 10000]
+    #[arg(long, env = "COMBRAY_SQL_MAX_ROWS")]
+    pub sql_max_rows: Option<u64>,
+    /// Seconds a SQL query may run [default: 30]
+    #[arg(long, env = "COMBRAY_SQL_TIMEOUT_SECONDS")]
+    pub sql_timeout_seconds: Option<u64>,
+    /// Memory all running SQL queries may hold for sorts, joins and aggregations
+    /// [default: 1073741824]
+    #[arg(long, env = "COMBRAY_SQL_MEMORY_BYTES")]
+    pub sql_memory_bytes: Option<u64>,
     /// Seconds a client is told to wait in Retry-After when Combray is overloaded [default: 1]
     #[arg(long, env = "COMBRAY_RETRY_AFTER_SECONDS")]
     pub retry_after_seconds: Option<u64>,
@@ -91,7 +101,17 @@ struct FileConfig {
     blocks: FileBlocks,
     #[serde(default)]
     storage: FileStorage,
+    #[serde(default)]
+    sql: FileSql,
     node_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSql {
+    max_rows: Option<u64>,
+    timeout_seconds: Option<u64>,
+    memory_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +193,12 @@ pub struct Config {
     pub block_poll_seconds: u64,
     /// Days blocks are kept.
     pub retention_days: u64,
+    /// Rows a SQL query may return.
+    pub sql_max_rows: usize,
+    /// Seconds a SQL query may run.
+    pub sql_timeout_seconds: u64,
+    /// Memory of all running SQL queries.
+    pub sql_memory_bytes: usize,
 }
 
 fn address(text: &str) -> SocketAddr {
@@ -257,6 +283,16 @@ impl Config {
                 .retention_days
                 .or(file.blocks.retention_days)
                 .unwrap_or(30),
+            sql_max_rows: to_usize(args.sql_max_rows.or(file.sql.max_rows).unwrap_or(10_000)),
+            sql_timeout_seconds: args
+                .sql_timeout_seconds
+                .or(file.sql.timeout_seconds)
+                .unwrap_or(30),
+            sql_memory_bytes: to_usize(
+                args.sql_memory_bytes
+                    .or(file.sql.memory_bytes)
+                    .unwrap_or(1024 * MIB),
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -277,6 +313,10 @@ impl Config {
         anyhow::ensure!(
             (1..=60).contains(&self.retry_after_seconds),
             "retry_after_seconds must be 1 to 60: OTLP clients drop batches told to wait longer"
+        );
+        anyhow::ensure!(
+            self.sql_max_rows > 0 && self.sql_timeout_seconds > 0 && self.sql_memory_bytes > 0,
+            "sql max_rows, timeout_seconds and memory_bytes must be positive"
         );
         Ok(())
     }

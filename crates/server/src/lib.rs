@@ -8,6 +8,7 @@
 //! - [`keys`]: environments and API keys, the Honeycomb way.
 //! - [`admission`] and [`metrics`]: bounded ingest memory and Prometheus counters.
 //! - [`tools`]: read-only operator commands over blocks and the WAL.
+//! - [`sql_cli`]: `combray sql`, a client of a running server's SQL endpoint.
 
 pub mod admission;
 pub mod app;
@@ -16,6 +17,7 @@ pub mod grpc;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+pub mod sql_cli;
 mod state;
 pub mod tools;
 

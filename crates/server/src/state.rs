@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use combray_ingest::otlp::Normalized;
+use combray_query::sql::{SqlEngine, SqlLimits};
 use combray_storage::Storage;
 
 use crate::admission::Admission;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Retry-After seconds on 503.
     pub retry_after_seconds: u64,
+    /// The SQL engine, shared by every query.
+    pub sql: SqlEngine,
 }
 
 /// Nanoseconds since the Unix epoch, now.
@@ -37,15 +40,21 @@ pub(crate) fn now_unix_nano() -> u64 {
 
 impl AppState {
     /// State for a configuration; storage is attached once WAL replay finishes.
-    pub fn new(config: &Config, keys: KeyRing) -> Self {
-        Self {
+    pub fn new(config: &Config, keys: KeyRing) -> anyhow::Result<Self> {
+        let sql = SqlEngine::new(SqlLimits {
+            max_rows: config.sql_max_rows,
+            timeout: std::time::Duration::from_secs(config.sql_timeout_seconds),
+            memory_bytes: config.sql_memory_bytes,
+        })?;
+        Ok(Self {
             storage: OnceLock::new(),
             keys,
             admission: Admission::new(config.max_inflight_bytes),
             metrics: Metrics::default(),
             max_body_bytes: config.max_body_bytes,
             retry_after_seconds: config.retry_after_seconds,
-        }
+            sql,
+        })
     }
 
     /// Marks start-up done.

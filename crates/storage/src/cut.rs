@@ -90,8 +90,14 @@ impl Storage {
         // checkpoint: a restart that skips the checkpointed WAL must find them in the cache.
         // (A cache that is ahead of the checkpoint is fine: start-up drops such blocks.)
         report.blocks = published.len();
-        for block in &published {
-            self.blocks.add(Arc::clone(block));
+        {
+            // Until the head lets go of these spans, snapshots leave the new blocks out, so a
+            // scan never counts a span twice.
+            let mut in_flight = self.cut_in_flight.write();
+            for block in &published {
+                in_flight.insert(block.meta.block_id.clone());
+                self.blocks.add(Arc::clone(block));
+            }
         }
         self.save_block_cache_or_drop().await;
         let wal_dir = self.config.wal.dir.clone();
@@ -100,14 +106,21 @@ impl Storage {
             .map_err(|e| StorageError::Codec(format!("checkpoint write panicked: {e}")))
             .and_then(|result| result);
         if let Err(error) = written {
+            let mut in_flight = self.cut_in_flight.write();
             for block in &published {
                 self.blocks.forget(block);
             }
+            in_flight.clear();
+            drop(in_flight);
             self.orphans.lock().extend(published);
             return Err(error);
         }
         self.publish_checkpoint(sealed).await;
-        self.head.remove(&snapshot);
+        {
+            let mut in_flight = self.cut_in_flight.write();
+            self.head.remove(&snapshot);
+            in_flight.clear();
+        }
         report.segments_removed = self.wal.remove_segments_through(sealed)?;
         tracing::info!(
             blocks = report.blocks,

@@ -27,7 +27,7 @@ pub use backend::open_object_store;
 pub use cut::CutReport;
 pub use error::{StorageError, StorageErrorKind};
 pub use maintenance::{MaintenancePolicy, MaintenanceReport};
-pub use read::SpanStore;
+pub use read::{Snapshot, SpanStore};
 pub use store::{decode_wal_record, CutPolicy, Storage, StorageConfig};
 
 /// Nanoseconds since the Unix epoch, now.

@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use std::sync::Arc;
+
 use combray_model::{SpanKind, SpanRecord, TraceId};
+use object_store::ObjectStore;
 
 use crate::block::{Block, TraceEntry};
 use crate::head::{Chunk, Head, Operation, TraceSummary};
@@ -32,8 +35,21 @@ pub trait SpanStore: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Services, sorted.
     fn services(&self, environment: &str) -> Vec<String>;
+    /// Everything an environment holds right now, for a query engine that scans it itself.
+    fn snapshot(&self, environment: &str) -> Snapshot;
     /// Operations of a service, sorted by name; `None` when unknown.
     fn operations(&self, environment: &str, service: &str) -> Option<Vec<Operation>>;
+}
+
+/// An environment's blocks and head chunks at one moment. Both are immutable, so a query over a
+/// snapshot sees a consistent set even while cuts and compaction go on.
+pub struct Snapshot {
+    /// Published blocks, oldest first.
+    pub blocks: Vec<Arc<Block>>,
+    /// Head chunks.
+    pub head: Vec<Arc<Chunk>>,
+    /// Where the blocks' objects live; `None` when there are no blocks (a head alone).
+    pub store: Option<Arc<dyn ObjectStore>>,
 }
 
 fn head_records(
@@ -78,6 +94,14 @@ impl SpanStore for Head {
 
     fn services(&self, environment: &str) -> Vec<String> {
         Head::services(self, environment)
+    }
+
+    fn snapshot(&self, environment: &str) -> Snapshot {
+        Snapshot {
+            blocks: Vec::new(),
+            head: self.chunks(environment),
+            store: None,
+        }
     }
 
     fn operations(&self, environment: &str, service: &str) -> Option<Vec<Operation>> {
@@ -220,6 +244,20 @@ impl SpanStore for Storage {
             services.extend(block.meta.operations.keys().cloned());
         }
         services.into_iter().collect()
+    }
+
+    fn snapshot(&self, environment: &str) -> Snapshot {
+        // Under the cut's lock, so a span is either in the head or in a listed block.
+        let in_flight = self.cut_in_flight.read();
+        let head = self.head().chunks(environment);
+        let mut blocks = self.blocks().blocks(environment);
+        blocks.retain(|block| !in_flight.contains(&block.meta.block_id));
+        drop(in_flight);
+        Snapshot {
+            blocks,
+            head,
+            store: Some(Arc::clone(self.blocks().store())),
+        }
     }
 
     fn operations(&self, environment: &str, service: &str) -> Option<Vec<Operation>> {

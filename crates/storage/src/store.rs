@@ -77,6 +77,9 @@ pub struct Storage {
     pub(crate) gate: RwLock<()>,
     /// Blocks of a failed cut that could not be deleted yet; the next cut deletes them first.
     pub(crate) orphans: Mutex<Vec<Arc<Block>>>,
+    /// Blocks of the running cut that are listed while the head still holds their spans;
+    /// snapshots take it shared and leave these blocks out.
+    pub(crate) cut_in_flight: parking_lot::RwLock<std::collections::HashSet<String>>,
     /// Replaced or expired blocks whose objects go once their grace period is over.
     pub(crate) pending_deletions: Mutex<Vec<(std::time::Instant, Arc<Block>)>>,
     owner: Owner,
@@ -185,6 +188,7 @@ impl Storage {
             config,
             gate: RwLock::new(()),
             orphans: Mutex::new(Vec::new()),
+            cut_in_flight: parking_lot::RwLock::new(std::collections::HashSet::new()),
             pending_deletions: Mutex::new(Vec::new()),
             owner,
         };

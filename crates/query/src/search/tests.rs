@@ -1,4 +1,4 @@
-use combray_model::StatusCode;
+use combray_model::{AttributeValue, KeyValue, StatusCode};
 use combray_storage::head::Head;
 
 use super::*;
@@ -51,58 +51,62 @@ fn sample_head() -> Head {
     head
 }
 
-fn run(head: &Head, query: &[(&str, &str)]) -> SearchResult {
-    search(
-        head,
-        "prod",
-        &SearchParams::from_pairs(&pairs(query)).unwrap(),
-    )
-    .unwrap()
+async fn run(head: &Head, query: &[(&str, &str)]) -> SearchResult {
+    run_params(head, &SearchParams::from_pairs(&pairs(query)).unwrap()).await
 }
 
-#[test]
-fn no_conditions_lists_the_environment_newest_first() {
+async fn run_params(store: &dyn SpanStore, params: &SearchParams) -> SearchResult {
+    let engine = SqlEngine::new(crate::sql::SqlLimits::default()).unwrap();
+    search(&engine, store, "prod", params).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_conditions_lists_the_environment_newest_first() {
     let head = sample_head();
-    let result = run(&head, &[]);
+    let result = run(&head, &[]).await;
     assert_eq!(ids(&result), ["03", "02", "01"]);
     assert_eq!(result.traces[1].root_name, "GET /users");
     assert_eq!(result.traces[1].span_count, 2);
     assert!(result.traces[1].error);
-    assert_eq!(ids(&run(&head, &[("limit", "1")])), ["03"]);
-    assert_eq!(run(&head, &[("limit", "1")]).matched, 3);
+    assert_eq!(ids(&run(&head, &[("limit", "1")]).await), ["03"]);
+    assert_eq!(run(&head, &[("limit", "1")]).await.matched, 3);
 }
 
-#[test]
-fn span_conditions_must_hold_on_one_span() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_conditions_must_hold_on_one_span() {
     let head = sample_head();
-    assert_eq!(ids(&run(&head, &[("service", "db")])), ["02"]);
-    assert_eq!(ids(&run(&head, &[("name", "GET /home")])), ["03", "01"]);
-    assert_eq!(ids(&run(&head, &[("status", "error")])), ["02"]);
-    assert_eq!(ids(&run(&head, &[("min_duration", "900ms")])), ["02"]);
-    assert_eq!(ids(&run(&head, &[("max_duration", "1ms")])), ["03"]);
+    assert_eq!(ids(&run(&head, &[("service", "db")]).await), ["02"]);
     assert_eq!(
-        ids(&run(&head, &[("service", "db"), ("name", "GET /users")])),
+        ids(&run(&head, &[("name", "GET /home")]).await),
+        ["03", "01"]
+    );
+    assert_eq!(ids(&run(&head, &[("status", "error")]).await), ["02"]);
+    assert_eq!(ids(&run(&head, &[("min_duration", "900ms")]).await), ["02"]);
+    assert_eq!(ids(&run(&head, &[("max_duration", "1ms")]).await), ["03"]);
+    assert_eq!(
+        ids(&run(&head, &[("service", "db"), ("name", "GET /users")]).await),
         Vec::<String>::new()
     );
     assert_eq!(
-        ids(&run(&head, &[("attr.http.status_code", "200")])).len(),
+        ids(&run(&head, &[("attr.http.status_code", "200")]).await).len(),
         3
     );
     assert_eq!(
-        ids(&run(&head, &[("attr.http.status_code", "500")])).len(),
+        ids(&run(&head, &[("attr.http.status_code", "500")]).await).len(),
         0
     );
     assert_eq!(
         ids(&run(
             &head,
             &[("attr.deployment.environment", "prod"), ("service", "db")]
-        )),
+        )
+        .await),
         ["02"]
     );
 }
 
-#[test]
-fn the_time_range_applies_to_the_trace_start() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_range_applies_to_the_trace_start() {
     let head = sample_head();
     let result = run(
         &head,
@@ -110,7 +114,8 @@ fn the_time_range_applies_to_the_trace_start() {
             ("start", "2000000000000000000"),
             ("end", "2000000000000000000"),
         ],
-    );
+    )
+    .await;
     assert!(result.traces.is_empty());
     let from_ns =
         SearchParams::from_pairs(&pairs(&[("start", "1970-01-01T00:00:00.000002Z")])).unwrap();
@@ -121,15 +126,14 @@ fn the_time_range_applies_to_the_trace_start() {
         ..from_ns
     };
     assert_eq!(
-        ids(&search(
+        ids(&run_params(
             &head,
-            "prod",
             &SearchParams {
                 limit: 20,
                 ..narrow
             }
         )
-        .unwrap()),
+        .await),
         ["02"]
     );
 }
@@ -172,4 +176,71 @@ fn durations_and_epochs_parse_in_every_unit() {
         parse_time("t", "1700000000000000000").unwrap(),
         1_700_000_000_000_000_000
     );
+}
+
+/// Searches over blocks and the head alike, including values that live in the overflow list
+/// (a key whose type differs within a block) and resource attributes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_conditions_find_typed_overflow_and_resource_values_in_blocks() {
+    use combray_storage::{Storage, StorageConfig};
+    use object_store::local::LocalFileSystem;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("objects")).unwrap();
+    let store =
+        std::sync::Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("objects")).unwrap());
+    let storage = Storage::open(StorageConfig::new(dir.path().to_path_buf(), store))
+        .await
+        .unwrap();
+    let with_code = |trace: u8, code: AttributeValue| {
+        let mut s = span(trace, trace, None, "GET /x", u64::from(trace) * 1_000, 10);
+        s.attributes = vec![KeyValue::new("code", code)];
+        s
+    };
+    let blocked = vec![
+        with_code(1, AttributeValue::Int(7)),
+        with_code(2, AttributeValue::Int(8)),
+        with_code(3, AttributeValue::Int(9)),
+        // The block's column for `code` is an int: this one goes to the overflow list.
+        with_code(4, AttributeValue::String("seven".into())),
+    ];
+    let batch = |spans| combray_model::SpanBatch {
+        environment: "prod".into(),
+        protocol: combray_model::Protocol::OtlpGrpc,
+        received_unix_nano: 0,
+        groups: vec![combray_model::SpanGroup {
+            dataset: "api".into(),
+            resource: vec![KeyValue::new("region", AttributeValue::String("eu".into()))],
+            scope: combray_model::Scope::default(),
+            spans,
+        }],
+    };
+    storage.append(&batch(blocked)).await.unwrap();
+    storage.cut().await.unwrap().expect("a cut");
+    storage
+        .append(&batch(vec![with_code(5, AttributeValue::Double(7.0))]))
+        .await
+        .unwrap();
+
+    let find = |query: &'static [(&'static str, &'static str)]| {
+        let params = SearchParams::from_pairs(&pairs(query)).unwrap();
+        let storage = &storage;
+        async move {
+            let mut found = ids(&run_params(storage, &params).await);
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(find(&[("attr.code", "7")]).await, ["01", "05"]);
+    assert_eq!(find(&[("attr.code", "seven")]).await, ["04"]);
+    assert_eq!(
+        find(&[("attr.region", "eu")]).await,
+        ["01", "02", "03", "04", "05"]
+    );
+    assert_eq!(find(&[("attr.region", "us")]).await, Vec::<String>::new());
+    assert_eq!(
+        find(&[("attr.code", "9"), ("name", "GET /x")]).await,
+        ["03"]
+    );
+    assert_eq!(find(&[("attr.missing", "1")]).await, Vec::<String>::new());
 }

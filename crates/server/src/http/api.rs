@@ -60,7 +60,10 @@ pub(super) async fn search_traces(
         let pairs = parse_query(query.as_deref().unwrap_or(""))?;
         let params = search::SearchParams::from_pairs(&pairs)?;
         let store: &dyn SpanStore = state.storage()?.as_ref();
-        Ok(search::search(store, environment, &params)?)
+        // Span conditions run on DataFusion, which is async; this blocking-pool thread waits
+        // for it, and merges the trace summaries after, off the reactor.
+        let handle = tokio::runtime::Handle::current();
+        Ok(handle.block_on(search::search(&state.sql, store, environment, &params))?)
     })
     .await
 }

@@ -52,6 +52,8 @@ impl ApiError {
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::Query(QueryError::InvalidArgument(_)) => StatusCode::BAD_REQUEST,
             Self::Query(QueryError::NotFound(_)) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::Query(QueryError::LimitExceeded(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Query(QueryError::Engine(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Query(QueryError::Storage(error)) | Self::Storage(error) => match error.kind() {
                 StorageErrorKind::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
                 StorageErrorKind::Io | StorageErrorKind::Closed | StorageErrorKind::Full => {

@@ -4,6 +4,7 @@
 mod api;
 pub mod error;
 mod otlp;
+mod sql;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
             "/api/v1/services/{service}/operations",
             get(api::list_operations),
         )
+        .route("/api/v1/sql", post(sql::run_sql))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))

@@ -1,0 +1,210 @@
+use std::sync::Arc;
+
+use combray_model::{AttributeValue, KeyValue, Protocol, Scope, SpanBatch, SpanGroup};
+use combray_storage::{Storage, StorageConfig};
+use object_store::local::LocalFileSystem;
+use serde_json::{json, Value};
+
+use super::*;
+use crate::fixtures::span;
+
+fn batch(environment: &str, service: &str, spans: Vec<combray_model::Span>) -> SpanBatch {
+    SpanBatch {
+        environment: environment.into(),
+        protocol: Protocol::OtlpGrpc,
+        received_unix_nano: 0,
+        groups: vec![SpanGroup {
+            dataset: service.into(),
+            resource: vec![KeyValue::new(
+                "host.name",
+                AttributeValue::String(format!("{service}-1")),
+            )],
+            scope: Scope::default(),
+            spans,
+        }],
+    }
+}
+
+fn with_attribute(
+    mut s: combray_model::Span,
+    key: &str,
+    value: AttributeValue,
+) -> combray_model::Span {
+    s.attributes.push(KeyValue::new(key, value));
+    s
+}
+
+/// Environment `prod`: two traces cut into a block, one more in the head; `dev`: one trace.
+/// `attr.code` is an int in the block and a string in the head.
+async fn storage(dir: &std::path::Path) -> Arc<Storage> {
+    std::fs::create_dir_all(dir.join("objects")).unwrap();
+    let store = Arc::new(LocalFileSystem::new_with_prefix(dir.join("objects")).unwrap());
+    let storage = Storage::open(StorageConfig::new(dir.to_path_buf(), store))
+        .await
+        .unwrap();
+    let code = |v: i64| AttributeValue::Int(v);
+    let blocked = vec![
+        with_attribute(span(1, 1, None, "GET /a", 1_000, 100), "code", code(1)),
+        with_attribute(span(1, 2, Some(1), "db", 1_010, 50), "code", code(2)),
+        with_attribute(
+            span(2, 3, None, "GET /b", 2_000, 300),
+            "user.id",
+            AttributeValue::String("u7".into()),
+        ),
+    ];
+    storage
+        .append(&batch("prod", "api", blocked))
+        .await
+        .unwrap();
+    storage.cut().await.unwrap().expect("a cut");
+    let in_head = vec![with_attribute(
+        span(3, 4, None, "GET /c", 3_000, 700),
+        "code",
+        AttributeValue::String("x".into()),
+    )];
+    storage
+        .append(&batch("prod", "web", in_head))
+        .await
+        .unwrap();
+    storage
+        .append(&batch(
+            "dev",
+            "api",
+            vec![span(9, 9, None, "GET /dev", 1, 1)],
+        ))
+        .await
+        .unwrap();
+    Arc::new(storage)
+}
+
+async fn query(
+    storage: &Arc<Storage>,
+    environment: &str,
+    sql: &str,
+) -> Result<SqlResult, QueryError> {
+    let engine = SqlEngine::new(SqlLimits::default()).unwrap();
+    engine.run(storage.as_ref(), environment, sql, None).await
+}
+
+async fn rows(storage: &Arc<Storage>, environment: &str, sql: &str) -> Vec<Vec<Value>> {
+    query(storage, environment, sql).await.unwrap().rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_reads_head_and_blocks_of_the_callers_environment_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    let counts = rows(
+        &storage,
+        "prod",
+        "SELECT service, count(*) AS n FROM spans GROUP BY service ORDER BY service",
+    )
+    .await;
+    assert_eq!(
+        counts,
+        vec![vec![json!("api"), json!(3)], vec![json!("web"), json!(1)]]
+    );
+    let dev = rows(&storage, "dev", "SELECT name FROM spans").await;
+    assert_eq!(dev, vec![vec![json!("GET /dev")]]);
+    let nobody = rows(&storage, "staging", "SELECT count(*) FROM spans").await;
+    assert_eq!(nobody, vec![vec![json!(0)]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribute_columns_filter_and_unify_their_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    let users = rows(
+        &storage,
+        "prod",
+        r#"SELECT name, "resource.host.name" FROM spans WHERE "attr.user.id" = 'u7'"#,
+    )
+    .await;
+    assert_eq!(users, vec![vec![json!("GET /b"), json!("api-1")]]);
+    // An int in the block and a string in the head: the column is text, and both read.
+    let codes = rows(
+        &storage,
+        "prod",
+        r#"SELECT "attr.code" FROM spans WHERE "attr.code" IS NOT NULL ORDER BY 1"#,
+    )
+    .await;
+    assert_eq!(
+        codes,
+        vec![vec![json!("1")], vec![json!("2")], vec![json!("x")]]
+    );
+    let ids = rows(
+        &storage,
+        "prod",
+        "SELECT trace_id, span_id FROM spans WHERE name = 'db'",
+    )
+    .await;
+    assert_eq!(
+        ids,
+        vec![vec![json!("01".repeat(16)), json!("02".repeat(8))]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percentiles_and_time_ranges_work_over_every_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    let p = rows(&storage, "prod", "SELECT max(duration_nano), approx_percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_nano) FROM spans").await;
+    assert_eq!(p[0][0], json!(700));
+    // start_time is nanoseconds; 2500 ns after the epoch leaves only the head's span.
+    let late = rows(
+        &storage,
+        "prod",
+        "SELECT name FROM spans WHERE start_time > to_timestamp_nanos(2500)",
+    )
+    .await;
+    assert_eq!(late, vec![vec![json!("GET /c")]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_files_and_settings_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    for sql in [
+        "CREATE TABLE t AS SELECT 1",
+        "DROP TABLE spans",
+        "INSERT INTO spans (name) VALUES ('x')",
+        "COPY (SELECT 1) TO '/tmp/combray-sql-test.csv'",
+        "SET datafusion.execution.batch_size = 1",
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/etc'",
+        "SELECT * FROM '/etc/passwd'",
+        "SELEC 1",
+        "SELECT nope FROM spans",
+    ] {
+        match query(&storage, "prod", sql).await {
+            Err(QueryError::InvalidArgument(message)) => assert!(!message.is_empty(), "{sql}"),
+            other => panic!("{sql}: expected a 400-class error, got {other:?}"),
+        }
+    }
+    assert!(!std::path::Path::new("/tmp/combray-sql-test.csv").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_row_limit_cuts_results_off_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    let engine = SqlEngine::new(SqlLimits {
+        max_rows: 2,
+        ..SqlLimits::default()
+    })
+    .unwrap();
+    let result = engine
+        .run(storage.as_ref(), "prod", "SELECT name FROM spans", None)
+        .await
+        .unwrap();
+    assert_eq!((result.rows.len(), result.truncated), (2, true));
+    let result = engine
+        .run(storage.as_ref(), "prod", "SELECT name FROM spans", Some(1))
+        .await
+        .unwrap();
+    assert_eq!((result.rows.len(), result.truncated), (1, true));
+    let result = engine
+        .run(storage.as_ref(), "dev", "SELECT name FROM spans", None)
+        .await
+        .unwrap();
+    assert_eq!((result.rows.len(), result.truncated), (1, false));
+}
