@@ -6,10 +6,33 @@ use std::path::Path;
 use anyhow::Context;
 use combray_storage::block::Blocks;
 use combray_storage::{decode_wal_record, open_object_store, wal};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A progress bar on stderr, drawn only when stderr is a terminal, so piped output stays clean.
+fn progress_bar(unit: &'static str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let template =
+        format!("{{spinner}} {{pos}}/{{len}} {unit} [{{bar:30}}] {{elapsed}} (eta {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Reports `(done, total)` to the bar.
+fn advance(bar: &ProgressBar) -> impl Fn(usize, usize) + Send + Sync + '_ {
+    move |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    }
+}
 
 async fn load_blocks(data_dir: &Path, storage_url: Option<&str>) -> anyhow::Result<Blocks> {
     let store = open_object_store(storage_url, data_dir).context("cannot open the object store")?;
-    Ok(Blocks::load_read_only(store).await?)
+    let bar = progress_bar("blocks");
+    let blocks = Blocks::load_read_only(store, &advance(&bar)).await;
+    bar.finish_and_clear();
+    Ok(blocks?)
 }
 
 fn seconds(unix_nano: u64) -> f64 {
@@ -94,8 +117,10 @@ pub async fn blocks_inspect(
 /// Prints every WAL record (segment, offset, environment, protocol, spans) and any damage.
 pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
     let wal_dir = data_dir.join("wal");
-    let segments =
-        wal::dump(&wal_dir).with_context(|| format!("cannot read {}", wal_dir.display()))?;
+    let bar = progress_bar("segments");
+    let segments = wal::dump(&wal_dir, &advance(&bar));
+    bar.finish_and_clear();
+    let segments = segments.with_context(|| format!("cannot read {}", wal_dir.display()))?;
     let mut records = 0;
     let mut spans = 0;
     for segment in &segments {

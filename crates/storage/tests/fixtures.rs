@@ -114,7 +114,9 @@ async fn regenerate() {
         wal_through_segment: 1,
         now_unix_nano: 1_700_000_002_000_000_000,
     };
-    let blocks = Blocks::load_read_only(Arc::clone(&store)).await.unwrap();
+    let blocks = Blocks::load_read_only(Arc::clone(&store), &|_, _| {})
+        .await
+        .unwrap();
     blocks
         .publish(build_block(&[chunk], &origin).unwrap())
         .await
@@ -124,7 +126,9 @@ async fn regenerate() {
 async fn read_fixture(format: u32) -> Vec<combray_model::SpanRecord> {
     let store: Arc<dyn ObjectStore> =
         Arc::new(LocalFileSystem::new_with_prefix(fixture_dir(format)).unwrap());
-    let blocks = Blocks::load_read_only(Arc::clone(&store)).await.unwrap();
+    let blocks = Blocks::load_read_only(Arc::clone(&store), &|_, _| {})
+        .await
+        .unwrap();
     let all = blocks.all();
     assert_eq!(all.len(), 1, "exactly one fixture block");
     let block = &all[0];
@@ -177,7 +181,7 @@ async fn the_committed_v2_block_still_reads_exactly() {
     assert_eq!(records[0].span.attributes.len(), 3);
     let store: Arc<dyn ObjectStore> =
         Arc::new(LocalFileSystem::new_with_prefix(fixture_dir(2)).unwrap());
-    let blocks = Blocks::load_read_only(store).await.unwrap();
+    let blocks = Blocks::load_read_only(store, &|_, _| {}).await.unwrap();
     let columns: Vec<(String, String)> = blocks.all()[0]
         .meta
         .columns

@@ -55,7 +55,7 @@ impl Blocks {
         node_id: &str,
         checkpoint: u64,
     ) -> Result<Self, StorageError> {
-        Self::load_as(store, Some((node_id, checkpoint))).await
+        Self::load_as(store, Some((node_id, checkpoint)), &|_, _| {}).await
     }
 
     fn empty(store: Arc<dyn ObjectStore>) -> Self {
@@ -103,14 +103,19 @@ impl Blocks {
             .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Loads every readable block and changes nothing, for operator tools.
-    pub async fn load_read_only(store: Arc<dyn ObjectStore>) -> Result<Self, StorageError> {
-        Self::load_as(store, None).await
+    /// Loads every readable block and changes nothing, for operator tools. `progress` is told
+    /// `(blocks read, blocks listed)` after each block: on S3 every block is a round trip.
+    pub async fn load_read_only(
+        store: Arc<dyn ObjectStore>,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
+    ) -> Result<Self, StorageError> {
+        Self::load_as(store, None, progress).await
     }
 
     async fn load_as(
         store: Arc<dyn ObjectStore>,
         owner: Option<(&str, u64)>,
+        progress: &(dyn Fn(usize, usize) + Send + Sync),
     ) -> Result<Self, StorageError> {
         let root = object_store::path::Path::from(BLOCKS_ROOT);
         let listed: Vec<_> = store
@@ -119,10 +124,12 @@ impl Blocks {
             .await
             .map_err(|e| StorageError::object_store("list blocks in", e))?;
         let blocks = Self::empty(store);
-        for object in listed
+        let metas: Vec<_> = listed
             .iter()
             .filter(|object| BlockPaths::is_meta(&object.location))
-        {
+            .collect();
+        for (index, object) in metas.iter().enumerate() {
+            progress(index, metas.len());
             match blocks.load_one(&object.location).await {
                 Ok(block)
                     if owner.is_some_and(|(node_id, checkpoint)| {
@@ -140,6 +147,7 @@ impl Blocks {
                 }
             }
         }
+        progress(metas.len(), metas.len());
         if owner.is_some() {
             blocks.delete_superseded_leftovers(&listed).await;
         }

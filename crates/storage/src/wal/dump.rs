@@ -21,10 +21,14 @@ pub struct SegmentDump {
     pub problem: Option<String>,
 }
 
-/// Reads every segment without changing any.
-pub fn dump(dir: &Path) -> Result<Vec<SegmentDump>, StorageError> {
+/// Reads every segment without changing any. `progress` is told `(segments read, segments)`
+/// before each segment and once at the end.
+pub fn dump(dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<Vec<SegmentDump>, StorageError> {
+    let listed = list_segments(dir)?;
+    let total = listed.len();
     let mut segments = Vec::new();
-    for (sequence, path) in list_segments(dir)? {
+    for (index, (sequence, path)) in listed.into_iter().enumerate() {
+        progress(index, total);
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
         let mut dump = SegmentDump {
             sequence,
@@ -64,5 +68,6 @@ pub fn dump(dir: &Path) -> Result<Vec<SegmentDump>, StorageError> {
         }
         segments.push(dump);
     }
+    progress(total, total);
     Ok(segments)
 }
