@@ -5,6 +5,7 @@
 //!   time conditions, newest first.
 //! - [`catalog`]: services and their operations.
 //! - [`sql`]: read-only SQL (Apache DataFusion) over an environment's head and blocks.
+//! - [`xray`]: the X-Ray filter-expression language.
 //!
 //! Every function takes the caller's environment; nothing here can see across environments.
 
@@ -13,6 +14,7 @@ mod error;
 pub mod search;
 pub mod sql;
 pub mod trace;
+pub mod xray;
 
 pub use error::QueryError;
 
