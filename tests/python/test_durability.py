@@ -39,7 +39,7 @@ def test_spans_acknowledged_before_kill_9_are_all_returned(make_combray, tmp_pat
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.time() + 10
-    while (not ack_log.exists() or ack_log.stat().st_size < 1_500_000) and time.time() < deadline:
+    while (not ack_log.exists() or ack_log.stat().st_size < 3_000_000) and time.time() < deadline:
         time.sleep(0.05)
     combray.kill()
     output, errors = loadgen.communicate(timeout=30)
