@@ -208,3 +208,72 @@ async fn the_row_limit_cuts_results_off_and_says_so() {
         .unwrap();
     assert_eq!((result.rows.len(), result.truncated), (1, false));
 }
+
+/// While appends, cuts and compaction run, every query counts each acknowledged span once:
+/// never fewer than were acknowledged before it started, never more than after it ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_stay_exact_while_cuts_and_compaction_run() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("objects")).unwrap();
+    let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("objects")).unwrap());
+    let mut config = StorageConfig::new(dir.path().to_path_buf(), store);
+    config.maintenance.deletion_grace = std::time::Duration::ZERO;
+    let storage = Arc::new(Storage::open(config).await.unwrap());
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let writer = {
+        let (storage, acknowledged, done) = (
+            Arc::clone(&storage),
+            Arc::clone(&acknowledged),
+            Arc::clone(&done),
+        );
+        tokio::spawn(async move {
+            let mut compacted = 0;
+            for round in 0..40u8 {
+                let spans = (0..10u8)
+                    .map(|i| span(round + 1, i + 1, None, "op", now + u64::from(i), 5))
+                    .collect();
+                storage.append(&batch("prod", "api", spans)).await.unwrap();
+                acknowledged.fetch_add(10, Ordering::SeqCst);
+                if round % 3 == 2 {
+                    storage.cut().await.unwrap();
+                }
+                if round % 8 == 7 {
+                    compacted += storage.maintain().await.unwrap().compacted_from;
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+            compacted
+        })
+    };
+    let engine = SqlEngine::new(SqlLimits::default()).unwrap();
+    let mut queries = 0;
+    while !done.load(Ordering::SeqCst) || queries == 0 {
+        let before = acknowledged.load(Ordering::SeqCst);
+        let result = engine
+            .run(storage.as_ref(), "prod", "SELECT count(*) FROM spans", None)
+            .await
+            .unwrap();
+        let after = acknowledged.load(Ordering::SeqCst);
+        let counted = result.rows[0][0].as_u64().unwrap();
+        assert!(
+            (before..=after).contains(&counted),
+            "counted {counted}, acknowledged {before}..={after}"
+        );
+        queries += 1;
+    }
+    let compacted = writer.await.unwrap();
+    assert!(
+        compacted > 0,
+        "compaction should have run during the queries"
+    );
+    assert!(queries > 5, "only {queries} queries overlapped the writes");
+    let total = engine.run(storage.as_ref(), "prod", "SELECT count(*) AS n, (SELECT count(*) FROM (SELECT DISTINCT trace_id, span_id FROM spans)) AS d FROM spans", None).await.unwrap();
+    assert_eq!(total.rows, vec![vec![json!(400), json!(400)]]);
+}
