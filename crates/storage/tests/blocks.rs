@@ -1,55 +1,12 @@
 //! Cutting the head into blocks: every span readable exactly once, before and after restarts.
 
+mod common;
+
 use std::sync::Arc;
 
-use combray_model::{
-    Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind, Status, StatusCode, TraceId,
-};
-use combray_storage::{SpanStore, Storage, StorageConfig};
-use object_store::local::LocalFileSystem;
-
-fn span(trace: u8, id: u8, parent: Option<u8>) -> Span {
-    Span {
-        trace_id: TraceId::from_bytes([trace; 16]),
-        span_id: SpanId::from_bytes([id; 8]),
-        parent_span_id: parent.map(|p| SpanId::from_bytes([p; 8])),
-        trace_state: String::new(),
-        name: format!("op-{id}"),
-        kind: SpanKind::Server,
-        start_unix_nano: 1_000 + u64::from(id),
-        duration_nano: 10,
-        status: Status {
-            code: StatusCode::Unset,
-            message: String::new(),
-        },
-        attributes: Vec::new(),
-        events: Vec::new(),
-        links: Vec::new(),
-        flags: 0,
-        sample_rate: 1,
-        dropped_counts: [0; 3],
-    }
-}
-
-fn batch(environment: &str, service: &str, spans: Vec<Span>) -> SpanBatch {
-    SpanBatch {
-        environment: environment.into(),
-        protocol: Protocol::OtlpGrpc,
-        received_unix_nano: 0,
-        groups: vec![SpanGroup {
-            dataset: service.into(),
-            resource: Vec::new(),
-            scope: Scope::default(),
-            spans,
-        }],
-    }
-}
-
-fn config(dir: &std::path::Path) -> StorageConfig {
-    std::fs::create_dir_all(dir.join("objects")).unwrap();
-    let store = Arc::new(LocalFileSystem::new_with_prefix(dir.join("objects")).unwrap());
-    StorageConfig::new(dir.to_path_buf(), store)
-}
+use combray_model::TraceId;
+use combray_storage::{SpanStore, Storage};
+use common::{batch, config, span};
 
 async fn span_ids(storage: &Arc<Storage>, environment: &'static str, trace: u8) -> Vec<u8> {
     let storage = Arc::clone(storage);

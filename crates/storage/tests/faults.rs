@@ -6,6 +6,8 @@
 //! but its answer never arrive. The storage is then dropped without closing (the crash) and
 //! reopened on the real store, and the spans are counted.
 
+mod common;
+
 use std::fmt;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,13 +15,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use combray_model::{
-    Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind, Status, StatusCode, TraceId,
-};
+use combray_model::TraceId;
 use combray_storage::{SpanStore, Storage, StorageConfig};
+use common::local_store;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
@@ -189,48 +189,6 @@ impl ObjectStore for FaultyStore {
     }
 }
 
-fn span(trace: u8, id: u8) -> Span {
-    Span {
-        trace_id: TraceId::from_bytes([trace; 16]),
-        span_id: SpanId::from_bytes([id; 8]),
-        parent_span_id: None,
-        trace_state: String::new(),
-        name: format!("op-{id}"),
-        kind: SpanKind::Server,
-        start_unix_nano: 1_000 + u64::from(id),
-        duration_nano: 10,
-        status: Status {
-            code: StatusCode::Unset,
-            message: String::new(),
-        },
-        attributes: Vec::new(),
-        events: Vec::new(),
-        links: Vec::new(),
-        flags: 0,
-        sample_rate: 1,
-        dropped_counts: [0; 3],
-    }
-}
-
-fn batch(environment: &str, spans: Vec<Span>) -> SpanBatch {
-    SpanBatch {
-        environment: environment.into(),
-        protocol: Protocol::OtlpHttpProtobuf,
-        received_unix_nano: 0,
-        groups: vec![SpanGroup {
-            dataset: "api".into(),
-            resource: Vec::new(),
-            scope: Scope::default(),
-            spans,
-        }],
-    }
-}
-
-fn local_store(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
-    std::fs::create_dir_all(dir.join("objects")).unwrap();
-    Arc::new(LocalFileSystem::new_with_prefix(dir.join("objects")).unwrap())
-}
-
 fn config(dir: &std::path::Path, store: Arc<dyn ObjectStore>) -> StorageConfig {
     let mut config = StorageConfig::new(dir.to_path_buf(), store);
     config.node_id = "node-a".into();
@@ -242,20 +200,32 @@ fn config(dir: &std::path::Path, store: Arc<dyn ObjectStore>) -> StorageConfig {
 /// head when the crash comes.
 async fn acknowledge(storage: &Storage) {
     storage
-        .append(&batch("prod", vec![span(1, 1)]))
+        .append(&common::batch(
+            "prod",
+            "api",
+            vec![common::span(1, 1, None)],
+        ))
         .await
         .unwrap();
     storage.cut().await.unwrap().expect("a first cut");
     storage
-        .append(&batch("prod", vec![span(2, 2)]))
+        .append(&common::batch(
+            "prod",
+            "api",
+            vec![common::span(2, 2, None)],
+        ))
         .await
         .unwrap();
     storage
-        .append(&batch("dev", vec![span(3, 3)]))
+        .append(&common::batch("dev", "api", vec![common::span(3, 3, None)]))
         .await
         .unwrap();
     storage
-        .append(&batch("prod", vec![span(1, 4)]))
+        .append(&common::batch(
+            "prod",
+            "api",
+            vec![common::span(1, 4, None)],
+        ))
         .await
         .unwrap();
 }
