@@ -8,10 +8,12 @@
 //! - [`body`]: content types, content encodings and capped decompression.
 //! - [`otlp`]: OTLP/HTTP and OTLP/gRPC trace requests (protobuf and OTLP/JSON) and responses.
 //! - [`status`]: the `google.rpc.Status` error body OTLP/HTTP prescribes.
+//! - [`xray`]: AWS X-Ray daemon datagrams and segment documents.
 
 pub mod body;
 mod error;
 pub mod otlp;
 pub mod status;
+pub mod xray;
 
 pub use error::IngestError;

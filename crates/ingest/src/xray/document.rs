@@ -1,0 +1,191 @@
+//! One segment document: parsed, validated, and kept whole for BatchGetTraces.
+
+use combray_model::{SpanId, TraceId};
+use serde_json::{Map, Value};
+
+use super::MAX_DOCUMENT_BYTES;
+
+/// Why a document is rejected; `code` goes to `UnprocessedTraceSegments.ErrorCode`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct DocumentError {
+    /// The document's `id`, when it could be read.
+    pub id: Option<String>,
+    /// `MalformedSegment`, `MissingRequiredFields`, `InvalidSegmentId`, `InvalidTraceId` or
+    /// `SegmentTooLarge` (only `InvalidTraceId` is documented by AWS; the rest are ours).
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A valid document: a segment, or a subsegment sent on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The text as received, kept byte for byte.
+    pub raw: String,
+    /// Its trace.
+    pub trace_id: TraceId,
+    /// Its id.
+    pub id: SpanId,
+    /// A subsegment sent on its own (`type: "subsegment"`), whose service is its parent's.
+    pub independent_subsegment: bool,
+    /// The parsed object.
+    pub(crate) body: Map<String, Value>,
+}
+
+/// `1-5759e988-bd862e3fe1be46a994272793` → the 128-bit id.
+pub fn trace_id_from_xray(text: &str) -> Option<TraceId> {
+    let rest = text.strip_prefix("1-")?;
+    let (epoch, random) = rest.split_once('-')?;
+    if epoch.len() != 8 || random.len() != 24 {
+        return None;
+    }
+    let hex = format!("{epoch}{random}");
+    hex.parse::<TraceId>().ok()
+}
+
+/// The 128-bit id → `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
+pub fn trace_id_to_xray(trace_id: &TraceId) -> String {
+    let hex = trace_id.to_hex();
+    format!("1-{}-{}", &hex[..8], &hex[8..])
+}
+
+pub(crate) fn span_id(text: &str) -> Option<SpanId> {
+    let valid = text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit());
+    valid
+        .then(|| text.to_ascii_lowercase().parse().ok())
+        .flatten()
+}
+
+fn error(id: Option<&str>, code: &'static str, message: String) -> DocumentError {
+    DocumentError {
+        id: id.map(str::to_owned),
+        code,
+        message,
+    }
+}
+
+/// Checks the fields every entity (segment or subsegment, embedded or not) needs.
+pub(crate) fn check_entity(entity: &Map<String, Value>, path: &str) -> Result<(), DocumentError> {
+    let id = entity.get("id").and_then(Value::as_str);
+    let missing = |field: &str| {
+        error(
+            id,
+            "MissingRequiredFields",
+            format!("{path} has no {field}"),
+        )
+    };
+    let name = entity
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| missing("name"))?;
+    if name.chars().count() > 200 {
+        return Err(error(
+            id,
+            "MissingRequiredFields",
+            format!("{path} name is longer than 200 characters"),
+        ));
+    }
+    let id_text = id.ok_or_else(|| missing("id"))?;
+    if span_id(id_text).is_none() {
+        return Err(error(
+            id,
+            "InvalidSegmentId",
+            format!("{path} id {id_text:?} is not 16 hex digits"),
+        ));
+    }
+    if !entity.get("start_time").is_some_and(Value::is_number) {
+        return Err(missing("numeric start_time"));
+    }
+    let in_progress = entity.get("in_progress").and_then(Value::as_bool) == Some(true);
+    if !in_progress && !entity.get("end_time").is_some_and(Value::is_number) {
+        return Err(missing("end_time (or in_progress: true)"));
+    }
+    if let Some(children) = entity.get("subsegments") {
+        let Some(children) = children.as_array() else {
+            return Err(error(
+                id,
+                "MalformedSegment",
+                format!("{path} subsegments is not an array"),
+            ));
+        };
+        for (index, child) in children.iter().enumerate() {
+            let Some(child) = child.as_object() else {
+                return Err(error(
+                    id,
+                    "MalformedSegment",
+                    format!("{path} subsegment {index} is not an object"),
+                ));
+            };
+            check_entity(child, &format!("{path}.subsegments[{index}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates one document.
+pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
+    if raw.len() > MAX_DOCUMENT_BYTES {
+        return Err(error(
+            None,
+            "SegmentTooLarge",
+            format!(
+                "the document has {} bytes; the limit is {MAX_DOCUMENT_BYTES}",
+                raw.len()
+            ),
+        ));
+    }
+    let body = match serde_json::from_str::<Value>(raw) {
+        Ok(Value::Object(body)) => body,
+        Ok(_) => {
+            return Err(error(
+                None,
+                "MalformedSegment",
+                "the document is not a JSON object".into(),
+            ))
+        }
+        Err(e) => {
+            return Err(error(
+                None,
+                "MalformedSegment",
+                format!("the document is not JSON: {e}"),
+            ))
+        }
+    };
+    let id_text = body.get("id").and_then(Value::as_str);
+    let trace_text = body
+        .get("trace_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            error(
+                id_text,
+                "MissingRequiredFields",
+                "the document has no trace_id".into(),
+            )
+        })?;
+    let trace_id = trace_id_from_xray(trace_text).ok_or_else(|| {
+        error(id_text, "InvalidTraceId", format!("Invalid segment. ErrorCode: InvalidTraceId ({trace_text:?} is not 1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy)"))
+    })?;
+    // Whatever entity is wrong, the daemon maps the answer back by the document's own id.
+    check_entity(&body, "the document").map_err(|mut error| {
+        error.id = id_text.map(str::to_owned);
+        error
+    })?;
+    let independent_subsegment = body.get("type").and_then(Value::as_str) == Some("subsegment");
+    let parent = body.get("parent_id").and_then(Value::as_str).and_then(span_id);
+    if independent_subsegment && parent.is_none() {
+        return Err(error(
+            id_text,
+            "MissingRequiredFields",
+            "a subsegment sent on its own needs a 16-hex parent_id".into(),
+        ));
+    }
+    let id = id_text.and_then(span_id).expect("checked by check_entity");
+    Ok(Document {
+        raw: raw.to_owned(),
+        trace_id,
+        id,
+        independent_subsegment,
+        body,
+    })
+}
