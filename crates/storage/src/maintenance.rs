@@ -260,7 +260,16 @@ impl Storage {
             );
         }
         let (environment_name, node) = (environment.to_owned(), self.config.node_id.clone());
-        let replaces: Vec<String> = inputs.iter().map(|b| b.meta.block_id.clone()).collect();
+        // What the inputs replaced is replaced too: their leftovers may outlive them (a stop
+        // within the grace period), and once an input's own meta is gone, only this list keeps
+        // a listing from taking those leftovers for live blocks.
+        let replaces: Vec<String> = inputs
+            .iter()
+            .flat_map(|b| std::iter::once(&b.meta.block_id).chain(&b.meta.replaces))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let oldest_ingest = inputs
             .iter()
             .map(|b| b.meta.retention_start_unix_nano())

@@ -219,3 +219,41 @@ async fn blocks_are_compacted_only_once_their_cut_is_final() {
     assert_eq!((report.compacted_into, report.compacted_from), (1, 3));
     assert_eq!(spans_of(&storage, 1).await, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_a_compacted_block_stay_replaced_after_it_is_compacted_again() {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let storage = open(dir.path(), &store, "node-a").await;
+    let cut_one = |id: u8| {
+        let storage = Arc::clone(&storage);
+        async move {
+            storage.append(&batch(vec![span(1, id, now())])).await.unwrap();
+            storage.cut().await.unwrap();
+        }
+    };
+    cut_one(1).await;
+    cut_one(2).await;
+    // Generation one: A and B into C. The node stops before A's and B's objects go.
+    assert_eq!(storage.maintain().await.unwrap().compacted_from, 2);
+    let first = storage.blocks().blocks("prod")[0].clone();
+    storage.pending_deletions.lock().clear();
+    // Generation two: C and D into E; then C's own objects are deleted after its grace.
+    cut_one(3).await;
+    assert_eq!(storage.maintain().await.unwrap().compacted_from, 2);
+    let merged = storage.blocks().blocks("prod")[0].clone();
+    assert_eq!(merged.meta.replaces.len(), 4, "C, D, and what C replaced");
+    let prefix = object_store::path::Path::from(format!("blocks/prod/{}", first.meta.block_id));
+    let objects: Vec<_> = store.list(Some(&prefix)).try_collect().await.unwrap();
+    for object in objects {
+        store.delete(&object.location).await.unwrap();
+    }
+    drop(storage);
+    // A node that lists the store finds A's and B's leftovers and must not take them for live.
+    let fresh = tempfile::tempdir().unwrap();
+    let other = open(fresh.path(), &store, "node-b").await;
+    assert_eq!(other.blocks().blocks("prod").len(), 1);
+    assert_eq!(spans_of(&other, 1).await, 3);
+}
