@@ -172,7 +172,10 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         error
     })?;
     let independent_subsegment = body.get("type").and_then(Value::as_str) == Some("subsegment");
-    let parent = body.get("parent_id").and_then(Value::as_str).and_then(span_id);
+    let parent = body
+        .get("parent_id")
+        .and_then(Value::as_str)
+        .and_then(span_id);
     if independent_subsegment && parent.is_none() {
         return Err(error(
             id_text,

@@ -230,7 +230,10 @@ async fn leftovers_of_a_compacted_block_stay_replaced_after_it_is_compacted_agai
     let cut_one = |id: u8| {
         let storage = Arc::clone(&storage);
         async move {
-            storage.append(&batch(vec![span(1, id, now())])).await.unwrap();
+            storage
+                .append(&batch(vec![span(1, id, now())]))
+                .await
+                .unwrap();
             storage.cut().await.unwrap();
         }
     };
