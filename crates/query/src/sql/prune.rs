@@ -1,9 +1,11 @@
-//! Which blocks a query can skip by their meta alone: the pushed-down filters that bound
-//! `start_time` or name services, read conservatively (anything not understood keeps a block).
+//! Which blocks a query can skip before reading any data: the pushed-down filters that bound
+//! `start_time`, name services (both against the meta) or name trace ids (against the block's
+//! trace index), read conservatively (anything not understood keeps a block).
 
 use std::collections::BTreeSet;
 
-use combray_storage::block::BlockMeta;
+use combray_model::TraceId;
+use combray_storage::block::Block;
 use combray_storage::head::schema::column;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::scalar::ScalarValue;
@@ -17,6 +19,8 @@ pub(crate) struct BlockFilter {
     start_at_most: Option<i64>,
     /// Spans belong to one of these services.
     services: Option<BTreeSet<String>>,
+    /// Spans belong to one of these traces.
+    traces: Option<BTreeSet<TraceId>>,
 }
 
 fn literal(expr: &Expr) -> Option<&ScalarValue> {
@@ -55,6 +59,54 @@ fn text(value: &ScalarValue) -> Option<String> {
     }
 }
 
+fn trace_id(value: &ScalarValue) -> Option<TraceId> {
+    match value {
+        ScalarValue::FixedSizeBinary(16, Some(bytes))
+        | ScalarValue::Binary(Some(bytes))
+        | ScalarValue::LargeBinary(Some(bytes))
+        | ScalarValue::BinaryView(Some(bytes)) => TraceId::from_slice(bytes).ok(),
+        ScalarValue::Dictionary(_, inner) => trace_id(inner),
+        _ => None,
+    }
+}
+
+/// The trace ids a condition allows, when it only compares `trace_id` with literals.
+fn trace_ids_of(expr: &Expr) -> Option<BTreeSet<TraceId>> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let mut ids = trace_ids_of(left)?;
+            ids.extend(trace_ids_of(right)?);
+            Some(ids)
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => {
+            let (column, value) = match (column_name(left), column_name(right)) {
+                (Some(name), _) => (name, literal(right)?),
+                (_, Some(name)) => (name, literal(left)?),
+                _ => return None,
+            };
+            (column == column::TRACE_ID).then_some(())?;
+            Some(BTreeSet::from([trace_id(value)?]))
+        }
+        Expr::InList(list)
+            if !list.negated && column_name(&list.expr) == Some(column::TRACE_ID) =>
+        {
+            list.list
+                .iter()
+                .map(|e| literal(e).and_then(trace_id))
+                .collect()
+        }
+        _ => None,
+    }
+}
+
 fn flip(op: Operator) -> Option<Operator> {
     Some(match op {
         Operator::Eq => Operator::Eq,
@@ -77,6 +129,11 @@ impl BlockFilter {
     }
 
     fn absorb(&mut self, expr: &Expr) {
+        // `trace_id = a OR trace_id = b` (what `IN (a, b)` becomes) and `IN` lists.
+        if let Some(ids) = trace_ids_of(expr) {
+            self.restrict_traces(ids);
+            return;
+        }
         match expr {
             Expr::BinaryExpr(BinaryExpr {
                 left,
@@ -139,6 +196,13 @@ impl BlockFilter {
         }
     }
 
+    fn restrict_traces(&mut self, ids: BTreeSet<TraceId>) {
+        self.traces = Some(match self.traces.take() {
+            Some(known) => known.intersection(&ids).copied().collect(),
+            None => ids,
+        });
+    }
+
     fn restrict_services(&mut self, names: BTreeSet<String>) {
         self.services = Some(match self.services.take() {
             Some(known) => known.intersection(&names).cloned().collect(),
@@ -147,7 +211,14 @@ impl BlockFilter {
     }
 
     /// Whether a block may hold a matching span.
-    pub(crate) fn may_match(&self, meta: &BlockMeta) -> bool {
+    pub(crate) fn may_match(&self, block: &Block) -> bool {
+        let meta = &block.meta;
+        // A trace id the block's index does not hold rules the block out without a read.
+        if let Some(traces) = &self.traces {
+            if !traces.iter().any(|id| block.traces.find(id).is_some()) {
+                return false;
+            }
+        }
         let min_start = i64::try_from(meta.min_start_unix_nano).unwrap_or(i64::MAX);
         // No span of the block starts after its latest end.
         let max_start = i64::try_from(meta.max_end_unix_nano).unwrap_or(i64::MAX);

@@ -137,7 +137,7 @@ impl SpanTable {
     fn parquet_files(&self, filter: &BlockFilter) -> Vec<PartitionedFile> {
         self.blocks
             .iter()
-            .filter(|block| filter.may_match(&block.meta))
+            .filter(|block| filter.may_match(block))
             .map(|block| {
                 PartitionedFile::new(block.paths().data.to_string(), block.meta.data_bytes)
             })

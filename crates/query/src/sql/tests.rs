@@ -277,3 +277,60 @@ async fn counts_stay_exact_while_cuts_and_compaction_run() {
     let total = engine.run(storage.as_ref(), "prod", "SELECT count(*) AS n, (SELECT count(*) FROM (SELECT DISTINCT trace_id, span_id FROM spans)) AS d FROM spans", None).await.unwrap();
     assert_eq!(total.rows, vec![vec![json!(400), json!(400)]]);
 }
+
+/// `trace_id = …` and `trace_id IN (…)` skip blocks whose trace index lacks the id: with the
+/// block's data gone, a query for a head-only trace still answers, and one that needs the block
+/// reports it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_id_conditions_skip_blocks_by_their_trace_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    let in_block = rows(
+        &storage,
+        "prod",
+        &format!(
+            "SELECT name FROM spans WHERE trace_id = X'{}' ORDER BY 1",
+            "01".repeat(16)
+        ),
+    )
+    .await;
+    assert_eq!(in_block, vec![vec![json!("GET /a")], vec![json!("db")]]);
+    for data in glob_data_files(&dir.path().join("objects")) {
+        std::fs::remove_file(data).unwrap();
+    }
+    let head_only = format!(
+        "SELECT name FROM spans WHERE trace_id = X'{}'",
+        "03".repeat(16)
+    );
+    assert_eq!(
+        rows(&storage, "prod", &head_only).await,
+        vec![vec![json!("GET /c")]]
+    );
+    let listed = format!(
+        "SELECT count(*) FROM spans WHERE trace_id IN (X'{}', X'{}')",
+        "03".repeat(16),
+        "09".repeat(16)
+    );
+    assert_eq!(rows(&storage, "prod", &listed).await, vec![vec![json!(1)]]);
+    let needs_block = format!(
+        "SELECT name FROM spans WHERE trace_id = X'{}'",
+        "02".repeat(16)
+    );
+    assert!(query(&storage, "prod", &needs_block).await.is_err());
+}
+
+fn glob_data_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.file_name().is_some_and(|n| n == "data.parquet") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
