@@ -76,6 +76,8 @@ pub struct SqlEngine {
     runtime: Arc<RuntimeEnv>,
     limits: SqlLimits,
     threads: QueryThreads,
+    /// Query threads, and so the partitions a plan is split into.
+    parallelism: usize,
 }
 
 /// The threads queries run on. DataFusion's operators can keep a thread busy for long stretches;
@@ -84,10 +86,9 @@ pub struct SqlEngine {
 struct QueryThreads(Option<tokio::runtime::Runtime>);
 
 impl QueryThreads {
-    fn new() -> Result<Self, QueryError> {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    fn new(threads: usize) -> Result<Self, QueryError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cores)
+            .worker_threads(threads)
             .thread_name("combray-query")
             .enable_all()
             .build()
@@ -136,10 +137,12 @@ impl SqlEngine {
             .with_memory_limit(limits.memory_bytes, 1.0)
             .build_arc()
             .map_err(engine_error)?;
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Self {
             runtime,
             limits,
-            threads: QueryThreads::new()?,
+            threads: QueryThreads::new(parallelism)?,
+            parallelism,
         })
     }
 
@@ -163,13 +166,8 @@ impl SqlEngine {
         }
     }
 
-    /// The limits every query runs under.
-    pub fn limits(&self) -> SqlLimits {
-        self.limits
-    }
-
-    /// A fresh session whose only table is the environment's `spans`; with the attribute lists
-    /// exposed, also the functions that read them.
+    /// A fresh session whose only table is the environment's `spans`, with or without the
+    /// attribute lists (search's expressions carry the functions that read them).
     pub(crate) fn session(
         &self,
         store: &dyn SpanStore,
@@ -182,9 +180,8 @@ impl SqlEngine {
             self.runtime
                 .register_object_store(url.as_ref(), Arc::clone(object_store));
         }
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut config = SessionConfig::new()
-            .with_target_partitions(cores)
+            .with_target_partitions(self.parallelism)
             .with_information_schema(true);
         let parquet = &mut config.options_mut().execution.parquet;
         // Late materialization: evaluate filters on their own columns first and decode the
@@ -192,10 +189,6 @@ impl SqlEngine {
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
         let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
-        if list_columns == ListColumns::Exposed {
-            context.register_udf(lists::attribute_list_has());
-            context.register_udf(lists::attribute_list_matches());
-        }
         let table = SpanTable::new(snapshot, list_columns).map_err(engine_error)?;
         context
             .register_table(TABLE, Arc::new(table))

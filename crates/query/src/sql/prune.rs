@@ -92,7 +92,9 @@ fn trace_ids_of(expr: &Expr) -> Option<BTreeSet<TraceId>> {
                 (_, Some(name)) => (name, literal(left)?),
                 _ => return None,
             };
-            (column == column::TRACE_ID).then_some(())?;
+            if column != column::TRACE_ID {
+                return None;
+            }
             Some(BTreeSet::from([trace_id(value)?]))
         }
         Expr::InList(list)
