@@ -326,6 +326,18 @@ impl Walk<'_> {
 }
 
 impl Document {
+    /// The service and resource a segment gives its spans; `None` for an independent
+    /// subsegment, whose owner is its parent's.
+    pub fn owner(&self) -> Option<(String, Vec<KeyValue>)> {
+        if self.independent_subsegment {
+            return None;
+        }
+        let name = self.body.get("name").and_then(Value::as_str);
+        let service = combray_model::dataset_for_service_name(name);
+        let resource = resource(&self.body, &service);
+        Some((service, resource))
+    }
+
     /// The document and every subsegment inside it as spans, the document's own first.
     pub fn spans(&self) -> Vec<XRaySpan> {
         let body = &self.body;

@@ -7,13 +7,18 @@
 //! - [`Document::spans`]: a segment and every embedded subsegment as spans of the unified model,
 //!   so X-Ray services answer every query OTLP services do.
 //!
+//! - [`Assembler`]: holds streamed subsegments until their service is known, and in-progress
+//!   documents until their complete version replaces them.
+//!
 //! Trace ids map `1-5759e988-bd862e3fe1be46a994272793` ↔ the 128-bit id
 //! `5759e988bd862e3fe1be46a994272793`, as the OpenTelemetry X-Ray propagator does, so a request
 //! that crosses an OpenTelemetry service and an X-Ray one is one trace.
 
+mod assemble;
 mod convert;
 mod document;
 
+pub use assemble::{group_spans, Assembler, AssemblerCounts, ResolvedSpan, UNRESOLVED_SERVICE};
 pub use convert::XRaySpan;
 pub use document::{parse_document, trace_id_from_xray, trace_id_to_xray, Document, DocumentError};
 

@@ -1,0 +1,300 @@
+//! Puts documents that arrive out of order back together before they become spans.
+//!
+//! Two things an X-Ray SDK sends cannot be stored as they come:
+//! - A subsegment streamed on its own names its parent by id but not its service, and it usually
+//!   arrives *before* the parent segment (the SDK streams finished subsegments while the request
+//!   is still running, and sends the segment when it ends). It waits here until some document
+//!   of the same trace tells which service owns that parent id.
+//! - An in-progress document is later sent again, complete. It waits here, so that when the
+//!   complete version follows in time only that is stored. One that is still incomplete when
+//!   its wait ends is stored as it is (readers prefer a complete copy of the same id).
+//!
+//! Waiting is bounded in time (`wait`) and in documents (`max_waiting`): past either, a
+//! document is released anyway, an orphan with the service `unknown_service`. Nothing is ever
+//! dropped here.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use combray_model::{KeyValue, SpanGroup, SpanId, TraceId};
+
+use super::{Document, XRaySpan};
+
+/// Service of a subsegment whose parent never arrived.
+pub const UNRESOLVED_SERVICE: &str = combray_model::UNKNOWN_SERVICE;
+
+/// The service (and resource) an id belongs to.
+#[derive(Debug)]
+struct Owner {
+    service: String,
+    resource: Vec<KeyValue>,
+}
+
+struct Waiting {
+    document: Document,
+    since: Instant,
+}
+
+/// A span ready to store, with the service that owns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedSpan {
+    /// Service (dataset).
+    pub service: String,
+    /// Resource attributes of the owning segment.
+    pub resource: Vec<KeyValue>,
+    /// The span.
+    pub span: combray_model::Span,
+}
+
+/// What the assembler counts, for metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct AssemblerCounts {
+    /// Documents waiting now.
+    pub waiting: usize,
+    /// Orphan subsegments released without a known service, ever.
+    pub unresolved: u64,
+    /// In-progress documents replaced by their complete version before being stored, ever.
+    pub superseded: u64,
+}
+
+/// The waiting room. Not thread-safe; callers wrap it in a mutex.
+pub struct Assembler {
+    wait: Duration,
+    max_waiting: usize,
+    max_known: usize,
+    /// Which service owns an id, for ids seen recently (oldest evicted first).
+    known: HashMap<(TraceId, SpanId), Arc<Owner>>,
+    known_order: VecDeque<(TraceId, SpanId)>,
+    /// Independent subsegments by the parent id they wait for.
+    orphans: HashMap<(TraceId, SpanId), Vec<Waiting>>,
+    /// In-progress documents by their own id.
+    in_progress: HashMap<(TraceId, SpanId), Waiting>,
+    waiting: usize,
+    counts: AssemblerCounts,
+}
+
+impl Assembler {
+    /// An assembler that holds a document at most `wait`, and at most `max_waiting` at once.
+    pub fn new(wait: Duration, max_waiting: usize) -> Self {
+        Self {
+            wait,
+            max_waiting,
+            max_known: max_waiting.saturating_mul(4).max(1024),
+            known: HashMap::new(),
+            known_order: VecDeque::new(),
+            orphans: HashMap::new(),
+            in_progress: HashMap::new(),
+            waiting: 0,
+            counts: AssemblerCounts::default(),
+        }
+    }
+
+    /// Counters, for metrics.
+    pub fn counts(&self) -> AssemblerCounts {
+        AssemblerCounts {
+            waiting: self.waiting,
+            ..self.counts
+        }
+    }
+
+    /// Takes a document; returns the spans now ready (its own, or others it completed).
+    pub fn push(&mut self, document: Document, now: Instant) -> Vec<ResolvedSpan> {
+        let mut ready = Vec::new();
+        let key = (document.trace_id, document.id);
+        if is_in_progress(&document) {
+            if let Some(owner) = self.owner_of(&document) {
+                let ids: Vec<_> = document.spans().iter().map(|s| s.span.span_id).collect();
+                self.remember(document.trace_id, &ids, &owner, &mut ready);
+            }
+            if self.waiting < self.max_waiting {
+                let previous = self.in_progress.insert(
+                    key,
+                    Waiting {
+                        document,
+                        since: now,
+                    },
+                );
+                if previous.is_none() {
+                    self.waiting += 1;
+                } else {
+                    self.counts.superseded += 1;
+                }
+                return ready;
+            }
+            self.release(document, &mut ready);
+            return ready;
+        }
+        if self.in_progress.remove(&key).is_some() {
+            self.waiting -= 1;
+            self.counts.superseded += 1;
+        }
+        if document.independent_subsegment && self.owner_of(&document).is_none() {
+            if self.waiting < self.max_waiting {
+                let parent = parent_key(&document);
+                self.orphans.entry(parent).or_default().push(Waiting {
+                    document,
+                    since: now,
+                });
+                self.waiting += 1;
+                return ready;
+            }
+        }
+        self.release(document, &mut ready);
+        ready
+    }
+
+    /// Releases every document that has waited `wait` or longer.
+    pub fn expire(&mut self, now: Instant) -> Vec<ResolvedSpan> {
+        let wait = self.wait;
+        let due = |w: &Waiting| now.saturating_duration_since(w.since) >= wait;
+        let mut released = Vec::new();
+        let stale: Vec<_> = self
+            .in_progress
+            .iter()
+            .filter(|(_, w)| due(w))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            if let Some(waiting) = self.in_progress.remove(&key) {
+                self.waiting -= 1;
+                released.push(waiting.document);
+            }
+        }
+        let parents: Vec<_> = self
+            .orphans
+            .iter()
+            .filter(|(_, list)| list.iter().any(&due))
+            .map(|(k, _)| *k)
+            .collect();
+        for parent in parents {
+            let Some(list) = self.orphans.remove(&parent) else {
+                continue;
+            };
+            let (old, young): (Vec<_>, Vec<_>) = list.into_iter().partition(&due);
+            self.waiting -= old.len();
+            released.extend(old.into_iter().map(|w| w.document));
+            if !young.is_empty() {
+                self.orphans.insert(parent, young);
+            }
+        }
+        let mut ready = Vec::new();
+        for document in released {
+            self.release(document, &mut ready);
+        }
+        ready
+    }
+
+    /// Releases everything (at shutdown).
+    pub fn drain(&mut self) -> Vec<ResolvedSpan> {
+        self.wait = Duration::ZERO;
+        let far = Instant::now() + Duration::from_secs(3600 * 24 * 365);
+        self.expire(far)
+    }
+
+    fn owner_of(&self, document: &Document) -> Option<Arc<Owner>> {
+        if let Some((service, resource)) = document.owner() {
+            return Some(Arc::new(Owner { service, resource }));
+        }
+        self.known.get(&parent_key(document)).cloned()
+    }
+
+    /// Turns a document into spans now, with its owner if known, and frees what waited on it.
+    fn release(&mut self, document: Document, ready: &mut Vec<ResolvedSpan>) {
+        let owner = self.owner_of(&document).unwrap_or_else(|| {
+            self.counts.unresolved += 1;
+            Arc::new(Owner {
+                service: UNRESOLVED_SERVICE.to_owned(),
+                resource: vec![KeyValue::new(
+                    "service.name",
+                    combray_model::AttributeValue::String(UNRESOLVED_SERVICE.into()),
+                )],
+            })
+        });
+        let spans = document.spans();
+        let ids: Vec<SpanId> = spans.iter().map(|s| s.span.span_id).collect();
+        for XRaySpan { span, .. } in spans {
+            ready.push(ResolvedSpan {
+                service: owner.service.clone(),
+                resource: owner.resource.clone(),
+                span,
+            });
+        }
+        self.remember(document.trace_id, &ids, &owner, ready);
+    }
+
+    /// Records that these ids belong to `owner`, and releases orphans waiting on them.
+    fn remember(
+        &mut self,
+        trace_id: TraceId,
+        ids: &[SpanId],
+        owner: &Arc<Owner>,
+        ready: &mut Vec<ResolvedSpan>,
+    ) {
+        for id in ids {
+            let key = (trace_id, *id);
+            if self.known.insert(key, Arc::clone(owner)).is_none() {
+                self.known_order.push_back(key);
+            }
+            if let Some(children) = self.orphans.remove(&key) {
+                self.waiting -= children.len();
+                for child in children {
+                    self.release(child.document, ready);
+                }
+            }
+        }
+        while self.known_order.len() > self.max_known {
+            if let Some(old) = self.known_order.pop_front() {
+                self.known.remove(&old);
+            }
+        }
+    }
+}
+
+fn is_in_progress(document: &Document) -> bool {
+    document.body.get("in_progress") == Some(&serde_json::Value::Bool(true))
+}
+
+fn parent_key(document: &Document) -> (TraceId, SpanId) {
+    let parent = document
+        .body
+        .get("parent_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(super::document::span_id)
+        .unwrap_or(document.id);
+    (document.trace_id, parent)
+}
+
+/// Groups resolved spans by service and resource, as the write path stores them.
+pub fn group_spans(spans: Vec<ResolvedSpan>) -> Vec<SpanGroup> {
+    let mut groups: Vec<SpanGroup> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for ResolvedSpan {
+        service,
+        resource,
+        span,
+    } in spans
+    {
+        let resource_key = format!("{resource:?}");
+        let slot = *index
+            .entry((service.clone(), resource_key))
+            .or_insert_with(|| {
+                groups.push(SpanGroup {
+                    dataset: service,
+                    resource,
+                    scope: combray_model::Scope {
+                        name: "aws-xray".into(),
+                        ..Default::default()
+                    },
+                    spans: Vec::new(),
+                });
+                groups.len() - 1
+            });
+        groups[slot].spans.push(span);
+    }
+    groups
+}
+
+#[cfg(test)]
+#[path = "assemble_tests.rs"]
+mod tests;

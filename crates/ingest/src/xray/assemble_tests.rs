@@ -1,0 +1,128 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::xray::parse_document;
+
+const TRACE: &str = "1-6b06a841-69cb3a08896fab530b612e6d";
+
+fn segment(id: &str, extra: &str) -> Document {
+    parse_document(&format!(
+        r#"{{"trace_id":"{TRACE}","id":"{id}","name":"backend-flask","start_time":1.0,{extra}}}"#
+    ))
+    .unwrap()
+}
+
+fn subsegment(id: &str, parent: &str) -> Document {
+    parse_document(&format!(
+        r#"{{"trace_id":"{TRACE}","id":"{id}","parent_id":"{parent}","type":"subsegment","name":"db","start_time":1.1,"end_time":1.2}}"#
+    ))
+    .unwrap()
+}
+
+fn names(spans: &[ResolvedSpan]) -> Vec<(String, String)> {
+    spans
+        .iter()
+        .map(|s| (s.span.span_id.to_hex(), s.service.clone()))
+        .collect()
+}
+
+#[test]
+fn a_streamed_subsegment_waits_for_its_segment_and_takes_its_service() {
+    let mut assembler = Assembler::new(Duration::from_secs(10), 100);
+    let now = Instant::now();
+    // A grandchild first, then its parent subsegment, then the segment.
+    assert!(assembler
+        .push(subsegment("00000000000000c2", "00000000000000c1"), now)
+        .is_empty());
+    assert!(assembler
+        .push(subsegment("00000000000000c1", "00000000000000a1"), now)
+        .is_empty());
+    assert_eq!(assembler.counts().waiting, 2);
+    let ready = assembler.push(segment("00000000000000a1", r#""end_time":2.0"#), now);
+    assert_eq!(
+        names(&ready),
+        vec![
+            ("00000000000000a1".into(), "backend-flask".into()),
+            ("00000000000000c1".into(), "backend-flask".into()),
+            ("00000000000000c2".into(), "backend-flask".into()),
+        ]
+    );
+    assert_eq!(ready[1].resource, ready[0].resource);
+    assert_eq!(assembler.counts().waiting, 0);
+    // A late sibling resolves at once: the segment's id is remembered.
+    let late = assembler.push(subsegment("00000000000000c3", "00000000000000a1"), now);
+    assert_eq!(late[0].service, "backend-flask");
+}
+
+#[test]
+fn an_orphan_is_released_after_the_wait_with_an_unknown_service() {
+    let mut assembler = Assembler::new(Duration::from_secs(10), 100);
+    let now = Instant::now();
+    assembler.push(subsegment("00000000000000c1", "00000000000000a1"), now);
+    assert!(assembler.expire(now + Duration::from_secs(9)).is_empty());
+    let released = assembler.expire(now + Duration::from_secs(10));
+    assert_eq!(
+        names(&released),
+        vec![("00000000000000c1".into(), UNRESOLVED_SERVICE.into())]
+    );
+    assert_eq!(assembler.counts().unresolved, 1);
+    assert_eq!(assembler.counts().waiting, 0);
+}
+
+#[test]
+fn the_waiting_room_is_bounded_and_loses_nothing() {
+    let mut assembler = Assembler::new(Duration::from_secs(10), 1);
+    let now = Instant::now();
+    assert!(assembler
+        .push(subsegment("00000000000000c1", "00000000000000a1"), now)
+        .is_empty());
+    // Full: the next orphan is stored at once rather than dropped.
+    let released = assembler.push(subsegment("00000000000000c2", "00000000000000a1"), now);
+    assert_eq!(released.len(), 1);
+    assert_eq!(assembler.drain().len(), 1);
+}
+
+#[test]
+fn a_complete_document_replaces_its_in_progress_version() {
+    let mut assembler = Assembler::new(Duration::from_secs(10), 100);
+    let now = Instant::now();
+    assert!(assembler
+        .push(segment("00000000000000a1", r#""in_progress":true"#), now)
+        .is_empty());
+    // Its children resolve while it is in progress.
+    let child = assembler.push(subsegment("00000000000000c1", "00000000000000a1"), now);
+    assert_eq!(child[0].service, "backend-flask");
+    let complete = assembler.push(segment("00000000000000a1", r#""end_time":3.0"#), now);
+    assert_eq!(complete.len(), 1);
+    assert_eq!(complete[0].span.duration_nano, 2_000_000_000);
+    assert_eq!(assembler.counts().superseded, 1);
+    assert!(assembler.drain().is_empty());
+}
+
+#[test]
+fn an_in_progress_document_never_completed_is_stored_after_the_wait() {
+    let mut assembler = Assembler::new(Duration::from_secs(5), 100);
+    let now = Instant::now();
+    assembler.push(segment("00000000000000a1", r#""in_progress":true"#), now);
+    let released = assembler.expire(now + Duration::from_secs(5));
+    assert_eq!(released.len(), 1);
+    assert_eq!(
+        released[0].span.attribute("aws.xray.in_progress"),
+        Some(&combray_model::AttributeValue::Bool(true))
+    );
+}
+
+#[test]
+fn spans_are_grouped_by_service_and_resource() {
+    let mut assembler = Assembler::new(Duration::from_secs(5), 100);
+    let now = Instant::now();
+    let mut spans = assembler.push(segment("00000000000000a1", r#""end_time":2.0"#), now);
+    spans.extend(assembler.push(subsegment("00000000000000c1", "00000000000000a1"), now));
+    spans.extend(assembler.push(subsegment("00000000000000c9", "00000000000000f9"), now));
+    spans.extend(assembler.drain());
+    let groups = group_spans(spans);
+    assert_eq!(groups.len(), 2);
+    assert_eq!(groups[0].dataset, "backend-flask");
+    assert_eq!(groups[0].spans.len(), 2);
+    assert_eq!(groups[1].dataset, UNRESOLVED_SERVICE);
+}
