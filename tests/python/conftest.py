@@ -35,6 +35,7 @@ class Combray:
         self.http_port = free_port()
         self.grpc_port = free_port()
         self.api_port = free_port()
+        self.xray_port = free_port()
         self.process = None
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-server.log"
 
@@ -49,6 +50,11 @@ class Combray:
     @property
     def api(self):
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def xray(self):
+        """The X-Ray daemon address: UDP segments and the TCP X-Ray API."""
+        return f"127.0.0.1:{self.xray_port}"
 
     def keys_create(self, environment, kind):
         result = subprocess.run(
@@ -65,6 +71,7 @@ class Combray:
                 return self._start_once()
             except PortTaken:
                 self.http_port, self.grpc_port, self.api_port = free_port(), free_port(), free_port()
+                self.xray_port = free_port()
         return self._start_once()
 
     def _start_once(self):
@@ -73,7 +80,8 @@ class Combray:
             [BIN, "serve", "--data-dir", str(self.data_dir),
              "--otlp-http-addr", f"127.0.0.1:{self.http_port}",
              "--otlp-grpc-addr", f"127.0.0.1:{self.grpc_port}",
-             "--api-addr", f"127.0.0.1:{self.api_port}", *self.extra_args],
+             "--api-addr", f"127.0.0.1:{self.api_port}",
+             "--xray-addr", f"127.0.0.1:{self.xray_port}", *self.extra_args],
             stdout=log, stderr=log, env={**os.environ, **self.env},
         )
         deadline = time.time() + 30

@@ -12,7 +12,7 @@ use anyhow::Context;
 use std::time::Duration;
 
 use combray_storage::{open_object_store, CutPolicy, Storage, StorageConfig};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -20,6 +20,8 @@ use crate::grpc::{normalize_status, OtlpGrpc};
 use crate::http::{api_router, otlp_router};
 use crate::keys::KeyRing;
 use crate::state::AppState;
+use crate::xray::udp::run_udp;
+use crate::xray::{xray_router, Port as XRayPort};
 
 /// The addresses the server actually listens on (useful when configured with port 0).
 #[derive(Debug, Clone, Copy)]
@@ -30,12 +32,16 @@ pub struct BoundAddrs {
     pub otlp_grpc: SocketAddr,
     /// API.
     pub api: SocketAddr,
+    /// X-Ray daemon address (UDP segments; the TCP X-Ray API is on the same port).
+    pub xray: SocketAddr,
 }
 
 struct Listeners {
     otlp_http: TcpListener,
     otlp_grpc: TcpListener,
     api: TcpListener,
+    xray_tcp: TcpListener,
+    xray_udp: UdpSocket,
 }
 
 async fn bind(config: &Config) -> anyhow::Result<Listeners> {
@@ -48,12 +54,20 @@ async fn bind(config: &Config) -> anyhow::Result<Listeners> {
         otlp_http: bind_one(config.otlp_http_addr, "OTLP/HTTP").await?,
         otlp_grpc: bind_one(config.otlp_grpc_addr, "OTLP/gRPC").await?,
         api: bind_one(config.api_addr, "the API").await?,
+        xray_tcp: bind_one(config.xray_addr, "the X-Ray API (TCP)").await?,
+        xray_udp: UdpSocket::bind(config.xray_addr).await.with_context(|| {
+            format!(
+                "cannot listen for X-Ray segments on UDP {}",
+                config.xray_addr
+            )
+        })?,
     })
 }
 
-fn storage_config(config: &Config) -> anyhow::Result<StorageConfig> {
-    let store = open_object_store(config.storage_url.as_deref(), &config.data_dir)
-        .context("cannot open the object store")?;
+fn storage_config(
+    config: &Config,
+    store: Arc<dyn object_store::ObjectStore>,
+) -> anyhow::Result<StorageConfig> {
     let mut storage = StorageConfig::new(config.data_dir.clone(), store);
     storage.wal.fsync = config.wal_fsync;
     storage.wal.segment_bytes = config.wal_segment_bytes;
@@ -131,12 +145,15 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let keys = KeyRing::open(&config.data_dir)?;
-    let state = Arc::new(AppState::new(&config, keys)?);
+    let store = open_object_store(config.storage_url.as_deref(), &config.data_dir)
+        .context("cannot open the object store")?;
+    let state = Arc::new(AppState::new(&config, keys, Arc::clone(&store))?);
     let listeners = bind(&config).await?;
     let bound = BoundAddrs {
         otlp_http: listeners.otlp_http.local_addr()?,
         otlp_grpc: listeners.otlp_grpc.local_addr()?,
         api: listeners.api.local_addr()?,
+        xray: listeners.xray_udp.local_addr()?,
     };
     on_bound(bound);
 
@@ -144,11 +161,11 @@ pub async fn serve(
     let (stop_api, api_stopped) = watch::channel(false);
     let api = tokio::spawn(run_http(
         listeners.api,
-        api_router(Arc::clone(&state)),
+        api_router(Arc::clone(&state)).merge(xray_router(Arc::clone(&state), XRayPort::Api)),
         api_stopped,
     ));
 
-    let storage = Storage::open(storage_config(&config)?)
+    let storage = Storage::open(storage_config(&config, store)?)
         .await
         .context("cannot open storage")?;
     let storage = Arc::new(storage);
@@ -159,7 +176,7 @@ pub async fn serve(
         ingest_stopped.clone(),
     ));
     state.attach_storage(Arc::clone(&storage));
-    tracing::info!(otlp_http = %bound.otlp_http, otlp_grpc = %bound.otlp_grpc, api = %bound.api, data_dir = %config.data_dir.display(), "combray is ready");
+    tracing::info!(otlp_http = %bound.otlp_http, otlp_grpc = %bound.otlp_grpc, api = %bound.api, xray = %bound.xray, data_dir = %config.data_dir.display(), "combray is ready");
 
     let otlp_http = tokio::spawn(run_http(
         listeners.otlp_http,
@@ -169,6 +186,17 @@ pub async fn serve(
     let otlp_grpc = tokio::spawn(run_grpc(
         listeners.otlp_grpc,
         Arc::clone(&state),
+        ingest_stopped.clone(),
+    ));
+    let xray_tcp = tokio::spawn(run_http(
+        listeners.xray_tcp,
+        xray_router(Arc::clone(&state), XRayPort::Daemon),
+        ingest_stopped.clone(),
+    ));
+    let xray_udp = tokio::spawn(run_udp(
+        listeners.xray_udp,
+        Arc::clone(&state),
+        config.xray_udp_queue,
         ingest_stopped,
     ));
 
@@ -177,6 +205,9 @@ pub async fn serve(
     let _ = stop_ingest.send(true);
     log_join("OTLP/HTTP", otlp_http.await);
     log_join("OTLP/gRPC", otlp_grpc.await);
+    log_join("X-Ray API (TCP)", xray_tcp.await);
+    // Stores the documents still waiting in the assembler.
+    log_join("X-Ray UDP", xray_udp.await);
     if maintenance.await.is_err() {
         tracing::error!("the maintenance task panicked");
     }

@@ -82,6 +82,26 @@ pub struct ServeArgs {
     /// Seconds a client is told to wait in Retry-After when Combray is overloaded [default: 1]
     #[arg(long, env = "COMBRAY_RETRY_AFTER_SECONDS")]
     pub retry_after_seconds: Option<u64>,
+    /// X-Ray daemon address: segments on UDP, the X-Ray API on TCP (like the daemon's -b)
+    /// [default: 127.0.0.1:2000]
+    #[arg(long, env = "COMBRAY_XRAY_ADDR")]
+    pub xray_addr: Option<SocketAddr>,
+    /// Environment that the X-Ray daemon port writes to and answers from [default: default]
+    #[arg(long, env = "COMBRAY_XRAY_ENVIRONMENT")]
+    pub xray_environment: Option<String>,
+    /// Region in X-Ray ARNs [default: us-east-1]
+    #[arg(long, env = "COMBRAY_XRAY_REGION")]
+    pub xray_region: Option<String>,
+    /// Account id in X-Ray ARNs [default: 000000000000]
+    #[arg(long, env = "COMBRAY_XRAY_ACCOUNT_ID")]
+    pub xray_account_id: Option<String>,
+    /// Seconds a streamed subsegment waits for its parent segment (to learn its service) and an
+    /// in-progress document for its complete version [default: 10]
+    #[arg(long, env = "COMBRAY_XRAY_ORPHAN_WAIT_SECONDS")]
+    pub xray_orphan_wait_seconds: Option<u64>,
+    /// Datagrams the UDP receiver queues before dropping [default: 65536]
+    #[arg(long, env = "COMBRAY_XRAY_UDP_QUEUE")]
+    pub xray_udp_queue: Option<u64>,
 }
 
 /// The TOML file's shape; unknown keys are an error so typos do not pass silently.
@@ -103,7 +123,20 @@ struct FileConfig {
     storage: FileStorage,
     #[serde(default)]
     sql: FileSql,
+    #[serde(default)]
+    xray: FileXRay,
     node_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileXRay {
+    addr: Option<SocketAddr>,
+    environment: Option<String>,
+    region: Option<String>,
+    account_id: Option<String>,
+    orphan_wait_seconds: Option<u64>,
+    udp_queue: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,6 +232,18 @@ pub struct Config {
     pub sql_timeout_seconds: u64,
     /// Memory of all running SQL queries.
     pub sql_memory_bytes: usize,
+    /// X-Ray daemon address (UDP segments, TCP API).
+    pub xray_addr: SocketAddr,
+    /// Environment of the X-Ray daemon port.
+    pub xray_environment: String,
+    /// Region in X-Ray ARNs.
+    pub xray_region: String,
+    /// Account id in X-Ray ARNs.
+    pub xray_account_id: String,
+    /// Seconds an out-of-order X-Ray document waits.
+    pub xray_orphan_wait_seconds: u64,
+    /// Datagrams queued by the UDP receiver.
+    pub xray_udp_queue: usize,
 }
 
 fn address(text: &str) -> SocketAddr {
@@ -208,6 +253,10 @@ fn address(text: &str) -> SocketAddr {
 
 fn to_usize(value: u64) -> usize {
     usize::try_from(value).unwrap_or(usize::MAX)
+}
+
+fn pick(flag: &Option<String>, file: Option<String>, default: &str) -> String {
+    flag.clone().or(file).unwrap_or_else(|| default.to_owned())
 }
 
 impl Config {
@@ -293,6 +342,22 @@ impl Config {
                     .or(file.sql.memory_bytes)
                     .unwrap_or(1024 * MIB),
             ),
+            xray_addr: args
+                .xray_addr
+                .or(file.xray.addr)
+                .unwrap_or_else(|| address("127.0.0.1:2000")),
+            xray_environment: pick(&args.xray_environment, file.xray.environment, "default"),
+            xray_region: pick(&args.xray_region, file.xray.region, "us-east-1"),
+            xray_account_id: pick(&args.xray_account_id, file.xray.account_id, "000000000000"),
+            xray_orphan_wait_seconds: args
+                .xray_orphan_wait_seconds
+                .or(file.xray.orphan_wait_seconds)
+                .unwrap_or(10),
+            xray_udp_queue: to_usize(
+                args.xray_udp_queue
+                    .or(file.xray.udp_queue)
+                    .unwrap_or(65_536),
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -318,6 +383,21 @@ impl Config {
             self.sql_max_rows > 0 && self.sql_timeout_seconds > 0 && self.sql_memory_bytes > 0,
             "sql max_rows, timeout_seconds and memory_bytes must be positive"
         );
+        anyhow::ensure!(
+            !self.xray_environment.is_empty()
+                && self
+                    .xray_environment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "xray environment {:?} must be letters, digits, '-' or '_'",
+            self.xray_environment
+        );
+        anyhow::ensure!(
+            self.xray_account_id.len() == 12
+                && self.xray_account_id.bytes().all(|b| b.is_ascii_digit()),
+            "xray account_id must be 12 digits"
+        );
+        anyhow::ensure!(self.xray_udp_queue > 0, "xray udp_queue must be positive");
         Ok(())
     }
 }
@@ -336,83 +416,5 @@ fn read_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_bind_loopback_and_flags_beat_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(
-            &file,
-            "data_dir = \"/from/file\"\n[api]\naddr = \"127.0.0.1:9999\"\n[wal]\nfsync = \"never\"\n",
-        )
-        .unwrap();
-        let defaults = Config::load(&ServeArgs {
-            config: Some(file.clone()),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(defaults.data_dir, PathBuf::from("/from/file"));
-        assert_eq!(defaults.api_addr, address("127.0.0.1:9999"));
-        assert_eq!(defaults.otlp_http_addr, address("127.0.0.1:4318"));
-        assert_eq!(defaults.otlp_grpc_addr, address("127.0.0.1:4317"));
-        assert_eq!(defaults.wal_fsync, FsyncPolicy::Never);
-        assert_eq!(defaults.max_body_bytes, 64 * 1024 * 1024);
-        let flagged = Config::load(&ServeArgs {
-            config: Some(file),
-            data_dir: Some("/from/flag".into()),
-            wal_fsync: Some(FsyncPolicy::Always),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(flagged.data_dir, PathBuf::from("/from/flag"));
-        assert_eq!(flagged.wal_fsync, FsyncPolicy::Always);
-    }
-
-    #[test]
-    fn unknown_keys_and_missing_explicit_files_are_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(&file, "[wal]\nfsink = \"never\"\n").unwrap();
-        let error = Config::load(&ServeArgs {
-            config: Some(file),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(error.to_string().contains("fsink"), "{error}");
-        let missing = Config::load(&ServeArgs {
-            config: Some(dir.path().join("absent.toml")),
-            ..Default::default()
-        });
-        assert!(missing.is_err());
-    }
-}
-
-#[cfg(test)]
-mod example_file {
-    use super::*;
-
-    /// The annotated example must parse and spell out exactly the built-in defaults.
-    #[test]
-    fn the_example_config_matches_the_defaults() {
-        let example = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../config/combray.example.toml"
-        );
-        let from_example = Config::load(&ServeArgs {
-            config: Some(example.into()),
-            ..Default::default()
-        })
-        .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let empty = dir.path().join("empty.toml");
-        std::fs::write(&empty, "").unwrap();
-        let defaults = Config::load(&ServeArgs {
-            config: Some(empty),
-            ..Default::default()
-        })
-        .unwrap();
-        assert_eq!(from_example, defaults);
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

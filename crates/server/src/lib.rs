@@ -5,6 +5,7 @@
 //! - [`http`]: the OTLP/HTTP receiver and the query API; `http::error` maps every error to a
 //!   status code in one place.
 //! - [`grpc`]: the OTLP/gRPC receiver.
+//! - [`xray`]: the X-Ray daemon's UDP port and the X-Ray API.
 //! - [`keys`]: environments and API keys, the Honeycomb way.
 //! - [`admission`] and [`metrics`]: bounded ingest memory and Prometheus counters.
 //! - [`tools`]: read-only operator commands over blocks and the WAL.
@@ -20,5 +21,6 @@ pub mod metrics;
 pub mod sql_cli;
 mod state;
 pub mod tools;
+pub mod xray;
 
 pub use app::{serve, BoundAddrs};

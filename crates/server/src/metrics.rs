@@ -50,16 +50,17 @@ impl Rejection {
     }
 }
 
-const PROTOCOLS: [Protocol; 3] = [
+const PROTOCOLS: [Protocol; 4] = [
     Protocol::OtlpHttpProtobuf,
     Protocol::OtlpHttpJson,
     Protocol::OtlpGrpc,
+    Protocol::XRay,
 ];
 
 /// Ingest counters.
 #[derive(Default)]
 pub struct Metrics {
-    spans_accepted: [AtomicU64; 3],
+    spans_accepted: [AtomicU64; 4],
     spans_rejected: [AtomicU64; 7],
     requests_rejected: [AtomicU64; 7],
     bytes_received: AtomicU64,
@@ -170,12 +171,14 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+/// Appends a gauge in the Prometheus text format.
+pub(crate) fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
     header(out, name, "gauge", help);
     let _ = writeln!(out, "{name} {value}");
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+/// Appends a counter in the Prometheus text format.
+pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     header(out, name, "counter", help);
     let _ = writeln!(out, "{name} {value}");
 }

@@ -7,11 +7,14 @@ use combray_ingest::otlp::Normalized;
 use combray_query::sql::{SqlEngine, SqlLimits};
 use combray_storage::Storage;
 
+use object_store::ObjectStore;
+
 use crate::admission::Admission;
 use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::keys::KeyRing;
 use crate::metrics::{Metrics, Rejection};
+use crate::xray::ingest::XRayService;
 
 /// Everything a request handler needs.
 pub struct AppState {
@@ -28,6 +31,8 @@ pub struct AppState {
     pub retry_after_seconds: u64,
     /// The SQL engine, shared by every query.
     pub sql: SqlEngine,
+    /// The X-Ray API and receivers.
+    pub xray: XRayService,
 }
 
 /// Nanoseconds since the Unix epoch, now.
@@ -40,7 +45,11 @@ pub(crate) fn now_unix_nano() -> u64 {
 
 impl AppState {
     /// State for a configuration; storage is attached once WAL replay finishes.
-    pub fn new(config: &Config, keys: KeyRing) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &Config,
+        keys: KeyRing,
+        store: Arc<dyn ObjectStore>,
+    ) -> anyhow::Result<Self> {
         let sql = SqlEngine::new(SqlLimits {
             max_rows: config.sql_max_rows,
             timeout: std::time::Duration::from_secs(config.sql_timeout_seconds),
@@ -54,6 +63,7 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             retry_after_seconds: config.retry_after_seconds,
             sql,
+            xray: XRayService::new(config, store),
         })
     }
 

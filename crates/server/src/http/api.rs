@@ -156,9 +156,10 @@ pub(super) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /metrics`: Prometheus text format.
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let storage = state.storage().ok().map(Arc::as_ref);
-    let text = state
+    let mut text = state
         .metrics
         .render(storage, state.admission.in_use_bytes());
+    state.xray.render_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

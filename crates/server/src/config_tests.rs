@@ -1,0 +1,77 @@
+use super::*;
+
+#[test]
+fn defaults_bind_loopback_and_flags_beat_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(
+        &file,
+        "data_dir = \"/from/file\"\n[api]\naddr = \"127.0.0.1:9999\"\n[wal]\nfsync = \"never\"\n",
+    )
+    .unwrap();
+    let defaults = Config::load(&ServeArgs {
+        config: Some(file.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(defaults.data_dir, PathBuf::from("/from/file"));
+    assert_eq!(defaults.api_addr, address("127.0.0.1:9999"));
+    assert_eq!(defaults.otlp_http_addr, address("127.0.0.1:4318"));
+    assert_eq!(defaults.otlp_grpc_addr, address("127.0.0.1:4317"));
+    assert_eq!(defaults.wal_fsync, FsyncPolicy::Never);
+    assert_eq!(defaults.max_body_bytes, 64 * 1024 * 1024);
+    let flagged = Config::load(&ServeArgs {
+        config: Some(file),
+        data_dir: Some("/from/flag".into()),
+        wal_fsync: Some(FsyncPolicy::Always),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(flagged.data_dir, PathBuf::from("/from/flag"));
+    assert_eq!(flagged.wal_fsync, FsyncPolicy::Always);
+}
+
+#[test]
+fn unknown_keys_and_missing_explicit_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[wal]\nfsink = \"never\"\n").unwrap();
+    let error = Config::load(&ServeArgs {
+        config: Some(file),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(error.to_string().contains("fsink"), "{error}");
+    let missing = Config::load(&ServeArgs {
+        config: Some(dir.path().join("absent.toml")),
+        ..Default::default()
+    });
+    assert!(missing.is_err());
+}
+
+mod example_file {
+    use super::*;
+
+    /// The annotated example must parse and spell out exactly the built-in defaults.
+    #[test]
+    fn the_example_config_matches_the_defaults() {
+        let example = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/combray.example.toml"
+        );
+        let from_example = Config::load(&ServeArgs {
+            config: Some(example.into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").unwrap();
+        let defaults = Config::load(&ServeArgs {
+            config: Some(empty),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(from_example, defaults);
+    }
+}

@@ -1,0 +1,85 @@
+//! The X-Ray side of the server: the daemon's UDP port, and the X-Ray REST API (rest-json:
+//! POST to fixed paths) on the API port and on TCP at the daemon's address.
+//!
+//! - [`udp`]: datagrams → documents → the assembler → the write path.
+//! - [`ingest`]: the assembler shared by UDP and PutTraceSegments, and its counters.
+//! - `control`, `traces`: the operations, each a thin translation onto `combray_xray`.
+
+mod control;
+pub mod ingest;
+mod reply;
+mod traces;
+pub mod udp;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use combray_xray::XRayError;
+
+use crate::state::AppState;
+
+/// Which environment a listener's X-Ray calls act in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// The daemon's TCP port: always the configured X-Ray environment, like a daemon of one
+    /// account.
+    Daemon,
+    /// The API port: the environment of the caller's key, when keys exist.
+    Api,
+}
+
+/// The X-Ray operations, for one listener.
+pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
+    let limit = state.max_body_bytes;
+    let routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 18] = [
+        ("/TraceSegments", post(traces::put_trace_segments)),
+        ("/TelemetryRecords", post(traces::put_telemetry_records)),
+        ("/CreateGroup", post(control::create_group)),
+        ("/GetGroup", post(control::get_group)),
+        ("/Groups", post(control::get_groups)),
+        ("/UpdateGroup", post(control::update_group)),
+        ("/DeleteGroup", post(control::delete_group)),
+        ("/CreateSamplingRule", post(control::create_sampling_rule)),
+        ("/GetSamplingRules", post(control::get_sampling_rules)),
+        ("/UpdateSamplingRule", post(control::update_sampling_rule)),
+        ("/DeleteSamplingRule", post(control::delete_sampling_rule)),
+        ("/SamplingTargets", post(control::get_sampling_targets)),
+        (
+            "/SamplingStatisticSummaries",
+            post(control::get_sampling_statistic_summaries),
+        ),
+        ("/TagResource", post(control::tag_resource)),
+        ("/UntagResource", post(control::untag_resource)),
+        (
+            "/ListTagsForResource",
+            post(control::list_tags_for_resource),
+        ),
+        ("/EncryptionConfig", post(control::get_encryption_config)),
+        ("/PutEncryptionConfig", post(control::put_encryption_config)),
+    ];
+    let mut router = Router::new();
+    for (path, handler) in routes {
+        // The SDKs never add a trailing slash, but hand-written clients do.
+        router = router
+            .route(path, handler.clone())
+            .route(&format!("{path}/"), handler);
+    }
+    if port == Port::Daemon {
+        router = router.fallback(unknown_operation);
+    }
+    router
+        .layer(axum::Extension(port))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+async fn unknown_operation(uri: Uri) -> Response {
+    reply::error(
+        &XRayError::invalid(format!("no X-Ray operation at {}", uri.path())),
+        1,
+    )
+}
