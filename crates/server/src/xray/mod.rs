@@ -3,10 +3,11 @@
 //!
 //! - [`udp`]: datagrams → documents → the assembler → the write path.
 //! - [`ingest`]: the assembler shared by UDP and PutTraceSegments, and its counters.
-//! - `control`, `traces`: the operations, each a thin translation onto `combray_xray`.
+//! - `control`, `traces`, `reads`: the operations, each a thin translation onto `combray_xray`.
 
 mod control;
 pub mod ingest;
+mod reads;
 mod reply;
 mod traces;
 pub mod udp;
@@ -35,9 +36,17 @@ pub enum Port {
 /// The X-Ray operations, for one listener.
 pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
     let limit = state.max_body_bytes;
-    let routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 18] = [
+    let routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 23] = [
         ("/TraceSegments", post(traces::put_trace_segments)),
         ("/TelemetryRecords", post(traces::put_telemetry_records)),
+        ("/Traces", post(reads::batch_get_traces)),
+        ("/TraceSummaries", post(reads::get_trace_summaries)),
+        ("/ServiceGraph", post(reads::get_service_graph)),
+        ("/TraceGraph", post(reads::get_trace_graph)),
+        (
+            "/TimeSeriesServiceStatistics",
+            post(reads::get_time_series_service_statistics),
+        ),
         ("/CreateGroup", post(control::create_group)),
         ("/GetGroup", post(control::get_group)),
         ("/Groups", post(control::get_groups)),

@@ -1,0 +1,319 @@
+//! The X-Ray read operations over an environment's stored spans. Each reads traces through
+//! the same [`SpanStore`] the rest of Combray uses, so X-Ray and OpenTelemetry services answer
+//! in one place. Call these from a blocking context (the store blocks on object storage).
+
+use combray_ingest::xray::trace_id_from_xray;
+use combray_model::TraceId;
+use combray_query::xray::filter::Filter;
+use combray_storage::SpanStore;
+use serde_json::{json, Value};
+
+use crate::error::{XRayError, XRayResult};
+use crate::eval::{Evaluated, GroupLookup};
+use crate::graph::{GraphBuilder, Statistics};
+use crate::summary::trace_summary;
+use crate::trace::XTrace;
+
+/// Most summaries on one page.
+pub const PAGE_SUMMARIES: usize = 100;
+/// Most traces one page looks at; past it the page ends early with a NextToken.
+pub const PAGE_SCAN: usize = 2_000;
+/// Most traces a graph or time series aggregates (the newest).
+pub const MAX_GRAPH_TRACES: usize = 20_000;
+/// Most trace ids BatchGetTraces and GetTraceGraph take.
+pub const MAX_TRACE_IDS: usize = 100;
+
+fn nanos(seconds: f64) -> u64 {
+    (seconds.max(0.0) * 1e9) as u64
+}
+
+/// Reads one trace; `None` when nothing of it is stored.
+pub fn load_trace(
+    store: &dyn SpanStore,
+    environment: &str,
+    id: TraceId,
+) -> XRayResult<Option<XTrace>> {
+    let records = store.trace_records(environment, &id)?;
+    if records.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(XTrace::from_records(id, &records)))
+}
+
+fn parse_ids(ids: &[String]) -> XRayResult<Vec<(String, Option<TraceId>)>> {
+    if ids.len() > MAX_TRACE_IDS {
+        return Err(XRayError::invalid(format!(
+            "at most {MAX_TRACE_IDS} TraceIds; got {}",
+            ids.len()
+        )));
+    }
+    Ok(ids
+        .iter()
+        .map(|text| {
+            let id = trace_id_from_xray(text).or_else(|| text.parse().ok());
+            (text.clone(), id)
+        })
+        .collect())
+}
+
+/// BatchGetTraces: every segment document of each trace; unknown ids are unprocessed.
+pub fn batch_get_traces(
+    store: &dyn SpanStore,
+    environment: &str,
+    ids: &[String],
+) -> XRayResult<Value> {
+    let mut traces = Vec::new();
+    let mut unprocessed = Vec::new();
+    for (text, id) in parse_ids(ids)? {
+        let trace = match id {
+            Some(id) => load_trace(store, environment, id)?,
+            None => None,
+        };
+        let Some(trace) = trace else {
+            unprocessed.push(text);
+            continue;
+        };
+        let segments: Vec<Value> = trace
+            .segments
+            .iter()
+            .map(|s| json!({ "Id": s.entity().id(), "Document": s.document_text() }))
+            .collect();
+        traces.push(json!({
+            "Id": trace.xray_id(),
+            "Duration": trace.duration(),
+            "LimitExceeded": false,
+            "Segments": segments,
+        }));
+    }
+    Ok(json!({ "Traces": traces, "UnprocessedTraceIds": unprocessed }))
+}
+
+/// What GetTraceSummaries asks.
+pub struct SummaryQuery {
+    /// Window start, epoch seconds.
+    pub start: f64,
+    /// Window end.
+    pub end: f64,
+    /// The parsed filter.
+    pub filter: Option<Filter>,
+    /// Keep about this fraction of traces (`Sampling`).
+    pub sample_rate: Option<f64>,
+    /// Where the previous page stopped.
+    pub next_token: Option<String>,
+}
+
+/// Trace ids starting in the window, newest first, with their start.
+fn newest_first(
+    store: &dyn SpanStore,
+    environment: &str,
+    start: f64,
+    end: f64,
+) -> Vec<(u64, TraceId)> {
+    let (start, end) = (nanos(start), nanos(end));
+    let ids = store.trace_ids_starting_between(environment, start, end);
+    let mut found: Vec<(u64, TraceId)> = store
+        .trace_summaries(environment, ids)
+        .into_iter()
+        .filter(|s| (start..=end).contains(&s.start_unix_nano))
+        .map(|s| (s.start_unix_nano, s.trace_id))
+        .collect();
+    found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    found
+}
+
+fn cursor(token: &str) -> XRayResult<(u64, TraceId)> {
+    let invalid = || XRayError::invalid(format!("NextToken {token:?} is not one this server gave"));
+    let (start, id) = token.split_once(':').ok_or_else(invalid)?;
+    Ok((
+        start.parse().map_err(|_| invalid())?,
+        id.parse().map_err(|_| invalid())?,
+    ))
+}
+
+fn sampled(id: &TraceId, rate: f64) -> bool {
+    let bytes = id.as_bytes();
+    let tail = u64::from_be_bytes(bytes[8..16].try_into().unwrap_or_default());
+    (tail as f64 / u64::MAX as f64) < rate
+}
+
+/// GetTraceSummaries: newest first, a page at a time.
+pub fn trace_summaries(
+    store: &dyn SpanStore,
+    environment: &str,
+    query: &SummaryQuery,
+    groups: &GroupLookup<'_>,
+) -> XRayResult<Value> {
+    if query.end < query.start {
+        return Err(XRayError::invalid("EndTime is before StartTime"));
+    }
+    let mut candidates = newest_first(store, environment, query.start, query.end);
+    if let Some(token) = &query.next_token {
+        let after = cursor(token)?;
+        candidates
+            .retain(|c| (c.0, std::cmp::Reverse(c.1)) < (after.0, std::cmp::Reverse(after.1)));
+    }
+    let mut summaries = Vec::new();
+    let mut processed = 0_u64;
+    let mut last = None;
+    for &(start, id) in &candidates {
+        if summaries.len() >= PAGE_SUMMARIES || processed as usize >= PAGE_SCAN {
+            break;
+        }
+        processed += 1;
+        last = Some((start, id));
+        if query.sample_rate.is_some_and(|rate| !sampled(&id, rate)) {
+            continue;
+        }
+        let Some(trace) = load_trace(store, environment, id)? else {
+            continue;
+        };
+        let evaluated = Evaluated::new(&trace);
+        if query
+            .filter
+            .as_ref()
+            .is_none_or(|f| evaluated.matches(f, groups))
+        {
+            summaries.push(trace_summary(&evaluated));
+        }
+    }
+    let mut page = json!({
+        "TraceSummaries": summaries,
+        "TracesProcessedCount": processed,
+        "ApproximateTime": last.map_or(query.end, |(start, _)| start as f64 / 1e9),
+    });
+    let more = last.is_some_and(|l| candidates.last() != Some(&l));
+    if let (true, Some((start, id))) = (more, last) {
+        page["NextToken"] = json!(format!("{start}:{}", id.to_hex()));
+    }
+    Ok(page)
+}
+
+/// The newest traces of a window that a group's filter keeps.
+fn traces_in(
+    store: &dyn SpanStore,
+    environment: &str,
+    (start, end): (f64, f64),
+    filter: Option<&Filter>,
+    groups: &GroupLookup<'_>,
+) -> XRayResult<Vec<XTrace>> {
+    if end < start {
+        return Err(XRayError::invalid("EndTime is before StartTime"));
+    }
+    let mut traces = Vec::new();
+    for (_, id) in newest_first(store, environment, start, end)
+        .into_iter()
+        .take(MAX_GRAPH_TRACES)
+    {
+        if let Some(trace) = load_trace(store, environment, id)? {
+            let keep = filter.is_none_or(|f| Evaluated::new(&trace).matches(f, groups));
+            if keep {
+                traces.push(trace);
+            }
+        }
+    }
+    Ok(traces)
+}
+
+/// GetServiceGraph.
+pub fn service_graph(
+    store: &dyn SpanStore,
+    environment: &str,
+    window: (f64, f64),
+    filter: Option<&Filter>,
+    groups: &GroupLookup<'_>,
+) -> XRayResult<Value> {
+    let mut builder = GraphBuilder::default();
+    for trace in traces_in(store, environment, window, filter, groups)? {
+        builder.add(&Evaluated::new(&trace));
+    }
+    Ok(json!({
+        "StartTime": window.0,
+        "EndTime": window.1,
+        "Services": builder.services(),
+        "ContainsOldGroupVersions": false,
+    }))
+}
+
+/// GetTraceGraph.
+pub fn trace_graph(store: &dyn SpanStore, environment: &str, ids: &[String]) -> XRayResult<Value> {
+    let mut builder = GraphBuilder::default();
+    for (_, id) in parse_ids(ids)? {
+        if let Some(trace) = id
+            .map(|id| load_trace(store, environment, id))
+            .transpose()?
+            .flatten()
+        {
+            builder.add(&Evaluated::new(&trace));
+        }
+    }
+    Ok(json!({ "Services": builder.services() }))
+}
+
+/// GetTimeSeriesServiceStatistics: the selected node's (or edge's, or the entry services')
+/// statistics in `period`-second buckets.
+pub fn time_series(
+    store: &dyn SpanStore,
+    environment: &str,
+    window: (f64, f64),
+    group_filter: Option<&Filter>,
+    selector: Option<&Filter>,
+    period: u64,
+    groups: &GroupLookup<'_>,
+) -> XRayResult<Value> {
+    let period = period.max(1) as f64;
+    let mut buckets: std::collections::BTreeMap<i64, Statistics> = Default::default();
+    let is_edge = matches!(selector, Some(Filter::Edge { .. }));
+    for trace in traces_in(store, environment, window, group_filter, groups)? {
+        let evaluated = Evaluated::new(&trace);
+        let graph = &evaluated.graph;
+        let matches =
+            |node: usize, reference: &Option<combray_query::xray::filter::ast::NodeRef>| {
+                reference
+                    .as_ref()
+                    .is_none_or(|r| crate::eval::node_matches(&graph.nodes[node], r))
+            };
+        let entities: Vec<_> = match selector {
+            Some(Filter::Edge { from, to, .. }) => graph
+                .calls
+                .iter()
+                .filter(|c| {
+                    matches(c.from, &Some(from.clone())) && matches(c.to, &Some(to.clone()))
+                })
+                .map(|c| c.call)
+                .collect(),
+            Some(Filter::Service { node, .. }) => graph
+                .hops
+                .iter()
+                .filter(|h| matches(h.node, node))
+                .map(|h| h.entity)
+                .collect(),
+            _ => graph
+                .hops
+                .iter()
+                .filter(|h| h.root)
+                .map(|h| h.entity)
+                .collect(),
+        };
+        for entity in entities {
+            let bucket = (entity.start() / period).floor() as i64;
+            buckets.entry(bucket).or_default().add(entity);
+        }
+    }
+    let key = if is_edge {
+        "EdgeSummaryStatistics"
+    } else {
+        "ServiceSummaryStatistics"
+    };
+    let series: Vec<Value> = buckets
+        .iter()
+        .map(|(bucket, stats)| {
+            let mut point = json!({
+                "Timestamp": *bucket as f64 * period,
+                "ResponseTimeHistogram": stats.histogram_json(),
+            });
+            point[key] = stats.to_json();
+            point
+        })
+        .collect();
+    Ok(json!({ "TimeSeriesServiceStatistics": series, "ContainsOldGroupVersions": false }))
+}
