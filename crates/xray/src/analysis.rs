@@ -50,6 +50,17 @@ pub struct TraceGraph<'a> {
     pub calls: Vec<Call<'a>>,
 }
 
+/// The name of an inferred node called by `call`: the table (or queue) for an AWS call,
+/// otherwise the subsegment's name.
+pub fn inferred_name(call: Entity<'_>) -> String {
+    if call.namespace() == Some("aws") {
+        if let Some(resource) = call.aws_resource() {
+            return resource.to_owned();
+        }
+    }
+    call.name().to_owned()
+}
+
 /// The node type of an inferred node called by `call`.
 pub fn inferred_type(call: Entity<'_>) -> String {
     match call.namespace() {
@@ -109,7 +120,7 @@ impl<'a> TraceGraph<'a> {
                 }
                 if !called && entity.is_remote() {
                     let to = graph.node(Node {
-                        name: entity.name().to_owned(),
+                        name: inferred_name(entity),
                         node_type: Some(inferred_type(entity)),
                         account_id: None,
                         inferred: true,

@@ -67,7 +67,7 @@ enum Subject<'a> {
         root: bool,
     },
     Call(Entity<'a>),
-    CauseService(&'a Json, usize),
+    CauseService(&'a Json, usize, bool),
     CauseEntity(&'a Json, bool),
     CauseException(&'a Json),
 }
@@ -233,14 +233,10 @@ impl<'e, 'a> Evaluator<'e, 'a> {
             let candidate = &graph.nodes[hop.node];
             node.is_none_or(|n| node_matches(candidate, n))
                 && filter.is_none_or(|f| {
-                    let subject = if candidate.inferred {
-                        Subject::Call(hop.entity)
-                    } else {
-                        Subject::Segment {
-                            entity: hop.entity,
-                            node: candidate,
-                            root: hop.root,
-                        }
+                    let subject = Subject::Segment {
+                        entity: hop.entity,
+                        node: candidate,
+                        root: hop.root,
                     };
                     self.eval(f, &subject)
                 })
@@ -268,6 +264,7 @@ impl<'e, 'a> Evaluator<'e, 'a> {
             .filter_map(|c| c.get("Services").and_then(Json::as_array));
         services.clone().any(|services| {
             let last_service = services.len().saturating_sub(1);
+            let is_last = |index: usize| index == last_service;
             services.iter().enumerate().any(|(index, service)| {
                 let entities = service
                     .get("EntityPath")
@@ -275,11 +272,12 @@ impl<'e, 'a> Evaluator<'e, 'a> {
                     .map(Vec::as_slice)
                     .unwrap_or_default();
                 match level {
-                    RootCauseLevel::Service => {
-                        self.eval(filter, &Subject::CauseService(service, index))
-                    }
+                    RootCauseLevel::Service => self.eval(
+                        filter,
+                        &Subject::CauseService(service, index, is_last(index)),
+                    ),
                     RootCauseLevel::Entity => entities.iter().enumerate().any(|(i, entity)| {
-                        let last = index == last_service && i + 1 == entities.len();
+                        let last = is_last(index) && i + 1 == entities.len();
                         self.eval(filter, &Subject::CauseEntity(entity, last))
                     }),
                     RootCauseLevel::Exception => entities

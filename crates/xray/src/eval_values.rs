@@ -53,7 +53,7 @@ impl Evaluator<'_, '_> {
             Subject::Trace => self.trace_values(keyword),
             Subject::Segment { entity, node, root } => match keyword {
                 Keyword::Root => vec![Val::Bool(*root)],
-                Keyword::Inferred => vec![Val::Bool(false)],
+                Keyword::Inferred => vec![Val::Bool(node.inferred)],
                 Keyword::Name => vec![Val::Text(node.name.clone())],
                 Keyword::Type => node.node_type.clone().map(Val::Text).into_iter().collect(),
                 Keyword::User => entity
@@ -75,9 +75,9 @@ impl Evaluator<'_, '_> {
             },
             Subject::Call(entity) => match keyword {
                 Keyword::Root => vec![Val::Bool(false)],
-                Keyword::Inferred => vec![Val::Bool(true)],
+                Keyword::Inferred => vec![Val::Bool(false)],
                 Keyword::Name => vec![Val::Text(entity.name().into())],
-                Keyword::Type => vec![Val::Text(crate::analysis::inferred_type(*entity))],
+                Keyword::Type => Vec::new(),
                 Keyword::User => text(entity.user()),
                 Keyword::Message => entity
                     .exceptions()
@@ -85,7 +85,8 @@ impl Evaluator<'_, '_> {
                     .collect(),
                 other => entity_value(*entity, other).unwrap_or_default(),
             },
-            Subject::CauseService(service, index) => match keyword {
+            Subject::CauseService(service, index, last) => match keyword {
+                Keyword::Last => vec![Val::Bool(*last)],
                 Keyword::Name => cause_field(service, "Name"),
                 Keyword::Type => cause_field(service, "Type"),
                 Keyword::Inferred => cause_field(service, "Inferred"),

@@ -171,14 +171,24 @@ impl<'a> Walker<'_, 'a> {
     }
 }
 
-fn exception_entity(step: &Step<'_>) -> Value {
+/// An entity's name in a path: an inferred node's step is named after the node.
+fn step_name(graph: &TraceGraph<'_>, step: &Step<'_>) -> String {
+    let node = &graph.nodes[step.node];
+    if node.inferred {
+        node.name.clone()
+    } else {
+        step.entity.name().to_owned()
+    }
+}
+
+fn exception_entity(graph: &TraceGraph<'_>, step: &Step<'_>) -> Value {
     let exceptions: Vec<Value> = step
         .entity
         .exceptions()
         .map(|(kind, message)| json!({ "Name": kind, "Message": message }))
         .collect();
     json!({
-        "Name": step.entity.name(),
+        "Name": step_name(graph, step),
         "Exceptions": exceptions,
         "Remote": step.entity.is_remote(),
     })
@@ -204,7 +214,7 @@ pub fn root_causes(trace: &XTrace, graph: &TraceGraph<'_>) -> RootCauses {
             .iter()
             .map(|path| {
                 json!({
-                    "Services": walker.services(path, exception_entity),
+                    "Services": walker.services(path, |step| exception_entity(graph, step)),
                     "ClientImpacting": flag(&start.entity),
                 })
             })
@@ -217,7 +227,7 @@ pub fn root_causes(trace: &XTrace, graph: &TraceGraph<'_>) -> RootCauses {
     let response_time = if slowest.len() > 1 && total > 0.0 {
         let services = walker.services(&slowest, |step| {
             json!({
-                "Name": step.entity.name(),
+                "Name": step_name(graph, step),
                 "Coverage": (step.entity.duration() / total).min(1.0),
                 "Remote": step.entity.is_remote(),
             })

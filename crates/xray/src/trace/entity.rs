@@ -131,6 +131,15 @@ impl<'a> Entity<'a> {
             .and_then(Value::as_str)
     }
 
+    /// `aws.table_name` or the last part of `aws.queue_url`: what an AWS call acts on.
+    pub fn aws_resource(&self) -> Option<&'a str> {
+        if let Some(table) = self.path(&["aws", "table_name"]).and_then(Value::as_str) {
+            return Some(table);
+        }
+        let queue = self.path(&["aws", "queue_url"]).and_then(Value::as_str)?;
+        queue.rsplit('/').next().filter(|q| !q.is_empty())
+    }
+
     /// `aws.account_id`.
     pub fn account_id(&self) -> Option<&'a str> {
         self.path(&["aws", "account_id"]).and_then(Value::as_str)
