@@ -8,17 +8,21 @@
 mod otlp;
 mod report;
 mod traces;
+mod xray;
 
 /// Subcommands of `combray loadgen`.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// OTLP/HTTP protobuf batches like the OpenTelemetry Python SDK's BatchSpanProcessor sends.
     Otlp(otlp::OtlpArgs),
+    /// X-Ray segment documents over UDP, as the X-Ray SDKs send them to the daemon.
+    Xray(xray::XRayArgs),
 }
 
 /// Runs a load generator to completion and prints its report.
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Otlp(args) => otlp::run(args).await,
+        Command::Xray(args) => xray::run(args).await,
     }
 }

@@ -35,8 +35,8 @@ fn traces() -> Vec<(String, XTrace)> {
             .into_iter()
             .map(|s| SpanRecord {
                 span: s.span,
-                dataset: Arc::from(s.service.as_str()),
-                resource: Arc::from(s.resource),
+                dataset: Arc::from(s.owner.service.as_str()),
+                resource: Arc::from(s.owner.resource.clone()),
                 scope: Arc::new(Scope::default()),
                 protocol: Protocol::XRay,
             })
@@ -107,8 +107,8 @@ fn streamed_subsegments_are_served_inside_their_parent() {
         .into_iter()
         .map(|s| SpanRecord {
             span: s.span,
-            dataset: Arc::from(s.service.as_str()),
-            resource: Arc::from(s.resource),
+            dataset: Arc::from(s.owner.service.as_str()),
+            resource: Arc::from(s.owner.resource.clone()),
             scope: Arc::new(Scope::default()),
             protocol: Protocol::XRay,
         })

@@ -25,10 +25,12 @@ use super::{Document, XRaySpan};
 pub const UNRESOLVED_SERVICE: &str = combray_model::UNKNOWN_SERVICE;
 
 /// The service (and resource) an id belongs to.
-#[derive(Debug)]
-struct Owner {
-    service: String,
-    resource: Vec<KeyValue>,
+#[derive(Debug, PartialEq)]
+pub struct Owner {
+    /// Service (dataset).
+    pub service: String,
+    /// Resource attributes of the owning segment.
+    pub resource: Vec<KeyValue>,
 }
 
 struct Waiting {
@@ -36,13 +38,11 @@ struct Waiting {
     since: Instant,
 }
 
-/// A span ready to store, with the service that owns it.
+/// A span ready to store, with the service that owns it (shared by the document's spans).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedSpan {
-    /// Service (dataset).
-    pub service: String,
-    /// Resource attributes of the owning segment.
-    pub resource: Vec<KeyValue>,
+    /// Service and resource.
+    pub owner: Arc<Owner>,
     /// The span.
     pub span: combray_model::Span,
 }
@@ -104,7 +104,7 @@ impl Assembler {
         let key = (document.trace_id, document.id);
         if is_in_progress(&document) {
             if let Some(owner) = self.owner_of(&document) {
-                let ids: Vec<_> = document.spans().iter().map(|s| s.span.span_id).collect();
+                let ids = document.ids();
                 self.remember(document.trace_id, &ids, &owner, &mut ready);
             }
             if self.waiting < self.max_waiting {
@@ -211,16 +211,16 @@ impl Assembler {
                 )],
             })
         });
-        let spans = document.spans();
+        let trace_id = document.trace_id;
+        let spans = document.into_spans();
         let ids: Vec<SpanId> = spans.iter().map(|s| s.span.span_id).collect();
         for XRaySpan { span, .. } in spans {
             ready.push(ResolvedSpan {
-                service: owner.service.clone(),
-                resource: owner.resource.clone(),
+                owner: Arc::clone(&owner),
                 span,
             });
         }
-        self.remember(document.trace_id, &ids, &owner, ready);
+        self.remember(trace_id, &ids, &owner, ready);
     }
 
     /// Records that these ids belong to `owner`, and releases orphans waiting on them.
@@ -265,31 +265,28 @@ fn parent_key(document: &Document) -> (TraceId, SpanId) {
     (document.trace_id, parent)
 }
 
-/// Groups resolved spans by service and resource, as the write path stores them.
+/// Groups resolved spans by service and resource, as the write path stores them. A batch
+/// holds few owners, and documents of one segment share one, so a short list beats hashing.
 pub fn group_spans(spans: Vec<ResolvedSpan>) -> Vec<SpanGroup> {
+    let mut owners: Vec<Arc<Owner>> = Vec::new();
     let mut groups: Vec<SpanGroup> = Vec::new();
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
-    for ResolvedSpan {
-        service,
-        resource,
-        span,
-    } in spans
-    {
-        let resource_key = format!("{resource:?}");
-        let slot = *index
-            .entry((service.clone(), resource_key))
-            .or_insert_with(|| {
-                groups.push(SpanGroup {
-                    dataset: service,
-                    resource,
-                    scope: combray_model::Scope {
-                        name: "aws-xray".into(),
-                        ..Default::default()
-                    },
-                    spans: Vec::new(),
-                });
-                groups.len() - 1
+    for ResolvedSpan { owner, span } in spans {
+        let slot = owners
+            .iter()
+            .position(|o| Arc::ptr_eq(o, &owner) || **o == *owner);
+        let slot = slot.unwrap_or_else(|| {
+            groups.push(SpanGroup {
+                dataset: owner.service.clone(),
+                resource: owner.resource.clone(),
+                scope: combray_model::Scope {
+                    name: "aws-xray".into(),
+                    ..Default::default()
+                },
+                spans: Vec::new(),
             });
+            owners.push(owner);
+            groups.len() - 1
+        });
         groups[slot].spans.push(span);
     }
     groups

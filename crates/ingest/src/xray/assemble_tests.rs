@@ -22,7 +22,7 @@ fn subsegment(id: &str, parent: &str) -> Document {
 fn names(spans: &[ResolvedSpan]) -> Vec<(String, String)> {
     spans
         .iter()
-        .map(|s| (s.span.span_id.to_hex(), s.service.clone()))
+        .map(|s| (s.span.span_id.to_hex(), s.owner.service.clone()))
         .collect()
 }
 
@@ -47,11 +47,11 @@ fn a_streamed_subsegment_waits_for_its_segment_and_takes_its_service() {
             ("00000000000000c2".into(), "backend-flask".into()),
         ]
     );
-    assert_eq!(ready[1].resource, ready[0].resource);
+    assert_eq!(ready[1].owner.resource, ready[0].owner.resource);
     assert_eq!(assembler.counts().waiting, 0);
     // A late sibling resolves at once: the segment's id is remembered.
     let late = assembler.push(subsegment("00000000000000c3", "00000000000000a1"), now);
-    assert_eq!(late[0].service, "backend-flask");
+    assert_eq!(late[0].owner.service, "backend-flask");
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn a_complete_document_replaces_its_in_progress_version() {
         .is_empty());
     // Its children resolve while it is in progress.
     let child = assembler.push(subsegment("00000000000000c1", "00000000000000a1"), now);
-    assert_eq!(child[0].service, "backend-flask");
+    assert_eq!(child[0].owner.service, "backend-flask");
     let complete = assembler.push(segment("00000000000000a1", r#""end_time":3.0"#), now);
     assert_eq!(complete.len(), 1);
     assert_eq!(complete[0].span.duration_nano, 2_000_000_000);

@@ -261,7 +261,7 @@ impl Walk<'_> {
         entity: &Map<String, Value>,
         parent: Option<SpanId>,
         top: bool,
-        raw: Option<&str>,
+        raw: Option<String>,
     ) {
         let Some(id) = entity.get("id").and_then(Value::as_str).and_then(span_id) else {
             return;
@@ -284,7 +284,10 @@ impl Walk<'_> {
         let (events, cause_message) = exceptions(entity, end);
         let mut attributes = attributes(entity);
         if let Some(raw) = raw {
-            attributes.push(text("aws.xray.document", raw));
+            attributes.push(KeyValue::new(
+                "aws.xray.document",
+                AttributeValue::String(raw),
+            ));
         }
         let span = Span {
             trace_id: self.trace_id,
@@ -340,6 +343,37 @@ impl Document {
 
     /// The document and every subsegment inside it as spans, the document's own first.
     pub fn spans(&self) -> Vec<XRaySpan> {
+        self.convert(self.raw.clone())
+    }
+
+    /// [`Document::spans`], moving the text into the top span instead of copying it.
+    pub fn into_spans(mut self) -> Vec<XRaySpan> {
+        let raw = std::mem::take(&mut self.raw);
+        self.convert(raw)
+    }
+
+    /// The ids of the document's entity and every subsegment inside it.
+    pub fn ids(&self) -> Vec<SpanId> {
+        fn walk(entity: &Map<String, Value>, out: &mut Vec<SpanId>) {
+            if let Some(id) = entity.get("id").and_then(Value::as_str).and_then(span_id) {
+                out.push(id);
+            }
+            for child in entity
+                .get("subsegments")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+            {
+                walk(child, out);
+            }
+        }
+        let mut ids = Vec::new();
+        walk(&self.body, &mut ids);
+        ids
+    }
+
+    fn convert(&self, raw: String) -> Vec<XRaySpan> {
         let body = &self.body;
         let parent = body
             .get("parent_id")
@@ -357,7 +391,7 @@ impl Document {
             resource: &resource,
             out: Vec::new(),
         };
-        walk.entity(body, parent, true, Some(&self.raw));
+        walk.entity(body, parent, true, Some(raw));
         walk.out
     }
 }

@@ -18,7 +18,9 @@ mod assemble;
 mod convert;
 mod document;
 
-pub use assemble::{group_spans, Assembler, AssemblerCounts, ResolvedSpan, UNRESOLVED_SERVICE};
+pub use assemble::{
+    group_spans, Assembler, AssemblerCounts, Owner, ResolvedSpan, UNRESOLVED_SERVICE,
+};
 pub use convert::XRaySpan;
 pub use document::{parse_document, trace_id_from_xray, trace_id_to_xray, Document, DocumentError};
 
