@@ -4,7 +4,9 @@
 
 use combray_ingest::xray::trace_id_from_xray;
 use combray_model::TraceId;
+use combray_query::sql::SqlEngine;
 use combray_query::xray::filter::Filter;
+use combray_query::xray::prefilter::candidate_traces;
 use combray_storage::SpanStore;
 use serde_json::{json, Value};
 
@@ -136,8 +138,32 @@ fn sampled(id: &TraceId, rate: f64) -> bool {
     (tail as f64 / u64::MAX as f64) < rate
 }
 
+/// Keeps the candidates a filter may match, found by a scan of the columns it needs.
+fn narrow(
+    engine: &SqlEngine,
+    store: &dyn SpanStore,
+    environment: &str,
+    filter: &Filter,
+    start: f64,
+    candidates: &mut Vec<(u64, TraceId)>,
+) -> XRayResult<()> {
+    let handle = tokio::runtime::Handle::current();
+    let narrowed = handle.block_on(candidate_traces(
+        engine,
+        store,
+        environment,
+        filter,
+        nanos(start),
+    ))?;
+    if let Some(possible) = narrowed {
+        candidates.retain(|(_, id)| possible.contains(id));
+    }
+    Ok(())
+}
+
 /// GetTraceSummaries: newest first, a page at a time.
 pub fn trace_summaries(
+    engine: &SqlEngine,
     store: &dyn SpanStore,
     environment: &str,
     query: &SummaryQuery,
@@ -147,6 +173,16 @@ pub fn trace_summaries(
         return Err(XRayError::invalid("EndTime is before StartTime"));
     }
     let mut candidates = newest_first(store, environment, query.start, query.end);
+    if let Some(filter) = &query.filter {
+        narrow(
+            engine,
+            store,
+            environment,
+            filter,
+            query.start,
+            &mut candidates,
+        )?;
+    }
     if let Some(token) = &query.next_token {
         let after = cursor(token)?;
         candidates

@@ -86,6 +86,73 @@ fn every_documented_expression_selects_the_expected_traces() {
     );
 }
 
+/// The column scan that narrows candidates before exact evaluation must never drop a trace the
+/// expression matches: over the same dataset in a head, every expected trace is a candidate.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_candidate_scan_keeps_every_matching_trace() {
+    use combray_ingest::xray::group_spans;
+    use combray_model::SpanBatch;
+    use combray_query::sql::{SqlEngine, SqlLimits};
+    use combray_query::xray::prefilter::candidate_traces;
+    use combray_storage::head::Head;
+
+    let dataset: serde_json::Value = serde_json::from_str(DATASET).unwrap();
+    let head = Head::new();
+    let mut ids = HashMap::new();
+    for trace in dataset["traces"].as_array().unwrap() {
+        let mut assembler = Assembler::new(Duration::from_secs(10), 1000);
+        let mut spans = Vec::new();
+        for document in trace["documents"].as_array().unwrap() {
+            let document = parse_document(&document.to_string()).unwrap();
+            ids.insert(
+                trace["name"].as_str().unwrap().to_owned(),
+                document.trace_id,
+            );
+            spans.extend(assembler.push(document, Instant::now()));
+        }
+        spans.extend(assembler.drain());
+        let batch = SpanBatch {
+            environment: "default".into(),
+            protocol: Protocol::XRay,
+            received_unix_nano: 1,
+            groups: group_spans(spans),
+        };
+        head.insert(&batch).unwrap();
+    }
+    let engine = SqlEngine::new(SqlLimits {
+        max_rows: 1000,
+        timeout: Duration::from_secs(30),
+        memory_bytes: 256 << 20,
+    })
+    .unwrap();
+    let mut narrowed = 0;
+    for line in EXPECTATIONS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (expression, expected) = line.rsplit_once("=>").unwrap();
+        let parsed = filter::parse(expression.trim()).unwrap();
+        let Some(candidates) = candidate_traces(&engine, &head, "default", &parsed, 0)
+            .await
+            .unwrap()
+        else {
+            continue;
+        };
+        narrowed += 1;
+        for name in expected.split_whitespace() {
+            assert!(
+                candidates.contains(&ids[name]),
+                "{expression}: the scan dropped {name}"
+            );
+        }
+        assert!(
+            candidates.len() < ids.len(),
+            "{expression}: nothing was narrowed"
+        );
+    }
+    assert!(narrowed >= 15, "only {narrowed} expressions were narrowed");
+}
+
 #[test]
 fn streamed_subsegments_are_served_inside_their_parent() {
     let names: HashMap<String, XTrace> = traces().into_iter().collect();

@@ -129,16 +129,15 @@ impl Assembler {
             self.waiting -= 1;
             self.counts.superseded += 1;
         }
-        if document.independent_subsegment && self.owner_of(&document).is_none() {
-            if self.waiting < self.max_waiting {
-                let parent = parent_key(&document);
-                self.orphans.entry(parent).or_default().push(Waiting {
-                    document,
-                    since: now,
-                });
-                self.waiting += 1;
-                return ready;
-            }
+        let orphan = document.independent_subsegment && self.owner_of(&document).is_none();
+        if orphan && self.waiting < self.max_waiting {
+            let parent = parent_key(&document);
+            self.orphans.entry(parent).or_default().push(Waiting {
+                document,
+                since: now,
+            });
+            self.waiting += 1;
+            return ready;
         }
         self.release(document, &mut ready);
         ready

@@ -183,9 +183,10 @@ pub(super) async fn get_trace_summaries(
             next_token: input.next_token,
         };
         let groups = group_filters(&state, &caller.environment).await?;
+        let shared = Arc::clone(&state);
         blocking(&state, move |store| {
             let lookup = |name: &str| groups.get(name).cloned();
-            read::trace_summaries(store, &caller.environment, &query, &lookup)
+            read::trace_summaries(&shared.sql, store, &caller.environment, &query, &lookup)
         })
         .await
     }
@@ -253,7 +254,7 @@ pub(super) async fn get_time_series_service_statistics(
         let input: GraphInput = parse(&body)?;
         let window = window(input.start_time, input.end_time)?;
         let period = input.period.unwrap_or(60);
-        if period == 0 || period % 60 != 0 {
+        if period == 0 || !period.is_multiple_of(60) {
             return Err(XRayError::invalid(format!(
                 "Period must be a positive multiple of 60; got {period}"
             )));
