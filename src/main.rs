@@ -57,7 +57,8 @@ enum KeysCommand {
         /// Environment the key belongs to.
         #[arg(long = "env")]
         environment: String,
-        /// ingest (send only) or configuration (send, read, administer).
+        /// ingest (send only), configuration (send, read, administer), or aws (an access key
+        /// pair for SigV4-signed X-Ray API calls; prints `ACCESS_KEY_ID SECRET_ACCESS_KEY`).
         #[arg(long, value_enum)]
         kind: KeyKind,
         /// Data directory of the server that will use the key [default: ./combray-data]
@@ -192,20 +193,25 @@ fn run_keys(command: KeysCommand) -> anyhow::Result<()> {
                 "created {:?} key {} for environment {}; it is shown only now:",
                 stored.kind, stored.id, stored.environment
             );
-            println!("{secret}");
+            if kind == KeyKind::Aws {
+                println!("{} {secret}", stored.id);
+            } else {
+                println!("{secret}");
+            }
         }
         KeysCommand::List { data_dir: dir } => {
             println!(
-                "{:<16} {:<14} {:<24} created_unix",
+                "{:<20} {:<14} {:<24} created_unix",
                 "id", "kind", "environment"
             );
             for key in keys::list_keys(&data_dir(dir))? {
                 let kind = match key.kind {
                     KeyKind::Ingest => "ingest",
                     KeyKind::Configuration => "configuration",
+                    KeyKind::Aws => "aws",
                 };
                 println!(
-                    "{:<16} {:<14} {:<24} {}",
+                    "{:<20} {:<14} {:<24} {}",
                     key.id, kind, key.environment, key.created_unix
                 );
             }

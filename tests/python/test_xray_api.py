@@ -4,6 +4,7 @@ import time
 
 import botocore.exceptions
 import pytest
+import requests
 
 from xray_helpers import new_trace_id, send_segments, wait_for, xray_client
 
@@ -185,3 +186,24 @@ def test_segments_summaries_graphs_and_errors(make_combray):
     assert sum(p["ServiceSummaryStatistics"]["TotalCount"] for p in points) == 4
     assert error_code(xray.get_time_series_service_statistics, **window, Period=7)[0] == "InvalidRequestException"
     assert error_code(xray.get_service_graph, **window, GroupName="nope")[0] == "InvalidRequestException"
+
+
+def test_sigv4_access_keys_are_checked_and_select_the_environment(make_combray):
+    combray = make_combray()
+    access_key, secret = combray.keys_create("prod", "aws").split()
+    combray.start()
+    prod = xray_client(combray.api, access_key, secret)
+    prod.create_group(GroupName="prod-only")
+    assert "prod-only" in [g["GroupName"] for g in prod.get_groups()["Groups"]]
+
+    code, message = error_code(xray_client(combray.api, access_key, "x" * 40).get_groups)
+    assert code == "InvalidSignatureException" and "signature" in message
+    code, _ = error_code(xray_client(combray.api, "CMBAUNKNOWNKEY000000", secret).get_groups)
+    assert code == "UnrecognizedClientException"
+    unsigned = requests.post(f"{combray.api}/Groups", json={}, timeout=10)
+    assert unsigned.status_code == 403 and unsigned.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
+    # The daemon's TCP port answers without authentication, in the X-Ray environment (default).
+    daemon = xray_client(f"http://{combray.xray}")
+    assert "prod-only" not in [g["GroupName"] for g in daemon.get_groups()["Groups"]]
+    # An AWS secret is not an API key.
+    assert requests.get(f"{combray.api}/api/v1/services", headers={"x-honeycomb-team": secret}, timeout=10).status_code == 401

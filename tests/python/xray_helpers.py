@@ -28,11 +28,11 @@ def aws(combray, *args, check=True):
     return result
 
 
-def xray_client(endpoint):
+def xray_client(endpoint, access_key=AWS_ENV["AWS_ACCESS_KEY_ID"], secret=AWS_ENV["AWS_SECRET_ACCESS_KEY"]):
     """boto3 with its client-side checks off, so that Combray's own validation is what answers."""
     return boto3.client(
         "xray", endpoint_url=endpoint, region_name="us-east-1", config=Config(parameter_validation=False),
-        aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=access_key, aws_secret_access_key=secret,
     )
 
 

@@ -31,6 +31,9 @@ pub enum KeyKind {
     Ingest,
     /// Send, read and administer one environment.
     Configuration,
+    /// An AWS access key pair for the X-Ray API: requests signed with it (SigV4) act in its
+    /// environment and may read and write. Its secret is kept, since checking a signature needs it.
+    Aws,
 }
 
 /// What a request wants to do.
@@ -69,6 +72,9 @@ pub struct StoredKey {
     pub sha256: String,
     /// Creation time, seconds since the Unix epoch.
     pub created_unix: u64,
+    /// The secret access key of an [`KeyKind::Aws`] key (the `id` is its access key id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_secret: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -122,23 +128,42 @@ pub fn create_key(
     let prefix = match kind {
         KeyKind::Ingest => "cmbik_",
         KeyKind::Configuration => "cmbck_",
+        KeyKind::Aws => "",
     };
-    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    let body: String = (0..40)
-        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
-        .collect();
-    let secret = format!("{prefix}{body}");
+    let mut random = |alphabet: &[u8], length: usize| -> String {
+        (0..length)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+            .collect()
+    };
+    let (id, secret) = match kind {
+        // Shaped like AWS's own (20-character id, 40-character secret), so every SDK takes it.
+        KeyKind::Aws => (
+            format!("CMBA{}", random(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
+            random(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                40,
+            ),
+        ),
+        _ => {
+            let secret = format!(
+                "{prefix}{}",
+                random(b"abcdefghijklmnopqrstuvwxyz0123456789", 40)
+            );
+            (secret[..prefix.len() + 8].to_owned(), secret)
+        }
+    };
     let created_unix = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let stored = StoredKey {
-        id: secret[..prefix.len() + 8].to_owned(),
+        id,
         environment: environment.to_owned(),
         kind,
         sha256: hash(&secret),
         created_unix,
+        aws_secret: (kind == KeyKind::Aws).then(|| secret.clone()),
     };
     keys.push(stored.clone());
     let text = serde_json::to_string_pretty(&KeysFile {
@@ -159,6 +184,8 @@ pub fn list_keys(data_dir: &Path) -> anyhow::Result<Vec<StoredKey>> {
 
 struct Loaded {
     by_hash: HashMap<String, (String, KeyKind)>,
+    /// AWS access key id → (secret, environment).
+    aws: HashMap<String, (String, String)>,
     modified: Option<SystemTime>,
     checked: Instant,
 }
@@ -176,6 +203,7 @@ impl KeyRing {
         let ring = Self {
             loaded: Mutex::new(Loaded {
                 by_hash: HashMap::new(),
+                aws: HashMap::new(),
                 modified: None,
                 checked: Instant::now(),
             }),
@@ -191,6 +219,13 @@ impl KeyRing {
             .ok();
         let keys = read_keys(&self.path)?;
         let mut loaded = self.loaded.lock();
+        loaded.aws = keys
+            .iter()
+            .filter_map(|k| {
+                let secret = k.aws_secret.clone()?;
+                Some((k.id.clone(), (secret, k.environment.clone())))
+            })
+            .collect();
         loaded.by_hash = keys
             .into_iter()
             .map(|k| (k.sha256, (k.environment, k.kind)))
@@ -231,10 +266,28 @@ impl KeyRing {
             .filter(|k| !k.is_empty())
             .ok_or(AuthError::Missing)?;
         let (environment, kind) = loaded.by_hash.get(&hash(key)).ok_or(AuthError::Unknown)?;
+        // An AWS secret only signs; sent as a key it would travel in clear text.
+        if *kind == KeyKind::Aws {
+            return Err(AuthError::Unknown);
+        }
         if access == Access::Read && *kind == KeyKind::Ingest {
             return Err(AuthError::IngestKeyCannotRead);
         }
         Ok(environment.clone())
+    }
+}
+
+impl KeyRing {
+    /// Whether any key exists (then every request must authenticate).
+    pub fn has_keys(&self) -> bool {
+        self.refresh_if_changed();
+        !self.loaded.lock().by_hash.is_empty()
+    }
+
+    /// The secret and environment of an AWS access key id.
+    pub fn aws_key(&self, access_key_id: &str) -> Option<(String, String)> {
+        self.refresh_if_changed();
+        self.loaded.lock().aws.get(access_key_id).cloned()
     }
 }
 

@@ -9,6 +9,7 @@ mod control;
 pub mod ingest;
 mod reads;
 mod reply;
+mod sigv4;
 mod traces;
 pub mod udp;
 
@@ -23,7 +24,7 @@ use combray_xray::XRayError;
 
 use crate::state::AppState;
 
-/// Which environment a listener's X-Ray calls act in.
+/// Which environment a listener's X-Ray calls act in (see `reply::authenticate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Port {
     /// The daemon's TCP port: always the configured X-Ray environment, like a daemon of one
@@ -81,6 +82,10 @@ pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
         router = router.fallback(unknown_operation);
     }
     router
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            reply::authenticate,
+        ))
         .layer(axum::Extension(port))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

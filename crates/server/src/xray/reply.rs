@@ -4,70 +4,135 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use combray_xray::XRayError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::Port;
+use super::{sigv4, Port};
 use crate::http::error::ApiError;
 use crate::keys::{Access, AuthError, KEY_HEADER};
 use crate::state::AppState;
 
-/// The environment an X-Ray call acts in.
+/// The environment an X-Ray call acts in, as [`authenticate`] decided.
 pub(super) struct XRayCaller {
     /// The environment.
     pub(super) environment: String,
 }
+
+#[derive(Clone)]
+struct CallerEnvironment(String);
 
 impl FromRequestParts<Arc<AppState>> for XRayCaller {
     type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &Arc<AppState>,
+        _state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let port = parts.extensions.get::<Port>().copied().unwrap_or(Port::Api);
-        let xray_environment = state.xray.environment.clone();
-        if port == Port::Daemon {
-            return Ok(Self {
-                environment: xray_environment,
-            });
+        match parts.extensions.get::<CallerEnvironment>() {
+            Some(CallerEnvironment(environment)) => Ok(Self {
+                environment: environment.clone(),
+            }),
+            None => Err(error(
+                &XRayError::Internal("the caller was not authenticated".into()),
+                1,
+            )),
         }
-        let key = parts
-            .headers
-            .get(KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let authorized = match key {
-            Some(key) => state.keys.authorize(Some(&key), Access::Read),
-            // No key: allowed only while no keys exist, like every other API.
-            None => state
-                .keys
-                .authorize(None, Access::Read)
-                .map(|_| xray_environment),
-        };
-        authorized
-            .map(|environment| Self { environment })
-            .map_err(|error| auth_error(&error))
     }
+}
+
+fn forbidden(code: &str, message: &str) -> Response {
+    respond(StatusCode::FORBIDDEN, code, message, None, None)
+}
+
+/// Decides the environment of an X-Ray call. On the daemon port it is the configured X-Ray
+/// environment. On the API port: the environment of an `x-honeycomb-team` key, or of the AWS
+/// access key that SigV4-signed the request (the signature is checked); while no keys exist at
+/// all, unauthenticated calls act in the X-Ray environment.
+pub(super) async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    Extension(port): Extension<Port>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (environment, request) = match port {
+        Port::Daemon => (state.xray.environment.clone(), request),
+        Port::Api => match api_caller(&state, request).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        },
+    };
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(CallerEnvironment(environment));
+    next.run(request).await
+}
+
+async fn api_caller(state: &AppState, request: Request) -> Result<(String, Request), Response> {
+    let headers = request.headers();
+    if let Some(key) = headers.get(KEY_HEADER).and_then(|v| v.to_str().ok()) {
+        let environment = state
+            .keys
+            .authorize(Some(key), Access::Read)
+            .map_err(|e| auth_error(&e))?;
+        return Ok((environment, request));
+    }
+    let signed = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(sigv4::parse);
+    let Some(signed) = signed else {
+        if state.keys.has_keys() {
+            return Err(auth_error(&AuthError::Missing));
+        }
+        return Ok((state.xray.environment.clone(), request));
+    };
+    let authorization = signed.map_err(|reason| {
+        forbidden(
+            "IncompleteSignatureException",
+            &format!("the Authorization header is not valid SigV4: {reason}"),
+        )
+    })?;
+    let Some((secret, environment)) = state.keys.aws_key(&authorization.access_key_id) else {
+        if state.keys.has_keys() {
+            return Err(forbidden(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid: unknown access key id (create one with `combray keys create --kind aws`)",
+            ));
+        }
+        return Ok((state.xray.environment.clone(), request));
+    };
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, state.max_body_bytes)
+        .await
+        .map_err(|e| error(&XRayError::invalid(format!("cannot read the body: {e}")), 1))?;
+    let now = combray_xray::time::now_seconds() as i64;
+    let signed_request = sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body: &body,
+    };
+    sigv4::verify(&authorization, &signed_request, &secret, now)
+        .map_err(|reason| forbidden("InvalidSignatureException", &reason))?;
+    Ok((environment, Request::from_parts(parts, Body::from(body))))
 }
 
 fn auth_error(error: &AuthError) -> Response {
     let message = format!(
-        "{error} (X-Ray calls on the API port need the {KEY_HEADER} header once keys exist)"
+        "{error} (X-Ray calls on the API port need the {KEY_HEADER} header or a SigV4 signature with an AWS key of Combray's once keys exist)"
     );
-    respond(
-        StatusCode::FORBIDDEN,
-        "UnrecognizedClientException",
-        &message,
-        None,
-        None,
-    )
+    forbidden("UnrecognizedClientException", &message)
 }
 
 /// Parses a request body; an empty body is `{}`.
