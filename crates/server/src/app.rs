@@ -12,7 +12,8 @@ use anyhow::Context;
 use std::time::Duration;
 
 use combray_storage::{open_object_store, CutPolicy, Storage, StorageConfig};
-use tokio::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -55,7 +56,7 @@ async fn bind(config: &Config) -> anyhow::Result<Listeners> {
         otlp_grpc: bind_one(config.otlp_grpc_addr, "OTLP/gRPC").await?,
         api: bind_one(config.api_addr, "the API").await?,
         xray_tcp: bind_one(config.xray_addr, "the X-Ray API (TCP)").await?,
-        xray_udp: UdpSocket::bind(config.xray_addr).await.with_context(|| {
+        xray_udp: crate::xray::udp::bind(config.xray_addr).with_context(|| {
             format!(
                 "cannot listen for X-Ray segments on UDP {}",
                 config.xray_addr

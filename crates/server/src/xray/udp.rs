@@ -6,12 +6,13 @@
 //! assembler and stores what is ready, many per write, and once a second releases documents
 //! that have waited long enough.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use combray_ingest::xray::{parse_document, split_datagram, Document};
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::ingest::{flush_expired, ingest, XRayCounters};
@@ -21,6 +22,10 @@ use crate::state::AppState;
 const MAX_DATAGRAM: usize = 65_536;
 /// Most datagrams validated by one parse task.
 const PARSE_BATCH: usize = 256;
+/// Longest a received datagram waits for its batch to fill before it is parsed.
+const BATCH_WAIT: Duration = Duration::from_millis(5);
+/// How often the receiver thread looks at the stop flag when nothing arrives.
+const POLL: Duration = Duration::from_millis(50);
 /// Most documents written in one batch.
 const BATCH: usize = 2_048;
 
@@ -39,9 +44,10 @@ pub fn bind(address: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
     if let Err(error) = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES) {
         tracing::warn!(%error, "cannot enlarge the X-Ray UDP receive buffer");
     }
-    socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
-    UdpSocket::from_std(socket.into())
+    let socket: UdpSocket = socket.into();
+    socket.set_read_timeout(Some(POLL))?;
+    Ok(socket)
 }
 
 /// Runs the UDP receiver until `stop`, then stores everything still waiting.
@@ -49,48 +55,68 @@ pub async fn run_udp(
     socket: UdpSocket,
     state: Arc<AppState>,
     queue: usize,
-    stop: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (sender, receiver) = mpsc::channel::<Document>(queue.max(1));
-    let reader = tokio::spawn(read(socket, Arc::clone(&state), sender, stop.clone()));
-    write(state, receiver).await;
-    reader.await??;
+    let stopped = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Handle::current();
+    let receiver_thread = {
+        let (state, stopped) = (Arc::clone(&state), Arc::clone(&stopped));
+        std::thread::Builder::new()
+            .name("combray-xray-udp".into())
+            .spawn(move || receive(&socket, &state, &sender, &stopped, &runtime))?
+    };
+    let writer = tokio::spawn(write(Arc::clone(&state), receiver));
+    let _ = stop.wait_for(|stopped| *stopped).await;
+    stopped.store(true, Ordering::Relaxed);
+    // The thread drops the last sender when it ends, which ends the writer after it has
+    // stored everything queued and waiting.
+    tokio::task::spawn_blocking(move || receiver_thread.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the X-Ray UDP receiver thread panicked"))?;
+    writer.await?;
     Ok(())
 }
 
-async fn read(
-    socket: UdpSocket,
-    state: Arc<AppState>,
-    queue: mpsc::Sender<Document>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+/// The receiver thread: reads datagrams and hands them to parse tasks in batches.
+fn receive(
+    socket: &UdpSocket,
+    state: &Arc<AppState>,
+    queue: &mpsc::Sender<Document>,
+    stopped: &AtomicBool,
+    runtime: &tokio::runtime::Handle,
+) {
     let counters = &state.xray.counters;
     let mut buffer = vec![0_u8; MAX_DATAGRAM];
-    loop {
-        // Wait for one datagram, then take whatever else is already queued in the socket, and
-        // validate the lot on another task: parsing is most of the cost, and this way both
-        // cores share it while this task goes back to the socket.
-        let first = tokio::select! {
-            received = socket.recv_from(&mut buffer) => match received {
-                Ok((length, _)) => Bytes::copy_from_slice(&buffer[..length]),
-                Err(error) => {
-                    // ICMP errors from earlier sends and the like: not fatal for a receiver.
-                    tracing::debug!(%error, "UDP receive error");
-                    continue;
+    let mut batch: Vec<Bytes> = Vec::with_capacity(PARSE_BATCH);
+    let mut batch_started = Instant::now();
+    while !stopped.load(Ordering::Relaxed) {
+        match socket.recv_from(&mut buffer) {
+            Ok((length, _)) => {
+                if batch.is_empty() {
+                    batch_started = Instant::now();
                 }
-            },
-            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
-        };
-        let mut datagrams = vec![first];
-        while datagrams.len() < PARSE_BATCH {
-            match socket.try_recv_from(&mut buffer) {
-                Ok((length, _)) => datagrams.push(Bytes::copy_from_slice(&buffer[..length])),
-                Err(_) => break,
+                batch.push(Bytes::copy_from_slice(&buffer[..length]));
             }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // ICMP errors from earlier sends and the like: not fatal for a receiver.
+            Err(error) => tracing::debug!(%error, "UDP receive error"),
         }
-        XRayCounters::bump(&counters.datagrams_received, datagrams.len() as u64);
-        let (state, queue) = (Arc::clone(&state), queue.clone());
-        tokio::spawn(async move { parse_batch(&state, &queue, datagrams) });
+        let full = batch.len() >= PARSE_BATCH;
+        if !batch.is_empty() && (full || batch_started.elapsed() >= BATCH_WAIT) {
+            let datagrams = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
+            XRayCounters::bump(&counters.datagrams_received, datagrams.len() as u64);
+            let (state, queue) = (Arc::clone(state), queue.clone());
+            runtime.spawn(async move { parse_batch(&state, &queue, datagrams) });
+        }
+    }
+    if !batch.is_empty() {
+        XRayCounters::bump(&counters.datagrams_received, batch.len() as u64);
+        parse_batch(state, queue, batch);
     }
 }
 
