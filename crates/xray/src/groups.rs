@@ -37,21 +37,7 @@ pub struct Group {
 
 /// Checks a group name: 1–32 letters, digits, `-` or `_`.
 pub fn check_group_name(name: &str) -> XRayResult<()> {
-    let length = name.chars().count();
-    if !(1..=32).contains(&length) {
-        return Err(XRayError::invalid(format!(
-            "GroupName must have 1 to 32 characters; {name:?} has {length}"
-        )));
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(XRayError::invalid(format!(
-            "GroupName {name:?} may only contain letters, digits, '-' and '_'"
-        )));
-    }
-    Ok(())
+    crate::rules::check_name("GroupName", name)
 }
 
 /// Checks a filter expression with the same parser GetTraceSummaries uses.

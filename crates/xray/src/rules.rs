@@ -123,15 +123,15 @@ fn check_length(field: &str, value: &str, min: usize, max: usize) -> XRayResult<
     Ok(())
 }
 
-/// Checks a rule name: 1–32 letters, digits, `-` or `_`.
-pub fn check_rule_name(name: &str) -> XRayResult<()> {
-    check_length("RuleName", name, 1, 32)?;
+/// Checks the name of a rule or group (`field`): 1–32 letters, digits, `-` or `_`.
+pub fn check_name(field: &str, name: &str) -> XRayResult<()> {
+    check_length(field, name, 1, 32)?;
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(XRayError::invalid(format!(
-            "RuleName {name:?} may only contain letters, digits, '-' and '_'"
+            "{field} {name:?} may only contain letters, digits, '-' and '_'"
         )));
     }
     Ok(())
@@ -143,7 +143,7 @@ pub fn validate(rule: &SamplingRule) -> XRayResult<()> {
         .rule_name
         .as_deref()
         .ok_or_else(|| XRayError::invalid("SamplingRule.RuleName is required"))?;
-    check_rule_name(name)?;
+    check_name("RuleName", name)?;
     if !(1..=9999).contains(&rule.priority) {
         return Err(XRayError::invalid(format!(
             "Priority must be from 1 to 9999; got {}",

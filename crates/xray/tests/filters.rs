@@ -16,6 +16,20 @@ const DATASET: &str = include_str!("fixtures/filter-dataset.json");
 const EXPECTATIONS: &str = include_str!("fixtures/filter-expectations.txt");
 const DOCUMENTED: &str = include_str!("../../query/tests/fixtures/xray-filter-expressions.txt");
 
+/// Spans as the store returns them.
+fn records(spans: Vec<combray_ingest::xray::ResolvedSpan>) -> Vec<SpanRecord> {
+    spans
+        .into_iter()
+        .map(|s| SpanRecord {
+            span: s.span,
+            dataset: Arc::from(s.owner.service.as_str()),
+            resource: Arc::from(s.owner.resource.clone()),
+            scope: Arc::new(Scope::default()),
+            protocol: Protocol::XRay,
+        })
+        .collect()
+}
+
 /// The dataset's traces by name, each built from its documents as the server would store them.
 fn traces() -> Vec<(String, XTrace)> {
     let dataset: serde_json::Value = serde_json::from_str(DATASET).unwrap();
@@ -31,16 +45,7 @@ fn traces() -> Vec<(String, XTrace)> {
             spans.extend(assembler.push(document, Instant::now()));
         }
         spans.extend(assembler.drain());
-        let records: Vec<SpanRecord> = spans
-            .into_iter()
-            .map(|s| SpanRecord {
-                span: s.span,
-                dataset: Arc::from(s.owner.service.as_str()),
-                resource: Arc::from(s.owner.resource.clone()),
-                scope: Arc::new(Scope::default()),
-                protocol: Protocol::XRay,
-            })
-            .collect();
+        let records = records(spans);
         out.push((name, XTrace::from_records(trace_id.unwrap(), &records)));
     }
     out
@@ -170,16 +175,7 @@ fn streamed_subsegments_are_served_inside_their_parent() {
             Instant::now(),
         ));
     }
-    let records: Vec<SpanRecord> = spans
-        .into_iter()
-        .map(|s| SpanRecord {
-            span: s.span,
-            dataset: Arc::from(s.owner.service.as_str()),
-            resource: Arc::from(s.owner.resource.clone()),
-            scope: Arc::new(Scope::default()),
-            protocol: Protocol::XRay,
-        })
-        .collect();
+    let records = records(spans);
     let rebuilt = XTrace::from_records(game.id, &records);
     let root = rebuilt.root().unwrap();
     assert!(

@@ -64,24 +64,31 @@ struct TraceIdsInput {
     trace_ids: Option<Vec<String>>,
 }
 
-/// BatchGetTraces.
-pub(super) async fn batch_get_traces(
-    State(state): Shared,
+/// An operation on a list of trace ids.
+async fn on_trace_ids(
+    state: Arc<AppState>,
     caller: XRayCaller,
     body: Bytes,
+    read: fn(&dyn SpanStore, &str, &[String]) -> XRayResult<Value>,
 ) -> Response {
     let result = async {
         let input: TraceIdsInput = parse(&body)?;
         let ids = input
             .trace_ids
             .ok_or_else(|| XRayError::invalid("TraceIds is required"))?;
-        blocking(&state, move |store| {
-            read::batch_get_traces(store, &caller.environment, &ids)
-        })
-        .await
+        blocking(&state, move |store| read(store, &caller.environment, &ids)).await
     }
     .await;
     answer(result, state.retry_after_seconds)
+}
+
+/// BatchGetTraces.
+pub(super) async fn batch_get_traces(
+    State(state): Shared,
+    caller: XRayCaller,
+    body: Bytes,
+) -> Response {
+    on_trace_ids(state, caller, body, read::batch_get_traces).await
 }
 
 /// GetTraceGraph.
@@ -90,18 +97,7 @@ pub(super) async fn get_trace_graph(
     caller: XRayCaller,
     body: Bytes,
 ) -> Response {
-    let result = async {
-        let input: TraceIdsInput = parse(&body)?;
-        let ids = input
-            .trace_ids
-            .ok_or_else(|| XRayError::invalid("TraceIds is required"))?;
-        blocking(&state, move |store| {
-            read::trace_graph(store, &caller.environment, &ids)
-        })
-        .await
-    }
-    .await;
-    answer(result, state.retry_after_seconds)
+    on_trace_ids(state, caller, body, read::trace_graph).await
 }
 
 #[derive(Deserialize)]
