@@ -5,6 +5,7 @@
 use combray_ingest::xray::trace_id_from_xray;
 use combray_model::TraceId;
 use combray_query::sql::SqlEngine;
+use combray_query::xray::filter::ast::NodeRef;
 use combray_query::xray::filter::Filter;
 use combray_query::xray::prefilter::candidate_traces;
 use combray_storage::SpanStore;
@@ -224,30 +225,31 @@ pub fn trace_summaries(
     Ok(page)
 }
 
-/// The newest traces of a window that a group's filter keeps.
-fn traces_in(
+/// Visits the newest traces of a window that a group's filter keeps, one at a time (so a
+/// graph never holds them all), each prepared for evaluation once.
+fn for_traces_in(
     store: &dyn SpanStore,
     environment: &str,
     (start, end): (f64, f64),
     filter: Option<&Filter>,
     groups: &GroupLookup<'_>,
-) -> XRayResult<Vec<XTrace>> {
+    mut visit: impl FnMut(&Evaluated<'_>),
+) -> XRayResult<()> {
     if end < start {
         return Err(XRayError::invalid("EndTime is before StartTime"));
     }
-    let mut traces = Vec::new();
     for (_, id) in newest_first(store, environment, start, end)
         .into_iter()
         .take(MAX_GRAPH_TRACES)
     {
         if let Some(trace) = load_trace(store, environment, id)? {
-            let keep = filter.is_none_or(|f| Evaluated::new(&trace).matches(f, groups));
-            if keep {
-                traces.push(trace);
+            let evaluated = Evaluated::new(&trace);
+            if filter.is_none_or(|f| evaluated.matches(f, groups)) {
+                visit(&evaluated);
             }
         }
     }
-    Ok(traces)
+    Ok(())
 }
 
 /// GetServiceGraph.
@@ -259,9 +261,9 @@ pub fn service_graph(
     groups: &GroupLookup<'_>,
 ) -> XRayResult<Value> {
     let mut builder = GraphBuilder::default();
-    for trace in traces_in(store, environment, window, filter, groups)? {
-        builder.add(&Evaluated::new(&trace));
-    }
+    for_traces_in(store, environment, window, filter, groups, |evaluated| {
+        builder.add(evaluated)
+    })?;
     Ok(json!({
         "StartTime": window.0,
         "EndTime": window.1,
@@ -299,42 +301,43 @@ pub fn time_series(
     let period = period.max(1) as f64;
     let mut buckets: std::collections::BTreeMap<i64, Statistics> = Default::default();
     let is_edge = matches!(selector, Some(Filter::Edge { .. }));
-    for trace in traces_in(store, environment, window, group_filter, groups)? {
-        let evaluated = Evaluated::new(&trace);
-        let graph = &evaluated.graph;
-        let matches =
-            |node: usize, reference: &Option<combray_query::xray::filter::ast::NodeRef>| {
-                reference
-                    .as_ref()
-                    .is_none_or(|r| crate::eval::node_matches(&graph.nodes[node], r))
+    for_traces_in(
+        store,
+        environment,
+        window,
+        group_filter,
+        groups,
+        |evaluated| {
+            let graph = &evaluated.graph;
+            let matches = |node: usize, reference: Option<&NodeRef>| {
+                reference.is_none_or(|r| crate::eval::node_matches(&graph.nodes[node], r))
             };
-        let entities: Vec<_> = match selector {
-            Some(Filter::Edge { from, to, .. }) => graph
-                .calls
-                .iter()
-                .filter(|c| {
-                    matches(c.from, &Some(from.clone())) && matches(c.to, &Some(to.clone()))
-                })
-                .map(|c| c.call)
-                .collect(),
-            Some(Filter::Service { node, .. }) => graph
-                .hops
-                .iter()
-                .filter(|h| matches(h.node, node))
-                .map(|h| h.entity)
-                .collect(),
-            _ => graph
-                .hops
-                .iter()
-                .filter(|h| h.root)
-                .map(|h| h.entity)
-                .collect(),
-        };
-        for entity in entities {
-            let bucket = (entity.start() / period).floor() as i64;
-            buckets.entry(bucket).or_default().add(entity);
-        }
-    }
+            let entities: Vec<_> = match selector {
+                Some(Filter::Edge { from, to, .. }) => graph
+                    .calls
+                    .iter()
+                    .filter(|c| matches(c.from, Some(from)) && matches(c.to, Some(to)))
+                    .map(|c| c.call)
+                    .collect(),
+                Some(Filter::Service { node, .. }) => graph
+                    .hops
+                    .iter()
+                    .filter(|h| matches(h.node, node.as_ref()))
+                    .map(|h| h.entity)
+                    .collect(),
+                _ => graph
+                    .hops
+                    .iter()
+                    .filter(|h| h.root)
+                    .map(|h| h.entity)
+                    .collect(),
+            };
+            for entity in entities {
+                let bucket = (entity.start() / period).floor() as i64;
+                buckets.entry(bucket).or_default().add(entity);
+            }
+        },
+    )?;
     let key = if is_edge {
         "EdgeSummaryStatistics"
     } else {

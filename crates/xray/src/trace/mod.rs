@@ -47,6 +47,8 @@ pub struct XTrace {
     pub id: TraceId,
     /// Segments, earliest first.
     pub segments: Vec<Segment>,
+    /// Index of the entry segment, found once: summaries, filters and graphs all ask.
+    root: Option<usize>,
 }
 
 struct Stored {
@@ -106,7 +108,8 @@ impl XTrace {
         otlp_records.sort_by_key(|r| (r.span.start_unix_nano, *r.span.span_id.as_bytes()));
         segments.extend(synth::segments(&id, &otlp_records));
         segments.sort_by(|a, b| a.entity().start().total_cmp(&b.entity().start()));
-        Self { id, segments }
+        let root = entry_segment(&segments);
+        Self { id, segments, root }
     }
 
     /// `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
@@ -116,15 +119,7 @@ impl XTrace {
 
     /// The entry segment: the earliest one whose parent is not in the trace.
     pub fn root(&self) -> Option<&Segment> {
-        let ids: std::collections::HashSet<&str> = self
-            .segments
-            .iter()
-            .flat_map(|s| s.entity().all_ids())
-            .collect();
-        self.segments
-            .iter()
-            .find(|s| s.entity().parent_id().is_none_or(|p| !ids.contains(p)))
-            .or_else(|| self.segments.first())
+        self.root.map(|index| &self.segments[index])
     }
 
     /// Earliest start, in epoch seconds.
@@ -158,6 +153,16 @@ impl XTrace {
             .iter()
             .filter(move |s| s.entity().parent_id() == Some(id))
     }
+}
+
+/// Index of the earliest segment whose parent is not in the trace (or the earliest of all).
+fn entry_segment(segments: &[Segment]) -> Option<usize> {
+    let ids: std::collections::HashSet<&str> =
+        segments.iter().flat_map(|s| s.entity().all_ids()).collect();
+    segments
+        .iter()
+        .position(|s| s.entity().parent_id().is_none_or(|p| !ids.contains(p)))
+        .or_else(|| (!segments.is_empty()).then_some(0))
 }
 
 /// Puts streamed subsegments back inside the entity they name as parent; returns segments.
