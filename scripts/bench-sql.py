@@ -20,9 +20,14 @@ QUERIES = [
     ("count(*)",
      "SELECT count(*) FROM spans",
      "SELECT count(*) FROM spans"),
-    ("P99(duration) by service, route",
+    ("P99 by service, route: approx_percentile_cont",
      'SELECT service, "attr.http.route" AS route, '
      "approx_percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_nano) AS p99 "
+     "FROM spans GROUP BY 1, 2 ORDER BY 1, 2",
+     'SELECT service, "attr.http.route" AS route, approx_quantile(duration_nano, 0.99) AS p99 '
+     "FROM spans GROUP BY 1, 2 ORDER BY 1, 2"),
+    ("P99 by service, route: p99(), log histogram",
+     'SELECT service, "attr.http.route" AS route, p99(duration_nano) AS p99 '
      "FROM spans GROUP BY 1, 2 ORDER BY 1, 2",
      'SELECT service, "attr.http.route" AS route, approx_quantile(duration_nano, 0.99) AS p99 '
      "FROM spans GROUP BY 1, 2 ORDER BY 1, 2"),

@@ -7,7 +7,9 @@
 
 mod json;
 pub(crate) mod lists;
+mod percentile;
 mod prune;
+mod sketch;
 mod table;
 
 use std::sync::Arc;
@@ -189,6 +191,9 @@ impl SqlEngine {
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
         let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        for function in percentile::functions() {
+            context.register_udaf(function);
+        }
         let table = SpanTable::new(snapshot, list_columns).map_err(engine_error)?;
         context
             .register_table(TABLE, Arc::new(table))

@@ -334,3 +334,116 @@ fn glob_data_files(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// Durations 1..=n µs-ish, spread over a block and the head, two services.
+async fn durations(dir: &std::path::Path, n: u64) -> Arc<Storage> {
+    let storage = storage(dir).await;
+    let spans = |range: std::ops::Range<u64>| -> Vec<combray_model::Span> {
+        range
+            .map(|i| {
+                span(
+                    20 + (i % 200) as u8,
+                    (i % 250) as u8,
+                    None,
+                    "op",
+                    i,
+                    i * 997,
+                )
+            })
+            .collect()
+    };
+    storage
+        .append(&batch("perf", "fast", spans(1..n / 2)))
+        .await
+        .unwrap();
+    storage.cut().await.unwrap().expect("a cut");
+    storage
+        .append(&batch("perf", "fast", spans(n / 2..n + 1)))
+        .await
+        .unwrap();
+    storage
+        .append(&batch(
+            "perf",
+            "slow",
+            vec![span(7, 7, None, "op", 1, 5_000_000)],
+        ))
+        .await
+        .unwrap();
+    storage
+}
+
+fn close_to(got: &Value, exact: f64) -> bool {
+    let got = got.as_f64().expect("a number");
+    (got - exact).abs() <= exact / 256.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn honeycomb_percentiles_are_within_their_bucket_error_across_head_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = durations(dir.path(), 2_000).await;
+    let grouped = rows(
+        &storage,
+        "perf",
+        "SELECT service, p50(duration_nano), P99(duration_nano), percentile(duration_nano, 0.9), \
+         count(*) FROM spans GROUP BY service ORDER BY service",
+    )
+    .await;
+    // Nearest rank over durations k * 997 ns, k = 1..=2000.
+    let exact = |fraction: f64| (fraction * 2_000f64).ceil() * 997.0;
+    let fast = &grouped[0];
+    assert_eq!(fast[0], json!("fast"));
+    assert!(close_to(&fast[1], exact(0.5)), "p50 {}", fast[1]);
+    assert!(close_to(&fast[2], exact(0.99)), "p99 {}", fast[2]);
+    assert!(close_to(&fast[3], exact(0.9)), "p90 {}", fast[3]);
+    assert_eq!(fast[4], json!(2_000));
+    // One value: exact, whatever the bucket.
+    assert_eq!(
+        grouped[1][..3],
+        [json!("slow"), json!(5_000_000.0), json!(5_000_000.0)]
+    );
+    let overall = rows(
+        &storage,
+        "perf",
+        "SELECT p999(duration_nano), p75(duration_nano), percentile(duration_nano, 1) FROM spans",
+    )
+    .await;
+    // 2001 values: the outlier is the top one; p999 is rank 1999.
+    assert!(
+        close_to(&overall[0][0], 1_999.0 * 997.0),
+        "p999 {}",
+        overall[0][0]
+    );
+    assert!(close_to(&overall[0][1], (0.75f64 * 2_001.0).ceil() * 997.0));
+    assert_eq!(overall[0][2], json!(5_000_000.0));
+    let none = rows(
+        &storage,
+        "perf",
+        "SELECT p99(duration_nano) FROM spans WHERE name = 'nope'",
+    )
+    .await;
+    assert_eq!(none, vec![vec![Value::Null]]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percentile_arguments_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    for (sql, says) in [
+        (
+            "SELECT percentile(duration_nano, 1.5) FROM spans",
+            "constant fraction from 0 to 1",
+        ),
+        (
+            "SELECT percentile(duration_nano, duration_nano) FROM spans",
+            "constant fraction",
+        ),
+        ("SELECT p99(name) FROM spans", "p99"),
+    ] {
+        match query(&storage, "prod", sql).await {
+            Err(QueryError::InvalidArgument(message)) => {
+                assert!(message.contains(says), "{sql}: {message}")
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+}
