@@ -112,7 +112,13 @@ impl SpanTable {
                 column::ATTRIBUTES => exposed,
                 name => !HIDDEN.contains(&name),
             })
-            .map(|f| f.as_ref().clone().with_nullable(true))
+            .map(|f| {
+                let data_type = as_view(f.data_type().clone());
+                f.as_ref()
+                    .clone()
+                    .with_data_type(data_type)
+                    .with_nullable(true)
+            })
             .collect();
         if exposed {
             fields.push(Field::new(OVERFLOW_COLUMN, DataType::Binary, true));
@@ -120,7 +126,7 @@ impl SpanTable {
         fields.extend(
             types
                 .iter()
-                .map(|(name, t)| Field::new(name, unify(t).data_type(), true)),
+                .map(|(name, t)| Field::new(name, as_view(unify(t).data_type()), true)),
         );
         let schema = Arc::new(Schema::new(fields));
         let head = widened
@@ -142,6 +148,17 @@ impl SpanTable {
                 PartitionedFile::new(block.paths().data.to_string(), block.meta.data_bytes)
             })
             .collect()
+    }
+}
+
+/// Text reads as string views: Parquet's dictionary pages decode into views of the dictionary
+/// rather than a copy of every value, and DataFusion groups views column-wise, where a
+/// dictionary or plain text column sends a `GROUP BY` through its much slower row format.
+fn as_view(data_type: DataType) -> DataType {
+    match data_type {
+        DataType::Utf8 => DataType::Utf8View,
+        DataType::Dictionary(_, value) if *value == DataType::Utf8 => DataType::Utf8View,
+        other => other,
     }
 }
 
