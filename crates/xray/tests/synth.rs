@@ -143,11 +143,12 @@ fn an_xray_segment_called_from_an_otlp_span_joins_its_trace() {
         record("frontend", 1, None, SpanKind::Server, vec![]),
         record("frontend", 2, Some(1), SpanKind::Client, vec![]),
     ];
-    for xray in parsed.spans() {
+    let owner = parsed.owner.clone().expect("a segment has an owner");
+    for span in parsed.spans {
         records.push(SpanRecord {
-            span: xray.span,
+            span,
             dataset: Arc::from("backend-flask"),
-            resource: Arc::from(xray.resource),
+            resource: Arc::from(owner.resource.clone()),
             scope: Arc::new(Scope::default()),
             protocol: Protocol::XRay,
         });

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use combray_model::{KeyValue, SpanGroup, SpanId, TraceId};
 
-use super::{Document, XRaySpan};
+use super::Document;
 
 /// Service of a subsegment whose parent never arrived.
 pub const UNRESOLVED_SERVICE: &str = combray_model::UNKNOWN_SERVICE;
@@ -104,7 +104,7 @@ impl Assembler {
         let key = (document.trace_id, document.id);
         if is_in_progress(&document) {
             if let Some(owner) = self.owner_of(&document) {
-                let ids = document.ids();
+                let ids: Vec<SpanId> = document.ids().collect();
                 self.remember(document.trace_id, &ids, &owner, &mut ready);
             }
             if self.waiting < self.max_waiting {
@@ -192,8 +192,8 @@ impl Assembler {
     }
 
     fn owner_of(&self, document: &Document) -> Option<Arc<Owner>> {
-        if let Some((service, resource)) = document.owner() {
-            return Some(Arc::new(Owner { service, resource }));
+        if let Some(owner) = &document.owner {
+            return Some(Arc::clone(owner));
         }
         self.known.get(&parent_key(document)).cloned()
     }
@@ -211,9 +211,8 @@ impl Assembler {
             })
         });
         let trace_id = document.trace_id;
-        let spans = document.into_spans();
-        let ids: Vec<SpanId> = spans.iter().map(|s| s.span.span_id).collect();
-        for XRaySpan { span, .. } in spans {
+        let ids: Vec<SpanId> = document.ids().collect();
+        for span in document.spans {
             ready.push(ResolvedSpan {
                 owner: Arc::clone(&owner),
                 span,
@@ -251,17 +250,11 @@ impl Assembler {
 }
 
 fn is_in_progress(document: &Document) -> bool {
-    document.body.get("in_progress") == Some(&serde_json::Value::Bool(true))
+    document.in_progress
 }
 
 fn parent_key(document: &Document) -> (TraceId, SpanId) {
-    let parent = document
-        .body
-        .get("parent_id")
-        .and_then(serde_json::Value::as_str)
-        .and_then(super::document::span_id)
-        .unwrap_or(document.id);
-    (document.trace_id, parent)
+    (document.trace_id, document.parent.unwrap_or(document.id))
 }
 
 /// Groups resolved spans by service and resource, as the write path stores them. A batch

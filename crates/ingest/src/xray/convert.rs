@@ -10,19 +10,8 @@ use combray_model::{
 };
 use serde_json::{Map, Value};
 
-use super::document::{span_id, Document};
-
-/// One span made from a document, with the service and resource of the segment it belongs to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct XRaySpan {
-    /// The segment's name; `None` for a subsegment sent on its own, whose service is its
-    /// parent's (the caller looks it up).
-    pub service: Option<String>,
-    /// Resource attributes from the segment.
-    pub resource: Vec<KeyValue>,
-    /// The span.
-    pub span: Span,
-}
+use super::assemble::Owner;
+use super::document::span_id;
 
 fn text(key: &str, value: &str) -> KeyValue {
     KeyValue::new(key, AttributeValue::String(value.to_owned()))
@@ -248,14 +237,12 @@ fn status(
     }
 }
 
-struct Walk<'a> {
+struct Walk {
     trace_id: TraceId,
-    service: Option<&'a str>,
-    resource: &'a [KeyValue],
-    out: Vec<XRaySpan>,
+    out: Vec<Span>,
 }
 
-impl Walk<'_> {
+impl Walk {
     fn entity(
         &mut self,
         entity: &Map<String, Value>,
@@ -310,11 +297,7 @@ impl Walk<'_> {
             sample_rate: 1,
             dropped_counts: [0; 3],
         };
-        self.out.push(XRaySpan {
-            service: self.service.map(str::to_owned),
-            resource: self.resource.to_vec(),
-            span,
-        });
+        self.out.push(span);
         for child in entity
             .get("subsegments")
             .and_then(Value::as_array)
@@ -328,70 +311,29 @@ impl Walk<'_> {
     }
 }
 
-impl Document {
-    /// The service and resource a segment gives its spans; `None` for an independent
-    /// subsegment, whose owner is its parent's.
-    pub fn owner(&self) -> Option<(String, Vec<KeyValue>)> {
-        if self.independent_subsegment {
-            return None;
-        }
-        let name = self.body.get("name").and_then(Value::as_str);
-        let service = combray_model::dataset_for_service_name(name);
-        let resource = resource(&self.body, &service);
-        Some((service, resource))
-    }
+/// The service and resource a segment gives its spans and its streamed subsegments.
+pub(crate) fn segment_owner(segment: &Map<String, Value>) -> Owner {
+    let name = segment.get("name").and_then(Value::as_str);
+    let service = combray_model::dataset_for_service_name(name);
+    let resource = resource(segment, &service);
+    Owner { service, resource }
+}
 
-    /// The document and every subsegment inside it as spans, the document's own first.
-    pub fn spans(&self) -> Vec<XRaySpan> {
-        self.convert(self.raw.clone())
-    }
-
-    /// [`Document::spans`], moving the text into the top span instead of copying it.
-    pub fn into_spans(mut self) -> Vec<XRaySpan> {
-        let raw = std::mem::take(&mut self.raw);
-        self.convert(raw)
-    }
-
-    /// The ids of the document's entity and every subsegment inside it.
-    pub fn ids(&self) -> Vec<SpanId> {
-        fn walk(entity: &Map<String, Value>, out: &mut Vec<SpanId>) {
-            if let Some(id) = entity.get("id").and_then(Value::as_str).and_then(span_id) {
-                out.push(id);
-            }
-            for child in entity
-                .get("subsegments")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_object)
-            {
-                walk(child, out);
-            }
-        }
-        let mut ids = Vec::new();
-        walk(&self.body, &mut ids);
-        ids
-    }
-
-    fn convert(&self, raw: String) -> Vec<XRaySpan> {
-        let body = &self.body;
-        let parent = body
-            .get("parent_id")
-            .and_then(Value::as_str)
-            .and_then(span_id);
-        let name = body.get("name").and_then(Value::as_str).unwrap_or_default();
-        let (service, resource) = if self.independent_subsegment {
-            (None, Vec::new())
-        } else {
-            (Some(name), resource(body, name))
-        };
-        let mut walk = Walk {
-            trace_id: self.trace_id,
-            service,
-            resource: &resource,
-            out: Vec::new(),
-        };
-        walk.entity(body, parent, true, Some(raw));
-        walk.out
-    }
+/// A document's entity and every subsegment inside it as spans, the document's own first
+/// (carrying `raw`, the whole document).
+pub(crate) fn document_spans(
+    body: &Map<String, Value>,
+    trace_id: TraceId,
+    raw: String,
+) -> Vec<Span> {
+    let parent = body
+        .get("parent_id")
+        .and_then(Value::as_str)
+        .and_then(span_id);
+    let mut walk = Walk {
+        trace_id,
+        out: Vec::new(),
+    };
+    walk.entity(body, parent, true, Some(raw));
+    walk.out
 }

@@ -1,8 +1,12 @@
 //! One segment document: parsed, validated, and kept whole for BatchGetTraces.
 
-use combray_model::{SpanId, TraceId};
+use std::sync::Arc;
+
+use combray_model::{Span, SpanId, TraceId};
 use serde_json::{Map, Value};
 
+use super::assemble::Owner;
+use super::convert::{document_spans, segment_owner};
 use super::MAX_DOCUMENT_BYTES;
 
 /// Why a document is rejected; `code` goes to `UnprocessedTraceSegments.ErrorCode`.
@@ -18,19 +22,34 @@ pub struct DocumentError {
     pub message: String,
 }
 
-/// A valid document: a segment, or a subsegment sent on its own.
+/// A valid document, a segment or a subsegment sent on its own, already turned into spans:
+/// parsing and conversion run where documents arrive (on every core), so that what the
+/// assembler does one document at a time is only bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
-    /// The text as received, kept byte for byte.
-    pub raw: String,
     /// Its trace.
     pub trace_id: TraceId,
     /// Its id.
     pub id: SpanId,
     /// A subsegment sent on its own (`type: "subsegment"`), whose service is its parent's.
     pub independent_subsegment: bool,
-    /// The parsed object.
-    pub(crate) body: Map<String, Value>,
+    /// Sent before it ended (`in_progress: true`); its complete version should follow.
+    pub in_progress: bool,
+    /// `parent_id`, when it has one.
+    pub parent: Option<SpanId>,
+    /// The service and resource of a segment; `None` for an independent subsegment, whose
+    /// owner is its parent's.
+    pub owner: Option<Arc<Owner>>,
+    /// The document's entity and every subsegment inside it, its own first. The text as
+    /// received rides on that first span (`aws.xray.document`), byte for byte.
+    pub spans: Vec<Span>,
+}
+
+impl Document {
+    /// The ids of the document's entity and every subsegment inside it.
+    pub fn ids(&self) -> impl Iterator<Item = SpanId> + '_ {
+        self.spans.iter().map(|span| span.span_id)
+    }
 }
 
 /// `1-5759e988-bd862e3fe1be46a994272793` → the 128-bit id.
@@ -185,11 +204,15 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         ));
     }
     let id = id_text.and_then(span_id).expect("checked by check_entity");
+    let in_progress = body.get("in_progress") == Some(&Value::Bool(true));
+    let owner = (!independent_subsegment).then(|| Arc::new(segment_owner(&body)));
     Ok(Document {
-        raw: raw.to_owned(),
         trace_id,
         id,
         independent_subsegment,
-        body,
+        in_progress,
+        parent,
+        owner,
+        spans: document_spans(&body, trace_id, raw.to_owned()),
     })
 }

@@ -21,7 +21,6 @@ mod document;
 pub use assemble::{
     group_spans, Assembler, AssemblerCounts, Owner, ResolvedSpan, UNRESOLVED_SERVICE,
 };
-pub use convert::XRaySpan;
 pub use document::{parse_document, trace_id_from_xray, trace_id_to_xray, Document, DocumentError};
 
 /// Most bytes one document may have (the X-Ray segment document limit).

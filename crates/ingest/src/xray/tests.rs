@@ -51,39 +51,36 @@ fn trace_ids_map_both_ways() {
 fn a_segment_and_its_subsegments_become_spans() {
     let document = parse_document(SEGMENT).unwrap();
     assert!(!document.independent_subsegment);
-    let spans = document.spans();
+    let spans = &document.spans;
     assert_eq!(spans.len(), 2);
     let (segment, call) = (&spans[0], &spans[1]);
-    assert_eq!(segment.service.as_deref(), Some("backend-flask"));
+    // The segment and the subsegments inside it share one owner.
+    let owner = document.owner.as_ref().expect("a segment has an owner");
+    assert_eq!(owner.service, "backend-flask");
     assert_eq!(
-        call.service.as_deref(),
-        Some("backend-flask"),
-        "a subsegment belongs to its segment's service"
-    );
-    assert_eq!(
-        segment.span.trace_id.to_hex(),
+        segment.trace_id.to_hex(),
         "6b06a84169cb3a08896fab530b612e6d"
     );
-    assert_eq!(segment.span.span_id.to_hex(), "14433295f04e6806");
-    assert_eq!(segment.span.parent_span_id, None);
-    assert_eq!(call.span.parent_span_id, Some(segment.span.span_id));
+    assert_eq!(segment.span_id.to_hex(), "14433295f04e6806");
+    assert_eq!(segment.parent_span_id, None);
+    assert_eq!(call.parent_span_id, Some(segment.span_id));
     assert_eq!(
-        (segment.span.kind, call.span.kind),
+        (segment.kind, call.kind),
         (SpanKind::Server, SpanKind::Client)
     );
-    assert_eq!(segment.span.start_unix_nano, 1_795_598_401_636_633_344);
+    assert_eq!(segment.start_unix_nano, 1_795_598_401_636_633_344);
     let nanos = |seconds: f64| (seconds * 1e9).round() as u64;
     assert_eq!(
-        segment.span.duration_nano,
+        segment.duration_nano,
         nanos(1795598401.6377404) - nanos(1795598401.6366334)
     );
     // A fault fails the segment; a 404 fails the downstream call (it is the caller's error).
     assert_eq!(
-        (segment.span.status.code, call.span.status.code),
+        (segment.status.code, call.status.code),
         (StatusCode::Error, StatusCode::Error)
     );
 
-    let attribute = |i: usize, key: &str| spans[i].span.attribute(key).cloned();
+    let attribute = |i: usize, key: &str| spans[i].attribute(key).cloned();
     assert_eq!(
         attribute(0, "http.status_code"),
         Some(AttributeValue::Int(500))
@@ -126,7 +123,7 @@ fn a_segment_and_its_subsegments_become_spans() {
         Some(AttributeValue::String("remote".into()))
     );
 
-    let resource: Vec<(&str, String)> = segment
+    let resource: Vec<(&str, String)> = owner
         .resource
         .iter()
         .map(|kv| (kv.key.as_str(), kv.value.to_json().to_string()))
@@ -135,9 +132,9 @@ fn a_segment_and_its_subsegments_become_spans() {
     assert!(resource.contains(&("telemetry.sdk.name", "\"X-Ray for Python\"".into())));
     assert!(resource.contains(&("cloud.provider", "\"aws\"".into())));
 
-    let exception = &segment.span.events[0];
+    let exception = &segment.events[0];
     assert_eq!(exception.name, "exception");
-    assert_eq!(exception.time_unix_nano, segment.span.end_unix_nano());
+    assert_eq!(exception.time_unix_nano, segment.end_unix_nano());
     assert!(exception
         .attributes
         .iter()
@@ -150,22 +147,22 @@ fn independent_and_in_progress_documents() {
     let streamed = r#"{"type":"subsegment","id":"aaaaaaaaaaaaaaaa","parent_id":"14433295f04e6806","trace_id":"1-6b06a841-69cb3a08896fab530b612e6d","name":"call-0","start_time":1795598401.7,"end_time":1795598401.8,"namespace":"local"}"#;
     let document = parse_document(streamed).unwrap();
     assert!(document.independent_subsegment);
-    let spans = document.spans();
+    let spans = &document.spans;
     assert_eq!(
-        spans[0].service, None,
+        document.owner, None,
         "the parent's service is looked up by the caller"
     );
     assert_eq!(
-        spans[0].span.parent_span_id.map(|p| p.to_hex()).as_deref(),
+        spans[0].parent_span_id.map(|p| p.to_hex()).as_deref(),
         Some("14433295f04e6806")
     );
-    assert_eq!(spans[0].span.kind, SpanKind::Internal);
+    assert_eq!(spans[0].kind, SpanKind::Internal);
 
     let open = r#"{"id":"14433295f04e6806","name":"api","start_time":1795598401.6,"in_progress":true,"trace_id":"1-6b06a841-69cb3a08896fab530b612e6d"}"#;
-    let spans = parse_document(open).unwrap().spans();
-    assert_eq!(spans[0].span.duration_nano, 0);
+    let spans = parse_document(open).unwrap().spans;
+    assert_eq!(spans[0].duration_nano, 0);
     assert_eq!(
-        spans[0].span.attribute("aws.xray.in_progress"),
+        spans[0].attribute("aws.xray.in_progress"),
         Some(&AttributeValue::Bool(true))
     );
 }
