@@ -99,11 +99,9 @@ fn node_id(config: &Config) -> anyhow::Result<String> {
     }
 }
 
-/// Cuts the head into blocks whenever the policy says so and, every `poll`, looks for other
-/// nodes' blocks and runs a maintenance pass (compaction, retention; only under the lease).
-async fn run_maintenance(storage: Arc<Storage>, poll: Duration, mut stop: watch::Receiver<bool>) {
-    // Poll at once: a block list read from the local cache is reconciled with the store first.
-    let mut last_poll = tokio::time::Instant::now() - poll;
+/// Cuts the head into blocks whenever the policy says so. A task of its own: a compaction can
+/// take many seconds, and a cut that waited for it would let the head and the WAL grow.
+async fn run_cuts(storage: Arc<Storage>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -117,22 +115,31 @@ async fn run_maintenance(storage: Arc<Storage>, poll: Duration, mut stop: watch:
                 tracing::error!(%error, "cutting the head into blocks failed; retrying later");
             }
         }
-        if last_poll.elapsed() >= poll {
-            last_poll = tokio::time::Instant::now();
-            match storage.refresh_blocks().await {
-                Ok((0, 0)) => {}
-                Ok((added, removed)) => {
-                    tracing::info!(added, removed, "picked up other nodes' blocks")
-                }
-                Err(error) => tracing::warn!(%error, "cannot refresh the block list"),
+    }
+}
+
+/// Every `poll`, looks for other nodes' blocks and runs a maintenance pass (compaction,
+/// retention; only under the lease).
+async fn run_maintenance(storage: Arc<Storage>, poll: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        // Poll at once: a block list read from the local cache is reconciled with the store.
+        match storage.refresh_blocks().await {
+            Ok((0, 0)) => {}
+            Ok((added, removed)) => {
+                tracing::info!(added, removed, "picked up other nodes' blocks")
             }
-            match storage.maintain().await {
-                Ok(report) if report.compacted_into + report.expired + report.deleted > 0 => {
-                    tracing::info!(?report, "maintenance pass");
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "maintenance pass failed; retrying later"),
+            Err(error) => tracing::warn!(%error, "cannot refresh the block list"),
+        }
+        match storage.maintain().await {
+            Ok(report) if report.compacted_into + report.expired + report.deleted > 0 => {
+                tracing::info!(?report, "maintenance pass");
             }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "maintenance pass failed; retrying later"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
 }
@@ -171,6 +178,7 @@ pub async fn serve(
         .context("cannot open storage")?;
     let storage = Arc::new(storage);
     let poll = Duration::from_secs(config.block_poll_seconds);
+    let cuts = tokio::spawn(run_cuts(Arc::clone(&storage), ingest_stopped.clone()));
     let maintenance = tokio::spawn(run_maintenance(
         Arc::clone(&storage),
         poll,
@@ -209,6 +217,9 @@ pub async fn serve(
     log_join("X-Ray API (TCP)", xray_tcp.await);
     // Stores the documents still waiting in the assembler.
     log_join("X-Ray UDP", xray_udp.await);
+    if cuts.await.is_err() {
+        tracing::error!("the cut task panicked");
+    }
     if maintenance.await.is_err() {
         tracing::error!("the maintenance task panicked");
     }

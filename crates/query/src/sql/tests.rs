@@ -219,7 +219,8 @@ async fn counts_stay_exact_while_cuts_and_compaction_run() {
     std::fs::create_dir_all(dir.path().join("objects")).unwrap();
     let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path().join("objects")).unwrap());
     let mut config = StorageConfig::new(dir.path().to_path_buf(), store);
-    config.maintenance.deletion_grace = std::time::Duration::ZERO;
+    // Replaced blocks stay for queries that started before the swap, as in the server.
+    config.maintenance.deletion_grace = std::time::Duration::from_secs(60);
     let storage = Arc::new(Storage::open(config).await.unwrap());
     let acknowledged = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
@@ -234,7 +235,6 @@ async fn counts_stay_exact_while_cuts_and_compaction_run() {
             Arc::clone(&done),
         );
         tokio::spawn(async move {
-            let mut compacted = 0;
             for round in 0..40u8 {
                 let spans = (0..10u8)
                     .map(|i| span(round + 1, i + 1, None, "op", now + u64::from(i), 5))
@@ -244,11 +244,19 @@ async fn counts_stay_exact_while_cuts_and_compaction_run() {
                 if round % 3 == 2 {
                     storage.cut().await.unwrap();
                 }
-                if round % 8 == 7 {
-                    compacted += storage.maintain().await.unwrap().compacted_from;
-                }
             }
             done.store(true, Ordering::SeqCst);
+        })
+    };
+    // Compaction runs in a task of its own, as in the server, overlapping the cuts.
+    let compactor = {
+        let (storage, done) = (Arc::clone(&storage), Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut compacted = 0;
+            while !done.load(Ordering::SeqCst) || compacted == 0 {
+                compacted += storage.maintain().await.unwrap().compacted_from;
+                tokio::task::yield_now().await;
+            }
             compacted
         })
     };
@@ -268,7 +276,8 @@ async fn counts_stay_exact_while_cuts_and_compaction_run() {
         );
         queries += 1;
     }
-    let compacted = writer.await.unwrap();
+    writer.await.unwrap();
+    let compacted = compactor.await.unwrap();
     assert!(
         compacted > 0,
         "compaction should have run during the queries"
