@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::block::{build_block, Block, BlockOrigin};
+
+mod background;
 use crate::{Storage, StorageError};
 
 /// How maintenance behaves.
@@ -249,16 +251,6 @@ impl Storage {
     }
 
     async fn compact(&self, environment: &str, inputs: &[Arc<Block>]) -> Result<(), StorageError> {
-        let mut chunks = Vec::new();
-        for block in inputs {
-            chunks.extend(
-                block
-                    .read_all(self.blocks.store())
-                    .await?
-                    .into_iter()
-                    .map(Arc::new),
-            );
-        }
         let (environment_name, node) = (environment.to_owned(), self.config.node_id.clone());
         // What the inputs replaced is replaced too: their leftovers may outlive them (a stop
         // within the grace period), and once an input's own meta is gone, only this list keeps
@@ -275,7 +267,13 @@ impl Storage {
             .map(|b| b.meta.retention_start_unix_nano())
             .min()
             .unwrap_or(0);
-        let built = tokio::task::spawn_blocking(move || {
+        let (store, blocks) = (Arc::clone(self.blocks.store()), inputs.to_vec());
+        let built = background::at_low_priority("combray-compact", move |runtime| {
+            let mut chunks = Vec::new();
+            for block in &blocks {
+                let read = runtime.block_on(block.read_all(&store))?;
+                chunks.extend(read.into_iter().map(Arc::new));
+            }
             let origin = BlockOrigin {
                 environment: &environment_name,
                 node_id: &node,
@@ -285,10 +283,9 @@ impl Storage {
             let mut built = build_block(&chunks, &origin)?;
             built.meta.replaces = replaces;
             built.meta.ingested_unix_nano = oldest_ingest;
-            Ok::<_, StorageError>(built)
+            Ok(built)
         })
-        .await
-        .map_err(|e| StorageError::Codec(format!("compaction panicked: {e}")))??;
+        .await?;
         let merged = self.blocks.publish(built).await?;
         tracing::info!(block = %merged.meta.block_id, inputs = inputs.len(), spans = merged.meta.span_count, "compacted blocks");
         self.blocks.add(merged);
