@@ -21,6 +21,22 @@ pub trait SpanStore: Send + Sync {
         environment: &str,
         trace_id: &TraceId,
     ) -> Result<Vec<SpanRecord>, StorageError>;
+    /// Every span of each of many traces, reading each block once rather than once per trace.
+    /// Traces with nothing stored are absent.
+    fn many_trace_records(
+        &self,
+        environment: &str,
+        trace_ids: &[TraceId],
+    ) -> Result<HashMap<TraceId, Vec<SpanRecord>>, StorageError> {
+        let mut traces = HashMap::new();
+        for id in trace_ids {
+            let records = self.trace_records(environment, id)?;
+            if !records.is_empty() {
+                traces.insert(*id, records);
+            }
+        }
+        Ok(traces)
+    }
     /// Summaries of traces, merged across sources; unknown ids are skipped.
     fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary>;
     /// Traces with a part that starts within `[start, end]`.
@@ -166,6 +182,39 @@ impl SpanStore for Storage {
         }
         records.extend(head_records(self.head(), environment, trace_id)?);
         Ok(records)
+    }
+
+    fn many_trace_records(
+        &self,
+        environment: &str,
+        trace_ids: &[TraceId],
+    ) -> Result<HashMap<TraceId, Vec<SpanRecord>>, StorageError> {
+        let mut traces: HashMap<TraceId, Vec<SpanRecord>> = HashMap::new();
+        for block in self.blocks().blocks(environment) {
+            let mut ranges: Vec<(usize, usize)> = trace_ids
+                .iter()
+                .filter_map(|id| block.traces.find(id))
+                .map(|entry| (entry.first_row as usize, entry.row_count as usize))
+                .collect();
+            if ranges.is_empty() {
+                continue;
+            }
+            ranges.sort_unstable();
+            ranges.dedup();
+            for chunk in &run(block.read_row_ranges(self.blocks().store(), &ranges))? {
+                for row in 0..chunk.len() {
+                    let record = chunk.record(row)?;
+                    traces.entry(record.span.trace_id).or_default().push(record);
+                }
+            }
+        }
+        for id in trace_ids {
+            let records = head_records(self.head(), environment, id)?;
+            if !records.is_empty() {
+                traces.entry(*id).or_default().extend(records);
+            }
+        }
+        Ok(traces)
     }
 
     fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {

@@ -125,3 +125,69 @@ async fn the_cut_policy_follows_size_and_age() {
     storage.cut().await.unwrap();
     assert!(!storage.cut_is_due());
 }
+
+/// Reading many traces at once (one pass per block, many row ranges) gives each trace exactly
+/// what reading it alone gives: across blocks, the head, and ids stored nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_traces_read_in_one_pass_per_block_match_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::open(config(dir.path())).await.unwrap());
+    // Block 1: traces 1..=40, three spans each; block 2: traces 20..=60 (so 20..=40 span both);
+    // head: one more span for every fifth trace.
+    let spans = |traces: std::ops::RangeInclusive<u8>, first_id: u8| {
+        traces
+            .flat_map(|t| (0..3).map(move |i| span(t, first_id + i, None)))
+            .collect::<Vec<_>>()
+    };
+    storage
+        .append(&batch("prod", "api", spans(1..=40, 1)))
+        .await
+        .unwrap();
+    storage.cut().await.unwrap().expect("a cut");
+    storage
+        .append(&batch("prod", "db", spans(20..=60, 10)))
+        .await
+        .unwrap();
+    storage.cut().await.unwrap().expect("a cut");
+    let head: Vec<_> = (1..=60u8).step_by(5).map(|t| span(t, 99, None)).collect();
+    storage.append(&batch("prod", "web", head)).await.unwrap();
+
+    let wanted: Vec<TraceId> = [3u8, 1, 20, 40, 41, 60, 200, 7, 8, 9, 33]
+        .into_iter()
+        .map(|t| TraceId::from_bytes([t; 16]))
+        .collect();
+    let reader = Arc::clone(&storage);
+    let (many, one_by_one) = tokio::task::spawn_blocking(move || {
+        let many = reader.many_trace_records("prod", &wanted).unwrap();
+        let one_by_one: Vec<_> = wanted
+            .iter()
+            .map(|id| (*id, reader.trace_records("prod", id).unwrap()))
+            .collect();
+        (many, one_by_one)
+    })
+    .await
+    .unwrap();
+    let sorted_ids = |records: &[combray_model::SpanRecord]| {
+        let mut ids: Vec<u8> = records
+            .iter()
+            .map(|r| r.span.span_id.as_bytes()[0])
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    for (id, alone) in &one_by_one {
+        match many.get(id) {
+            Some(records) => assert_eq!(sorted_ids(records), sorted_ids(alone), "{id:?}"),
+            None => assert!(alone.is_empty(), "{id:?} is stored but was not read"),
+        }
+    }
+    assert_eq!(many.len(), 10, "every id but 200");
+    assert_eq!(
+        sorted_ids(&many[&TraceId::from_bytes([20; 16])]),
+        [1, 2, 3, 10, 11, 12]
+    );
+    assert_eq!(
+        sorted_ids(&many[&TraceId::from_bytes([41; 16])]),
+        [10, 11, 12, 99]
+    );
+}

@@ -2,6 +2,8 @@
 //! the same [`SpanStore`] the rest of Combray uses, so X-Ray and OpenTelemetry services answer
 //! in one place. Call these from a blocking context (the store blocks on object storage).
 
+use std::collections::HashMap;
+
 use combray_ingest::xray::trace_id_from_xray;
 use combray_model::TraceId;
 use combray_query::sql::SqlEngine;
@@ -28,6 +30,39 @@ pub const MAX_TRACE_IDS: usize = 100;
 
 fn nanos(seconds: f64) -> u64 {
     (seconds.max(0.0) * 1e9) as u64
+}
+
+/// Traces read in the first pass over the blocks: a page of summaries (100) usually needs
+/// about this many. Each further pass reads twice as many, up to [`MAX_READ_BATCH`].
+const FIRST_READ_BATCH: usize = 128;
+const MAX_READ_BATCH: usize = 1_024;
+
+/// Reads many traces, each block once rather than once per trace; absent ids had nothing stored.
+fn read_traces(
+    store: &dyn SpanStore,
+    environment: &str,
+    ids: &[TraceId],
+) -> XRayResult<HashMap<TraceId, XTrace>> {
+    Ok(store
+        .many_trace_records(environment, ids)?
+        .into_iter()
+        .map(|(id, records)| (id, XTrace::from_records(id, &records)))
+        .collect())
+}
+
+/// `items` in consecutive slices of growing size: [`FIRST_READ_BATCH`], then doubling.
+fn read_batches<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    let mut size = FIRST_READ_BATCH;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (batch, after) = rest.split_at(size.min(rest.len()));
+        rest = after;
+        size = (size * 2).min(MAX_READ_BATCH);
+        Some(batch)
+    })
 }
 
 /// Reads one trace; `None` when nothing of it is stored.
@@ -192,25 +227,28 @@ pub fn trace_summaries(
     let mut summaries = Vec::new();
     let mut processed = 0_u64;
     let mut last = None;
-    for &(start, id) in &candidates {
-        if summaries.len() >= PAGE_SUMMARIES || processed as usize >= PAGE_SCAN {
-            break;
-        }
-        processed += 1;
-        last = Some((start, id));
-        if query.sample_rate.is_some_and(|rate| !sampled(&id, rate)) {
-            continue;
-        }
-        let Some(trace) = load_trace(store, environment, id)? else {
-            continue;
-        };
-        let evaluated = Evaluated::new(&trace);
-        if query
-            .filter
-            .as_ref()
-            .is_none_or(|f| evaluated.matches(f, groups))
-        {
-            summaries.push(trace_summary(&evaluated));
+    let kept = |id: &TraceId| query.sample_rate.is_none_or(|rate| sampled(id, rate));
+    let scan = &candidates[..candidates.len().min(PAGE_SCAN)];
+    'scan: for batch in read_batches(scan) {
+        let ids: Vec<TraceId> = batch.iter().map(|&(_, id)| id).filter(kept).collect();
+        let mut traces = read_traces(store, environment, &ids)?;
+        for &(start, id) in batch {
+            if summaries.len() >= PAGE_SUMMARIES {
+                break 'scan;
+            }
+            processed += 1;
+            last = Some((start, id));
+            let Some(trace) = traces.remove(&id) else {
+                continue; // sampled out, or nothing stored
+            };
+            let evaluated = Evaluated::new(&trace);
+            if query
+                .filter
+                .as_ref()
+                .is_none_or(|f| evaluated.matches(f, groups))
+            {
+                summaries.push(trace_summary(&evaluated));
+            }
         }
     }
     let mut page = json!({
@@ -238,14 +276,19 @@ fn for_traces_in(
     if end < start {
         return Err(XRayError::invalid("EndTime is before StartTime"));
     }
-    for (_, id) in newest_first(store, environment, start, end)
+    let ids: Vec<TraceId> = newest_first(store, environment, start, end)
         .into_iter()
         .take(MAX_GRAPH_TRACES)
-    {
-        if let Some(trace) = load_trace(store, environment, id)? {
-            let evaluated = Evaluated::new(&trace);
-            if filter.is_none_or(|f| evaluated.matches(f, groups)) {
-                visit(&evaluated);
+        .map(|(_, id)| id)
+        .collect();
+    for batch in read_batches(&ids) {
+        let traces = read_traces(store, environment, batch)?;
+        for id in batch {
+            if let Some(trace) = traces.get(id) {
+                let evaluated = Evaluated::new(trace);
+                if filter.is_none_or(|f| evaluated.matches(f, groups)) {
+                    visit(&evaluated);
+                }
             }
         }
     }

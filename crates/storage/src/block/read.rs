@@ -157,6 +157,26 @@ impl Block {
         self.read(store, None).await
     }
 
+    /// The rows of several `(first, count)` ranges, in one pass over the file: with the page
+    /// index, only the pages holding them are read. Ranges must be sorted and apart.
+    pub async fn read_row_ranges(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        ranges: &[(usize, usize)],
+    ) -> Result<Vec<Chunk>, StorageError> {
+        let mut selectors = Vec::with_capacity(ranges.len() * 2);
+        let mut next_row = 0;
+        for &(first, count) in ranges {
+            debug_assert!(first >= next_row, "ranges must be sorted and apart");
+            if first > next_row {
+                selectors.push(RowSelector::skip(first - next_row));
+            }
+            selectors.push(RowSelector::select(count));
+            next_row = first + count;
+        }
+        self.read(store, Some(RowSelection::from(selectors))).await
+    }
+
     /// Only `count` rows from `first`: with the page index, only the pages holding them are read.
     pub async fn read_rows(
         &self,
