@@ -8,18 +8,23 @@ use combray_model::TraceId;
 use combray_storage::{SpanStore, Storage};
 use common::{batch, config, span};
 
+/// The first byte of each span id, sorted.
+fn sorted_span_ids(records: &[combray_model::SpanRecord]) -> Vec<u8> {
+    let mut ids: Vec<u8> = records
+        .iter()
+        .map(|r| r.span.span_id.as_bytes()[0])
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
 async fn span_ids(storage: &Arc<Storage>, environment: &'static str, trace: u8) -> Vec<u8> {
     let storage = Arc::clone(storage);
     tokio::task::spawn_blocking(move || {
         let records = storage
             .trace_records(environment, &TraceId::from_bytes([trace; 16]))
             .unwrap();
-        let mut ids: Vec<u8> = records
-            .iter()
-            .map(|r| r.span.span_id.as_bytes()[0])
-            .collect();
-        ids.sort_unstable();
-        ids
+        sorted_span_ids(&records)
     })
     .await
     .unwrap()
@@ -167,27 +172,19 @@ async fn many_traces_read_in_one_pass_per_block_match_one_at_a_time() {
     })
     .await
     .unwrap();
-    let sorted_ids = |records: &[combray_model::SpanRecord]| {
-        let mut ids: Vec<u8> = records
-            .iter()
-            .map(|r| r.span.span_id.as_bytes()[0])
-            .collect();
-        ids.sort_unstable();
-        ids
-    };
     for (id, alone) in &one_by_one {
         match many.get(id) {
-            Some(records) => assert_eq!(sorted_ids(records), sorted_ids(alone), "{id:?}"),
+            Some(records) => assert_eq!(sorted_span_ids(records), sorted_span_ids(alone), "{id:?}"),
             None => assert!(alone.is_empty(), "{id:?} is stored but was not read"),
         }
     }
     assert_eq!(many.len(), 10, "every id but 200");
     assert_eq!(
-        sorted_ids(&many[&TraceId::from_bytes([20; 16])]),
+        sorted_span_ids(&many[&TraceId::from_bytes([20; 16])]),
         [1, 2, 3, 10, 11, 12]
     );
     assert_eq!(
-        sorted_ids(&many[&TraceId::from_bytes([41; 16])]),
+        sorted_span_ids(&many[&TraceId::from_bytes([41; 16])]),
         [10, 11, 12, 99]
     );
 }

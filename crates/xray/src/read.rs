@@ -65,19 +65,6 @@ fn read_batches<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-/// Reads one trace; `None` when nothing of it is stored.
-pub fn load_trace(
-    store: &dyn SpanStore,
-    environment: &str,
-    id: TraceId,
-) -> XRayResult<Option<XTrace>> {
-    let records = store.trace_records(environment, &id)?;
-    if records.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(XTrace::from_records(id, &records)))
-}
-
 fn parse_ids(ids: &[String]) -> XRayResult<Vec<(String, Option<TraceId>)>> {
     if ids.len() > MAX_TRACE_IDS {
         return Err(XRayError::invalid(format!(
@@ -100,14 +87,13 @@ pub fn batch_get_traces(
     environment: &str,
     ids: &[String],
 ) -> XRayResult<Value> {
+    let ids = parse_ids(ids)?;
+    let known: Vec<TraceId> = ids.iter().filter_map(|(_, id)| *id).collect();
+    let stored = read_traces(store, environment, &known)?;
     let mut traces = Vec::new();
     let mut unprocessed = Vec::new();
-    for (text, id) in parse_ids(ids)? {
-        let trace = match id {
-            Some(id) => load_trace(store, environment, id)?,
-            None => None,
-        };
-        let Some(trace) = trace else {
+    for (text, id) in ids {
+        let Some(trace) = id.and_then(|id| stored.get(&id)) else {
             unprocessed.push(text);
             continue;
         };
@@ -263,8 +249,8 @@ pub fn trace_summaries(
     Ok(page)
 }
 
-/// Visits the newest traces of a window that a group's filter keeps, one at a time (so a
-/// graph never holds them all), each prepared for evaluation once.
+/// Visits the newest traces of a window that a group's filter keeps, each prepared for
+/// evaluation once; traces are read a batch at a time, so a graph never holds them all.
 fn for_traces_in(
     store: &dyn SpanStore,
     environment: &str,
@@ -317,14 +303,15 @@ pub fn service_graph(
 
 /// GetTraceGraph.
 pub fn trace_graph(store: &dyn SpanStore, environment: &str, ids: &[String]) -> XRayResult<Value> {
+    let ids: Vec<TraceId> = parse_ids(ids)?
+        .into_iter()
+        .filter_map(|(_, id)| id)
+        .collect();
+    let stored = read_traces(store, environment, &ids)?;
     let mut builder = GraphBuilder::default();
-    for (_, id) in parse_ids(ids)? {
-        if let Some(trace) = id
-            .map(|id| load_trace(store, environment, id))
-            .transpose()?
-            .flatten()
-        {
-            builder.add(&Evaluated::new(&trace));
+    for id in &ids {
+        if let Some(trace) = stored.get(id) {
+            builder.add(&Evaluated::new(trace));
         }
     }
     Ok(json!({ "Services": builder.services() }))

@@ -102,7 +102,7 @@ impl Assembler {
     pub fn push(&mut self, document: Document, now: Instant) -> Vec<ResolvedSpan> {
         let mut ready = Vec::new();
         let key = (document.trace_id, document.id);
-        if is_in_progress(&document) {
+        if document.in_progress {
             if let Some(owner) = self.owner_of(&document) {
                 let ids: Vec<SpanId> = document.ids().collect();
                 self.remember(document.trace_id, &ids, &owner, &mut ready);
@@ -192,10 +192,10 @@ impl Assembler {
     }
 
     fn owner_of(&self, document: &Document) -> Option<Arc<Owner>> {
-        if let Some(owner) = &document.owner {
-            return Some(Arc::clone(owner));
-        }
-        self.known.get(&parent_key(document)).cloned()
+        document
+            .owner
+            .clone()
+            .or_else(|| self.known.get(&parent_key(document)).cloned())
     }
 
     /// Turns a document into spans now, with its owner if known, and frees what waited on it.
@@ -247,10 +247,6 @@ impl Assembler {
             }
         }
     }
-}
-
-fn is_in_progress(document: &Document) -> bool {
-    document.in_progress
 }
 
 fn parent_key(document: &Document) -> (TraceId, SpanId) {

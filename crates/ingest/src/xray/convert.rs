@@ -319,17 +319,14 @@ pub(crate) fn segment_owner(segment: &Map<String, Value>) -> Owner {
     Owner { service, resource }
 }
 
-/// A document's entity and every subsegment inside it as spans, the document's own first
-/// (carrying `raw`, the whole document).
+/// A document's entity (child of `parent`) and every subsegment inside it as spans, the
+/// document's own first (carrying `raw`, the whole document).
 pub(crate) fn document_spans(
     body: &Map<String, Value>,
     trace_id: TraceId,
+    parent: Option<SpanId>,
     raw: String,
 ) -> Vec<Span> {
-    let parent = body
-        .get("parent_id")
-        .and_then(Value::as_str)
-        .and_then(span_id);
     let mut walk = Walk {
         trace_id,
         out: Vec::new(),

@@ -213,6 +213,6 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         in_progress,
         parent,
         owner,
-        spans: document_spans(&body, trace_id, raw.to_owned()),
+        spans: document_spans(&body, trace_id, parent, raw.to_owned()),
     })
 }
