@@ -1,5 +1,6 @@
 """Acknowledged spans survive `kill -9`; a WAL with a torn tail still starts."""
 import collections
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -108,3 +109,48 @@ def test_graceful_restart_keeps_everything(make_combray):
         assert listed == set(ids)
     finally:
         restarted.stop()
+
+
+def test_put_trace_segments_documents_waiting_for_their_parent_survive_kill_9(make_combray):
+    """A subsegment acknowledged by PutTraceSegments while it waits for its parent segment is
+    journaled: after kill -9 and a restart, the parent still adopts it."""
+    from xray_helpers import new_trace_id, wait_for, xray_client
+
+    # A long wait, so the subsegment is still waiting (not yet stored) when the server dies.
+    combray = make_combray(["--xray-orphan-wait-seconds", "3600"]).start()
+    trace_id, now = new_trace_id(), time.time()
+    xray = xray_client(combray.api)
+    subsegment = {"type": "subsegment", "trace_id": trace_id, "parent_id": "00000000000000a1",
+                  "id": "00000000000000c1", "name": "adopted-query", "start_time": now - 0.5, "end_time": now - 0.2}
+    in_progress = {"trace_id": new_trace_id(), "id": "00000000000000b1", "name": "still-running",
+                   "start_time": now - 1, "in_progress": True}
+    result = xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(subsegment), json.dumps(in_progress)])
+    assert result["UnprocessedTraceSegments"] == []
+    metrics = requests.get(f"{combray.api}/metrics", timeout=10).text
+    assert "combray_xray_journaled_documents 2" in metrics
+    combray.kill()
+
+    restarted = Combray(combray.data_dir, ["--xray-orphan-wait-seconds", "3600"]).start()
+    try:
+        assert "combray_xray_journaled_documents 2" in requests.get(f"{restarted.api}/metrics", timeout=10).text
+        segment = {"trace_id": trace_id, "id": "00000000000000a1", "name": "backend-flask",
+                   "start_time": now - 1, "end_time": now, "origin": "AWS::EC2::Instance"}
+        xray = xray_client(restarted.api)
+        assert xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(segment)])["UnprocessedTraceSegments"] == []
+        otel_id = trace_id[2:10] + trace_id[11:]
+        spans = wait_for(lambda: (r := restarted.get(f"/api/v1/traces/{otel_id}")).status_code == 200
+                         and len(r.json()["spans"]) == 2 and r.json()["spans"])
+        by_name = {span["name"]: span for span in spans}
+        assert by_name["adopted-query"]["service"] == "backend-flask", by_name
+        # The adopted subsegment left the journal; the in-progress document still waits there.
+        assert "combray_xray_journaled_documents 1" in requests.get(f"{restarted.api}/metrics", timeout=10).text
+    finally:
+        restarted.stop()
+    # A clean stop stores what waits; the journal is then empty and nothing comes back twice.
+    again = Combray(combray.data_dir, ["--xray-orphan-wait-seconds", "3600"]).start()
+    try:
+        assert "combray_xray_journaled_documents 0" in requests.get(f"{again.api}/metrics", timeout=10).text
+        hits = again.get("/api/v1/traces", service="still-running").json()["traces"]
+        assert len(hits) == 1, hits
+    finally:
+        again.stop()

@@ -185,6 +185,7 @@ pub async fn serve(
         ingest_stopped.clone(),
     ));
     state.attach_storage(Arc::clone(&storage));
+    crate::xray::ingest::restore_held(&state).await;
     tracing::info!(otlp_http = %bound.otlp_http, otlp_grpc = %bound.otlp_grpc, api = %bound.api, xray = %bound.xray, data_dir = %config.data_dir.display(), "combray is ready");
 
     let otlp_http = tokio::spawn(run_http(

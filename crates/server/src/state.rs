@@ -63,7 +63,7 @@ impl AppState {
             max_body_bytes: config.max_body_bytes,
             retry_after_seconds: config.retry_after_seconds,
             sql,
-            xray: XRayService::new(config, store),
+            xray: XRayService::new(config, store)?,
         })
     }
 

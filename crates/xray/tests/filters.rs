@@ -42,7 +42,7 @@ fn traces() -> Vec<(String, XTrace)> {
         for document in trace["documents"].as_array().unwrap() {
             let document = parse_document(&document.to_string()).unwrap();
             trace_id = Some(document.trace_id);
-            spans.extend(assembler.push(document, Instant::now()));
+            spans.extend(assembler.push(document, Instant::now()).ready);
         }
         spans.extend(assembler.drain());
         let records = records(spans);
@@ -113,7 +113,7 @@ async fn the_candidate_scan_keeps_every_matching_trace() {
                 trace["name"].as_str().unwrap().to_owned(),
                 document.trace_id,
             );
-            spans.extend(assembler.push(document, Instant::now()));
+            spans.extend(assembler.push(document, Instant::now()).ready);
         }
         spans.extend(assembler.drain());
         let batch = SpanBatch {
@@ -168,12 +168,10 @@ fn streamed_subsegments_are_served_inside_their_parent() {
     let text = r#"{"trace_id":"1-6553f100-000000000000000000000001","id":"00000000000000f7","parent_id":"00000000000000a1","type":"subsegment","name":"cache","start_time":1700000000.5,"end_time":1700000000.6}"#;
     let streamed = parse_document(text).unwrap();
     let mut assembler = Assembler::new(Duration::from_secs(10), 10);
-    let mut spans = assembler.push(streamed, Instant::now());
+    let mut spans = assembler.push(streamed, Instant::now()).ready;
     for segment in &game.segments {
-        spans.extend(assembler.push(
-            parse_document(&segment.document_text()).unwrap(),
-            Instant::now(),
-        ));
+        let document = parse_document(&segment.document_text()).unwrap();
+        spans.extend(assembler.push(document, Instant::now()).ready);
     }
     let records = records(spans);
     let rebuilt = XTrace::from_records(game.id, &records);

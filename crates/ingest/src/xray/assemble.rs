@@ -71,7 +71,18 @@ pub struct Assembler {
     /// In-progress documents by their own id.
     in_progress: HashMap<(TraceId, SpanId), Waiting>,
     waiting: usize,
+    /// Ids of documents that stopped waiting since [`Assembler::take_departed`] last ran.
+    departed: Vec<(TraceId, SpanId)>,
     counts: AssemblerCounts,
+}
+
+/// What [`Assembler::push`] did with a document.
+#[derive(Debug, Default)]
+pub struct Pushed {
+    /// Spans now ready to store: the document's own, or others it completed.
+    pub ready: Vec<ResolvedSpan>,
+    /// Whether the document itself now waits (until its parent or complete version comes).
+    pub held: bool,
 }
 
 impl Assembler {
@@ -86,6 +97,7 @@ impl Assembler {
             orphans: HashMap::new(),
             in_progress: HashMap::new(),
             waiting: 0,
+            departed: Vec::new(),
             counts: AssemblerCounts::default(),
         }
     }
@@ -98,8 +110,14 @@ impl Assembler {
         }
     }
 
-    /// Takes a document; returns the spans now ready (its own, or others it completed).
-    pub fn push(&mut self, document: Document, now: Instant) -> Vec<ResolvedSpan> {
+    /// Ids (trace, document) of documents that stopped waiting since the last call: their
+    /// spans were handed out as ready, or a complete version replaced them.
+    pub fn take_departed(&mut self) -> Vec<(TraceId, SpanId)> {
+        std::mem::take(&mut self.departed)
+    }
+
+    /// Takes a document; says which spans are now ready and whether the document waits.
+    pub fn push(&mut self, document: Document, now: Instant) -> Pushed {
         let mut ready = Vec::new();
         let key = (document.trace_id, document.id);
         if document.in_progress {
@@ -120,14 +138,15 @@ impl Assembler {
                 } else {
                     self.counts.superseded += 1;
                 }
-                return ready;
+                return Pushed { ready, held: true };
             }
             self.release(document, &mut ready);
-            return ready;
+            return Pushed { ready, held: false };
         }
         if self.in_progress.remove(&key).is_some() {
             self.waiting -= 1;
             self.counts.superseded += 1;
+            self.departed.push(key);
         }
         let orphan = document.independent_subsegment && self.owner_of(&document).is_none();
         if orphan && self.waiting < self.max_waiting {
@@ -137,10 +156,13 @@ impl Assembler {
                 since: now,
             });
             self.waiting += 1;
-            return ready;
+            return Pushed { ready, held: true };
         }
         self.release(document, &mut ready);
-        ready
+        Pushed {
+            ready,
+            held: false,
+        }
     }
 
     /// Releases every document that has waited `wait` or longer.
@@ -157,6 +179,7 @@ impl Assembler {
         for key in stale {
             if let Some(waiting) = self.in_progress.remove(&key) {
                 self.waiting -= 1;
+                self.departed.push(key);
                 released.push(waiting.document);
             }
         }
@@ -172,6 +195,8 @@ impl Assembler {
             };
             let (old, young): (Vec<_>, Vec<_>) = list.into_iter().partition(&due);
             self.waiting -= old.len();
+            self.departed
+                .extend(old.iter().map(|w| (w.document.trace_id, w.document.id)));
             released.extend(old.into_iter().map(|w| w.document));
             if !young.is_empty() {
                 self.orphans.insert(parent, young);
@@ -236,6 +261,11 @@ impl Assembler {
             }
             if let Some(children) = self.orphans.remove(&key) {
                 self.waiting -= children.len();
+                self.departed.extend(
+                    children
+                        .iter()
+                        .map(|c| (c.document.trace_id, c.document.id)),
+                );
                 for child in children {
                     self.release(child.document, ready);
                 }

@@ -31,14 +31,28 @@ fn a_streamed_subsegment_waits_for_its_segment_and_takes_its_service() {
     let mut assembler = Assembler::new(Duration::from_secs(10), 100);
     let now = Instant::now();
     // A grandchild first, then its parent subsegment, then the segment.
-    assert!(assembler
-        .push(subsegment("00000000000000c2", "00000000000000c1"), now)
-        .is_empty());
-    assert!(assembler
-        .push(subsegment("00000000000000c1", "00000000000000a1"), now)
-        .is_empty());
+    assert!(
+        assembler
+            .push(subsegment("00000000000000c2", "00000000000000c1"), now)
+            .held
+    );
+    assert!(
+        assembler
+            .push(subsegment("00000000000000c1", "00000000000000a1"), now)
+            .held
+    );
     assert_eq!(assembler.counts().waiting, 2);
-    let ready = assembler.push(segment("00000000000000a1", r#""end_time":2.0"#), now);
+    assert!(assembler.take_departed().is_empty());
+    let pushed = assembler.push(segment("00000000000000a1", r#""end_time":2.0"#), now);
+    assert!(!pushed.held);
+    let ready = pushed.ready;
+    let mut departed: Vec<String> = assembler
+        .take_departed()
+        .iter()
+        .map(|(_, id)| id.to_hex())
+        .collect();
+    departed.sort();
+    assert_eq!(departed, ["00000000000000c1", "00000000000000c2"]);
     assert_eq!(
         names(&ready),
         vec![
@@ -51,7 +65,8 @@ fn a_streamed_subsegment_waits_for_its_segment_and_takes_its_service() {
     assert_eq!(assembler.counts().waiting, 0);
     // A late sibling resolves at once: the segment's id is remembered.
     let late = assembler.push(subsegment("00000000000000c3", "00000000000000a1"), now);
-    assert_eq!(late[0].owner.service, "backend-flask");
+    assert!(!late.held);
+    assert_eq!(late.ready[0].owner.service, "backend-flask");
 }
 
 #[test]
@@ -60,11 +75,13 @@ fn an_orphan_is_released_after_the_wait_with_an_unknown_service() {
     let now = Instant::now();
     assembler.push(subsegment("00000000000000c1", "00000000000000a1"), now);
     assert!(assembler.expire(now + Duration::from_secs(9)).is_empty());
+    assert!(assembler.take_departed().is_empty());
     let released = assembler.expire(now + Duration::from_secs(10));
     assert_eq!(
         names(&released),
         vec![("00000000000000c1".into(), UNRESOLVED_SERVICE.into())]
     );
+    assert_eq!(assembler.take_departed().len(), 1);
     assert_eq!(assembler.counts().unresolved, 1);
     assert_eq!(assembler.counts().waiting, 0);
 }
@@ -73,12 +90,15 @@ fn an_orphan_is_released_after_the_wait_with_an_unknown_service() {
 fn the_waiting_room_is_bounded_and_loses_nothing() {
     let mut assembler = Assembler::new(Duration::from_secs(10), 1);
     let now = Instant::now();
-    assert!(assembler
-        .push(subsegment("00000000000000c1", "00000000000000a1"), now)
-        .is_empty());
+    assert!(
+        assembler
+            .push(subsegment("00000000000000c1", "00000000000000a1"), now)
+            .held
+    );
     // Full: the next orphan is stored at once rather than dropped.
     let released = assembler.push(subsegment("00000000000000c2", "00000000000000a1"), now);
-    assert_eq!(released.len(), 1);
+    assert!(!released.held);
+    assert_eq!(released.ready.len(), 1);
     assert_eq!(assembler.drain().len(), 1);
 }
 
@@ -86,13 +106,16 @@ fn the_waiting_room_is_bounded_and_loses_nothing() {
 fn a_complete_document_replaces_its_in_progress_version() {
     let mut assembler = Assembler::new(Duration::from_secs(10), 100);
     let now = Instant::now();
-    assert!(assembler
-        .push(segment("00000000000000a1", r#""in_progress":true"#), now)
-        .is_empty());
+    let pushed = assembler.push(segment("00000000000000a1", r#""in_progress":true"#), now);
+    assert!(pushed.held && pushed.ready.is_empty());
     // Its children resolve while it is in progress.
     let child = assembler.push(subsegment("00000000000000c1", "00000000000000a1"), now);
-    assert_eq!(child[0].owner.service, "backend-flask");
-    let complete = assembler.push(segment("00000000000000a1", r#""end_time":3.0"#), now);
+    assert_eq!(child.ready[0].owner.service, "backend-flask");
+    let complete = assembler
+        .push(segment("00000000000000a1", r#""end_time":3.0"#), now)
+        .ready;
+    // The in-progress version left the waiting room without being stored.
+    assert_eq!(assembler.take_departed().len(), 1);
     assert_eq!(complete.len(), 1);
     assert_eq!(complete[0].span.duration_nano, 2_000_000_000);
     assert_eq!(assembler.counts().superseded, 1);
@@ -116,9 +139,15 @@ fn an_in_progress_document_never_completed_is_stored_after_the_wait() {
 fn spans_are_grouped_by_service_and_resource() {
     let mut assembler = Assembler::new(Duration::from_secs(5), 100);
     let now = Instant::now();
-    let mut spans = assembler.push(segment("00000000000000a1", r#""end_time":2.0"#), now);
-    spans.extend(assembler.push(subsegment("00000000000000c1", "00000000000000a1"), now));
-    spans.extend(assembler.push(subsegment("00000000000000c9", "00000000000000f9"), now));
+    let mut spans = assembler
+        .push(segment("00000000000000a1", r#""end_time":2.0"#), now)
+        .ready;
+    for document in [
+        subsegment("00000000000000c1", "00000000000000a1"),
+        subsegment("00000000000000c9", "00000000000000f9"),
+    ] {
+        spans.extend(assembler.push(document, now).ready);
+    }
     spans.extend(assembler.drain());
     let groups = group_spans(spans);
     assert_eq!(groups.len(), 2);

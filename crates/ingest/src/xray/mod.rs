@@ -19,7 +19,7 @@ mod convert;
 mod document;
 
 pub use assemble::{
-    group_spans, Assembler, AssemblerCounts, Owner, ResolvedSpan, UNRESOLVED_SERVICE,
+    group_spans, Assembler, AssemblerCounts, Owner, Pushed, ResolvedSpan, UNRESOLVED_SERVICE,
 };
 pub use document::{parse_document, trace_id_from_xray, trace_id_to_xray, Document, DocumentError};
 

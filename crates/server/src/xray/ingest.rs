@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use combray_ingest::otlp::Normalized;
-use combray_ingest::xray::{group_spans, Assembler, Document, ResolvedSpan};
-use combray_model::{Protocol, SpanBatch};
+use combray_ingest::xray::{group_spans, parse_document, Assembler, Document, ResolvedSpan};
+use combray_model::{Protocol, SpanBatch, SpanId, TraceId};
 use combray_xray::control::{ArnScope, ControlPlane};
 use combray_xray::sampling::Sampling;
 use object_store::ObjectStore;
 use parking_lot::Mutex;
 
+use super::held::{HeldDocument, HeldJournal};
 use crate::config::Config;
 use crate::http::error::ApiError;
 use crate::state::{now_unix_nano, AppState};
@@ -93,6 +94,12 @@ impl XRayService {
             "Documents waiting for their parent segment or complete version.",
             self.waiting_documents() as u64,
         );
+        gauge(
+            out,
+            "combray_xray_journaled_documents",
+            "Waiting PutTraceSegments documents kept in the held journal.",
+            self.journal.len() as u64,
+        );
     }
 }
 
@@ -108,14 +115,43 @@ pub struct XRayService {
     assemblers: Mutex<HashMap<String, Assembler>>,
     orphan_wait: Duration,
     max_waiting: usize,
+    /// PutTraceSegments documents waiting in the assemblers, durably.
+    journal: HeldJournal,
+    /// Documents the journal held at start, until [`restore_held`] puts them back.
+    restored: Mutex<Vec<(String, String)>>,
     /// Counters.
     pub counters: XRayCounters,
 }
 
+/// Ids that left an assembler's waiting room.
+type Departed = Vec<(TraceId, SpanId)>;
+
+/// What an assembler made of a batch: spans to store, documents to journal as waiting, and
+/// documents that stopped waiting.
+#[derive(Default)]
+struct Assembled {
+    ready: Vec<ResolvedSpan>,
+    held: Vec<HeldDocument>,
+    departed: Departed,
+}
+
 impl XRayService {
-    /// The service for a configuration, keeping its settings in `store`.
-    pub fn new(config: &Config, store: Arc<dyn ObjectStore>) -> Self {
-        Self {
+    /// The service for a configuration, keeping its settings in `store` and its waiting
+    /// PutTraceSegments documents in a journal under the data directory.
+    pub fn new(config: &Config, store: Arc<dyn ObjectStore>) -> anyhow::Result<Self> {
+        let key_of = |text: &str| parse_document(text).ok().map(|d| (d.trace_id, d.id));
+        let (journal, restored) = HeldJournal::open(
+            &config.data_dir.join("xray-held"),
+            config.wal_fsync,
+            &key_of,
+        )?;
+        if !restored.is_empty() {
+            tracing::info!(
+                documents = restored.len(),
+                "X-Ray documents that were waiting at the last stop"
+            );
+        }
+        Ok(Self {
             environment: config.xray_environment.clone(),
             control: ControlPlane::new(
                 store,
@@ -128,40 +164,59 @@ impl XRayService {
             assemblers: Mutex::new(HashMap::new()),
             orphan_wait: Duration::from_secs(config.xray_orphan_wait_seconds),
             max_waiting: MAX_WAITING_DOCUMENTS,
+            journal,
+            restored: Mutex::new(restored),
             counters: XRayCounters::default(),
-        }
+        })
     }
 }
 
 impl XRayService {
-    /// Puts documents through an environment's assembler; returns the spans ready to store.
-    fn assemble(&self, environment: &str, documents: Vec<Document>) -> Vec<ResolvedSpan> {
+    /// Puts documents (with their text when the sender was promised durability) through an
+    /// environment's assembler.
+    fn assemble(
+        &self,
+        environment: &str,
+        documents: impl IntoIterator<Item = (Document, Option<String>)>,
+    ) -> Assembled {
         let now = Instant::now();
         let mut assemblers = self.assemblers.lock();
         let assembler = assemblers
             .entry(environment.to_owned())
             .or_insert_with(|| Assembler::new(self.orphan_wait, self.max_waiting));
-        documents
-            .into_iter()
-            .flat_map(|d| assembler.push(d, now))
-            .collect()
+        let mut assembled = Assembled::default();
+        for (document, text) in documents {
+            let (trace_id, id) = (document.trace_id, document.id);
+            let pushed = assembler.push(document, now);
+            assembled.ready.extend(pushed.ready);
+            if let (true, Some(text)) = (pushed.held, text) {
+                assembled.held.push(HeldDocument { trace_id, id, text });
+            }
+        }
+        assembled.departed = assembler.take_departed();
+        assembled
     }
 
     /// Documents that waited long enough (or all, at shutdown), by environment.
-    fn release(&self, everything: bool) -> Vec<(String, Vec<ResolvedSpan>)> {
+    fn release(&self, everything: bool) -> Vec<(String, Assembled)> {
         let now = Instant::now();
         let mut assemblers = self.assemblers.lock();
         assemblers
             .iter_mut()
             .map(|(environment, assembler)| {
-                let spans = if everything {
+                let ready = if everything {
                     assembler.drain()
                 } else {
                     assembler.expire(now)
                 };
-                (environment.clone(), spans)
+                let released = Assembled {
+                    ready,
+                    held: Vec::new(),
+                    departed: assembler.take_departed(),
+                };
+                (environment.clone(), released)
             })
-            .filter(|(_, spans)| !spans.is_empty())
+            .filter(|(_, released)| !released.ready.is_empty() || !released.departed.is_empty())
             .collect()
     }
 
@@ -201,26 +256,84 @@ pub async fn commit(
     state.commit(&normalized(environment, spans)).await
 }
 
-/// Takes valid documents and stores what is ready. Documents that wait in the assembler are
-/// stored by [`flush_expired`] or at shutdown.
+/// Stores what is ready, then journals what now waits and what left. A departure is written
+/// only after the spans it released are durable, so a crash in between stores them twice
+/// rather than never.
+async fn settle(state: &AppState, environment: &str, assembled: Assembled) -> Result<(), ApiError> {
+    commit(state, environment, assembled.ready).await?;
+    state
+        .xray
+        .journal
+        .record(environment, assembled.held, &assembled.departed)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// Takes valid documents from the UDP port and stores what is ready. Documents that wait in
+/// the assembler are stored by [`flush_expired`] or at shutdown; nothing was acknowledged to
+/// their sender, so they are not journaled.
 pub async fn ingest(
     state: &AppState,
     environment: &str,
     documents: Vec<Document>,
 ) -> Result<(), ApiError> {
     let count = documents.len() as u64;
-    let ready = state.xray.assemble(environment, documents);
-    commit(state, environment, ready).await?;
+    let assembled = state
+        .xray
+        .assemble(environment, documents.into_iter().map(|d| (d, None)));
+    settle(state, environment, assembled).await?;
     XRayCounters::bump(&state.xray.counters.documents_accepted, count);
     Ok(())
 }
 
-/// Stores documents that have waited long enough (or all of them, at shutdown).
+/// Takes valid documents with their text (PutTraceSegments); returns once every one is
+/// durable, in the storage WAL or, while it waits in the assembler, in the held journal.
+pub async fn ingest_acknowledged(
+    state: &AppState,
+    environment: &str,
+    documents: Vec<(Document, String)>,
+) -> Result<(), ApiError> {
+    let count = documents.len() as u64;
+    let assembled = state.xray.assemble(
+        environment,
+        documents.into_iter().map(|(d, text)| (d, Some(text))),
+    );
+    settle(state, environment, assembled).await?;
+    XRayCounters::bump(&state.xray.counters.documents_accepted, count);
+    Ok(())
+}
+
+/// Stores documents that have waited long enough (or all of them, at shutdown), and keeps the
+/// held journal small.
 pub async fn flush_expired(state: &AppState, everything: bool) {
-    for (environment, spans) in state.xray.release(everything) {
-        let count = spans.len();
-        if let Err(error) = commit(state, &environment, spans).await {
+    for (environment, released) in state.xray.release(everything) {
+        let count = released.ready.len();
+        if let Err(error) = settle(state, &environment, released).await {
             tracing::error!(%error, spans = count, %environment, "cannot store X-Ray documents released by the assembler");
+        }
+    }
+    if let Err(error) = state.xray.journal.compact_if_due().await {
+        tracing::error!(%error, "cannot compact the X-Ray held-documents journal");
+    }
+}
+
+/// Puts the documents the journal held at the last stop back into their assemblers, so a
+/// parent that arrives now still adopts its subsegments. Call once storage is attached.
+pub async fn restore_held(state: &AppState) {
+    let restored = std::mem::take(&mut *state.xray.restored.lock());
+    let mut by_environment: HashMap<String, Vec<(Document, String)>> = HashMap::new();
+    for (environment, text) in restored {
+        if let Ok(document) = parse_document(&text) {
+            by_environment
+                .entry(environment)
+                .or_default()
+                .push((document, text));
+        }
+    }
+    for (environment, documents) in by_environment {
+        let count = documents.len();
+        if let Err(error) = ingest_acknowledged(state, &environment, documents).await {
+            tracing::error!(%error, documents = count, %environment, "cannot restore waiting X-Ray documents; they stay in the journal");
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - `control`, `traces`, `reads`: the operations, each a thin translation onto `combray_xray`.
 
 mod control;
+mod held;
 pub mod ingest;
 mod reads;
 mod reply;

@@ -10,7 +10,7 @@ use combray_xray::XRayError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::ingest::{ingest, XRayCounters};
+use super::ingest::{ingest_acknowledged, XRayCounters};
 use super::reply::{answer, parse, XRayCaller};
 use crate::state::AppState;
 
@@ -30,7 +30,8 @@ struct Unprocessed {
 }
 
 /// PutTraceSegments: invalid documents are listed in `UnprocessedTraceSegments` and the rest
-/// are stored; the answer comes once they are durable (or waiting in the assembler).
+/// are stored; the answer comes once they are durable (in the WAL, or in the held journal
+/// while they wait in the assembler).
 pub(super) async fn put_trace_segments(
     State(state): State<Arc<AppState>>,
     caller: XRayCaller,
@@ -43,9 +44,9 @@ pub(super) async fn put_trace_segments(
             .ok_or_else(|| XRayError::invalid("TraceSegmentDocuments is required"))?;
         let mut valid = Vec::with_capacity(documents.len());
         let mut unprocessed = Vec::new();
-        for text in &documents {
-            match parse_document(text) {
-                Ok(document) => valid.push(document),
+        for text in documents {
+            match parse_document(&text) {
+                Ok(document) => valid.push((document, text)),
                 Err(error) => unprocessed.push(Unprocessed {
                     id: error.id,
                     error_code: error.code,
@@ -55,7 +56,7 @@ pub(super) async fn put_trace_segments(
         }
         let counters = &state.xray.counters;
         XRayCounters::bump(&counters.documents_rejected, unprocessed.len() as u64);
-        ingest(&state, &caller.environment, valid)
+        ingest_acknowledged(&state, &caller.environment, valid)
             .await
             .map_err(super::reply::from_api_error)?;
         Ok(json!({ "UnprocessedTraceSegments": unprocessed }))

@@ -182,6 +182,14 @@ impl Wal {
         acknowledged.await.map_err(|_| closed())?
     }
 
+    /// Takes a place in the writer's queue. Records go to the log in the order their slots'
+    /// [`WalSlot::append`] calls are made, so a caller that must keep its records in step with
+    /// its own state can append under its own lock without awaiting there.
+    pub async fn reserve(&self) -> Result<WalSlot<'_>, StorageError> {
+        let permit = self.sender()?.reserve().await.map_err(|_| closed())?;
+        Ok(WalSlot { permit })
+    }
+
     /// Seals the open segment (after committing everything queued before this call) and starts
     /// a new one. Returns the sealed segment's sequence: every record appended before this call
     /// lies in a segment at or below it, every later one above it.
@@ -222,6 +230,24 @@ impl Wal {
                 tracing::error!("the WAL writer thread panicked");
             }
         }
+    }
+}
+
+/// A reserved place in the WAL's queue (see [`Wal::reserve`]).
+pub struct WalSlot<'a> {
+    permit: mpsc::Permit<'a, writer::WalRequest>,
+}
+
+impl WalSlot<'_> {
+    /// Queues one record at once; the returned future resolves once it is durable.
+    pub fn append(
+        self,
+        payload: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<(), StorageError>> + Send + 'static {
+        let (done, acknowledged) = oneshot::channel();
+        self.permit
+            .send(writer::WalRequest::Append { payload, done });
+        async move { acknowledged.await.map_err(|_| closed())? }
     }
 }
 
