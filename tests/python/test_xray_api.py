@@ -1,5 +1,6 @@
 """Every other X-Ray operation through boto3, including each error case."""
 import json
+import os
 import time
 
 import botocore.exceptions
@@ -207,3 +208,38 @@ def test_sigv4_access_keys_are_checked_and_select_the_environment(make_combray):
     assert "prod-only" not in [g["GroupName"] for g in daemon.get_groups()["Groups"]]
     # An AWS secret is not an API key.
     assert requests.get(f"{combray.api}/api/v1/services", headers={"x-honeycomb-team": secret}, timeout=10).status_code == 401
+
+
+def test_time_range_type_selects_by_start_activity_or_segment_end(make_combray):
+    combray = make_combray().start()
+    xray = xray_client(combray.api)
+    now = float(int(time.time()))
+
+    def segment(trace_id, start, end, subsegments=()):
+        return {"trace_id": trace_id, "id": os.urandom(8).hex(), "name": "timing", "start_time": start,
+                "end_time": end, "subsegments": list(subsegments)}
+
+    started_inside, long_running, spanning, later = (new_trace_id() for _ in range(4))
+    documents = [
+        segment(started_inside, now - 45, now - 44.9),
+        # Started before the window, ended after it, with a subsegment that ended inside it.
+        segment(long_running, now - 100, now - 1,
+                [{"id": os.urandom(8).hex(), "name": "db", "start_time": now - 99, "end_time": now - 42}]),
+        # Active throughout the window, but nothing of it ended inside.
+        segment(spanning, now - 60, now - 35),
+        segment(later, now - 30, now - 29),
+    ]
+    assert xray.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in documents])["UnprocessedTraceSegments"] == []
+    wait_for(lambda: len(xray.get_trace_summaries(StartTime=now - 200, EndTime=now)["TraceSummaries"]) == 4 or None)
+
+    def ids(**extra):
+        page = xray.get_trace_summaries(StartTime=now - 50, EndTime=now - 40, **extra)
+        return [summary["Id"] for summary in page["TraceSummaries"]]
+
+    assert ids() == [started_inside]
+    assert ids(TimeRangeType="TraceId") == [started_inside]
+    # Most recently updated first.
+    assert ids(TimeRangeType="Event") == [long_running, spanning, started_inside]
+    assert ids(TimeRangeType="Service") == [long_running, started_inside]
+    # Filters apply to spans that started before the window too.
+    assert ids(TimeRangeType="Event", FilterExpression='service("timing") AND duration > 90') == [long_running]

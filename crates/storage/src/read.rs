@@ -41,6 +41,9 @@ pub trait SpanStore: Send + Sync {
     fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary>;
     /// Traces with a part that starts within `[start, end]`.
     fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId>;
+    /// Traces with a part (a block's or the head's spans of it, from earliest start to latest
+    /// end) that overlaps `[start, end]`: the traces active in the window.
+    fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId>;
     /// Calls `visit` with every chunk that may hold spans of traces starting in `[start, end]`.
     fn scan(
         &self,
@@ -94,6 +97,10 @@ impl SpanStore for Head {
 
     fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
         Head::trace_ids_starting_between(self, environment, start, end)
+    }
+
+    fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
+        Head::trace_ids_active_between(self, environment, start, end)
     }
 
     fn scan(
@@ -245,25 +252,21 @@ impl SpanStore for Storage {
     }
 
     fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
-        let mut ids: BTreeSet<TraceId> = self
+        let head = self
             .head()
-            .trace_ids_starting_between(environment, start, end)
-            .into_iter()
-            .collect();
-        for block in self.blocks().blocks(environment) {
-            if block.meta.max_end_unix_nano < start || block.meta.min_start_unix_nano > end {
-                continue;
-            }
-            ids.extend(
-                block
-                    .traces
-                    .entries
-                    .iter()
-                    .filter(|e| (start..=end).contains(&e.start_unix_nano))
-                    .map(|e| e.trace_id),
-            );
-        }
-        ids.into_iter().collect()
+            .trace_ids_starting_between(environment, start, end);
+        self.block_trace_ids_where(environment, head, start, end, |first, _| {
+            (start..=end).contains(&first)
+        })
+    }
+
+    fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
+        let head = self
+            .head()
+            .trace_ids_active_between(environment, start, end);
+        self.block_trace_ids_where(environment, head, start, end, |first, last| {
+            first <= end && last >= start
+        })
     }
 
     fn scan(
@@ -344,5 +347,34 @@ impl SpanStore for Storage {
                 })
                 .collect()
         })
+    }
+}
+
+impl Storage {
+    /// `head`'s ids plus those of block trace entries that `keep` (earliest start, latest end)
+    /// accepts, in blocks that overlap `[start, end]`; sorted, each once.
+    fn block_trace_ids_where(
+        &self,
+        environment: &str,
+        head: Vec<TraceId>,
+        start: u64,
+        end: u64,
+        keep: impl Fn(u64, u64) -> bool,
+    ) -> Vec<TraceId> {
+        let mut ids: BTreeSet<TraceId> = head.into_iter().collect();
+        for block in self.blocks().blocks(environment) {
+            if block.meta.max_end_unix_nano < start || block.meta.min_start_unix_nano > end {
+                continue;
+            }
+            ids.extend(
+                block
+                    .traces
+                    .entries
+                    .iter()
+                    .filter(|e| keep(e.start_unix_nano, e.end_unix_nano))
+                    .map(|e| e.trace_id),
+            );
+        }
+        ids.into_iter().collect()
     }
 }

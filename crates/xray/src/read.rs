@@ -112,12 +112,42 @@ pub fn batch_get_traces(
     Ok(json!({ "Traces": traces, "UnprocessedTraceIds": unprocessed }))
 }
 
+/// Which time of a trace GetTraceSummaries' window selects on (`TimeRangeType`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeRange {
+    /// Traces that started in the window (the time in the trace id), newest start first.
+    #[default]
+    TraceId,
+    /// Traces active in the window (started before its end, ended after its start), the most
+    /// recently updated first.
+    Event,
+    /// Traces with a segment or subsegment that ended in the window, the most recently updated
+    /// first.
+    Service,
+}
+
+impl TimeRange {
+    /// Parses the API's name for it.
+    pub fn parse(text: Option<&str>) -> XRayResult<Self> {
+        match text {
+            None | Some("TraceId") => Ok(Self::TraceId),
+            Some("Event") => Ok(Self::Event),
+            Some("Service") => Ok(Self::Service),
+            Some(other) => Err(XRayError::invalid(format!(
+                "TimeRangeType must be TraceId, Event or Service; got {other:?}"
+            ))),
+        }
+    }
+}
+
 /// What GetTraceSummaries asks.
 pub struct SummaryQuery {
     /// Window start, epoch seconds.
     pub start: f64,
     /// Window end.
     pub end: f64,
+    /// Which time of a trace the window selects on.
+    pub time_range: TimeRange,
     /// The parsed filter.
     pub filter: Option<Filter>,
     /// Keep about this fraction of traces (`Sampling`).
@@ -126,23 +156,39 @@ pub struct SummaryQuery {
     pub next_token: Option<String>,
 }
 
-/// Trace ids starting in the window, newest first, with their start.
+/// Trace ids the window selects, newest first, each with the time it is ordered by: its start
+/// for [`TimeRange::TraceId`], else its end (when it was last updated). Also the earliest
+/// start among them, where a scan for their spans must begin.
 fn newest_first(
     store: &dyn SpanStore,
     environment: &str,
-    start: f64,
-    end: f64,
-) -> Vec<(u64, TraceId)> {
+    (start, end): (f64, f64),
+    time_range: TimeRange,
+) -> (Vec<(u64, TraceId)>, u64) {
     let (start, end) = (nanos(start), nanos(end));
-    let ids = store.trace_ids_starting_between(environment, start, end);
+    let by_start = time_range == TimeRange::TraceId;
+    let ids = if by_start {
+        store.trace_ids_starting_between(environment, start, end)
+    } else {
+        store.trace_ids_active_between(environment, start, end)
+    };
+    let mut earliest = start;
     let mut found: Vec<(u64, TraceId)> = store
         .trace_summaries(environment, ids)
         .into_iter()
-        .filter(|s| (start..=end).contains(&s.start_unix_nano))
-        .map(|s| (s.start_unix_nano, s.trace_id))
+        .filter_map(|s| {
+            earliest = earliest.min(s.start_unix_nano);
+            let last = s.start_unix_nano.saturating_add(s.duration_nano);
+            let selected = if by_start {
+                (start..=end).contains(&s.start_unix_nano)
+            } else {
+                s.start_unix_nano <= end && last >= start
+            };
+            selected.then_some((if by_start { s.start_unix_nano } else { last }, s.trace_id))
+        })
         .collect();
     found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    found
+    (found, earliest)
 }
 
 fn cursor(token: &str) -> XRayResult<(u64, TraceId)> {
@@ -166,7 +212,7 @@ fn narrow(
     store: &dyn SpanStore,
     environment: &str,
     filter: &Filter,
-    start: f64,
+    start_unix_nano: u64,
     candidates: &mut Vec<(u64, TraceId)>,
 ) -> XRayResult<()> {
     let handle = tokio::runtime::Handle::current();
@@ -175,7 +221,7 @@ fn narrow(
         store,
         environment,
         filter,
-        nanos(start),
+        start_unix_nano,
     ))?;
     if let Some(possible) = narrowed {
         candidates.retain(|(_, id)| possible.contains(id));
@@ -194,14 +240,19 @@ pub fn trace_summaries(
     if query.end < query.start {
         return Err(XRayError::invalid("EndTime is before StartTime"));
     }
-    let mut candidates = newest_first(store, environment, query.start, query.end);
+    let (mut candidates, earliest) = newest_first(
+        store,
+        environment,
+        (query.start, query.end),
+        query.time_range,
+    );
     if let Some(filter) = &query.filter {
         narrow(
             engine,
             store,
             environment,
             filter,
-            query.start,
+            earliest,
             &mut candidates,
         )?;
     }
@@ -227,6 +278,9 @@ pub fn trace_summaries(
             let Some(trace) = traces.remove(&id) else {
                 continue; // sampled out, or nothing stored
             };
+            if query.time_range == TimeRange::Service && !ends_within(&trace, query) {
+                continue;
+            }
             let evaluated = Evaluated::new(&trace);
             if query
                 .filter
@@ -249,6 +303,16 @@ pub fn trace_summaries(
     Ok(page)
 }
 
+/// Whether a segment or subsegment of the trace ended within the query's window.
+fn ends_within(trace: &XTrace, query: &SummaryQuery) -> bool {
+    trace.segments.iter().any(|segment| {
+        let top = segment.entity();
+        std::iter::once(top).chain(top.descendants()).any(|entity| {
+            !entity.in_progress() && (query.start..=query.end).contains(&entity.end())
+        })
+    })
+}
+
 /// Visits the newest traces of a window that a group's filter keeps, each prepared for
 /// evaluation once; traces are read a batch at a time, so a graph never holds them all.
 fn for_traces_in(
@@ -262,7 +326,8 @@ fn for_traces_in(
     if end < start {
         return Err(XRayError::invalid("EndTime is before StartTime"));
     }
-    let ids: Vec<TraceId> = newest_first(store, environment, start, end)
+    let ids: Vec<TraceId> = newest_first(store, environment, (start, end), TimeRange::TraceId)
+        .0
         .into_iter()
         .take(MAX_GRAPH_TRACES)
         .map(|(_, id)| id)

@@ -159,10 +159,7 @@ impl Assembler {
             return Pushed { ready, held: true };
         }
         self.release(document, &mut ready);
-        Pushed {
-            ready,
-            held: false,
-        }
+        Pushed { ready, held: false }
     }
 
     /// Releases every document that has waited `wait` or longer.

@@ -132,7 +132,10 @@ impl HeldJournal {
                 ..Record::default()
             };
             for &(trace_id, id) in departed {
-                if map.remove(&(environment.to_owned(), trace_id, id)).is_some() {
+                if map
+                    .remove(&(environment.to_owned(), trace_id, id))
+                    .is_some()
+                {
                     record.release.push((trace_id, id));
                 }
             }

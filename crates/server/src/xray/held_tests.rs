@@ -96,7 +96,10 @@ async fn compaction_keeps_exactly_what_is_held_and_drops_old_segments() {
     journal.compact_if_due().await.expect("compacts");
     let after = bytes_on_disk(dir.path());
     // 40 holds and 20 releases became 20 holds.
-    assert!(after * 3 < before * 2, "{after} bytes after, {before} before");
+    assert!(
+        after * 3 < before * 2,
+        "{after} bytes after, {before} before"
+    );
     // Below the threshold nothing happens.
     journal.compact_if_due().await.expect("no-op");
     drop(journal);

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use combray_query::xray::filter::{self, Filter};
 use combray_storage::SpanStore;
 use combray_xray::groups::DEFAULT_GROUP;
-use combray_xray::read::{self, SummaryQuery};
+use combray_xray::read::{self, SummaryQuery, TimeRange};
 use combray_xray::{XRayError, XRayResult};
 use serde::Deserialize;
 use serde_json::Value;
@@ -154,7 +154,7 @@ fn sample_rate(input: &SummariesInput) -> XRayResult<Option<f64>> {
     Ok(Some(rate))
 }
 
-/// GetTraceSummaries. Every TimeRangeType selects traces by their start; see the X-Ray notes.
+/// GetTraceSummaries.
 pub(super) async fn get_trace_summaries(
     State(state): Shared,
     caller: XRayCaller,
@@ -163,17 +163,10 @@ pub(super) async fn get_trace_summaries(
     let result = async {
         let input: SummariesInput = parse(&body)?;
         let (start, end) = window(input.start_time, input.end_time)?;
-        match input.time_range_type.as_deref() {
-            None | Some("TraceId" | "Event" | "Service") => {}
-            Some(other) => {
-                return Err(XRayError::invalid(format!(
-                    "TimeRangeType must be TraceId, Event or Service; got {other:?}"
-                )))
-            }
-        }
         let query = SummaryQuery {
             start,
             end,
+            time_range: TimeRange::parse(input.time_range_type.as_deref())?,
             filter: parse_filter(input.filter_expression.as_deref())?,
             sample_rate: sample_rate(&input)?,
             next_token: input.next_token,

@@ -308,13 +308,28 @@ impl Head {
         start: u64,
         end: u64,
     ) -> Vec<TraceId> {
+        self.trace_ids_where(environment, |first, _| (start..=end).contains(&first))
+    }
+
+    /// Traces whose spans here (from the earliest start to the latest end) overlap
+    /// `[start, end]`.
+    pub fn trace_ids_active_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Vec<TraceId> {
+        self.trace_ids_where(environment, |first, last| first <= end && last >= start)
+    }
+
+    fn trace_ids_where(&self, environment: &str, keep: impl Fn(u64, u64) -> bool) -> Vec<TraceId> {
         let Some(head) = self.environment(environment) else {
             return Vec::new();
         };
         let head = head.read();
         head.traces
             .iter()
-            .filter(|(_, entry)| (start..=end).contains(&entry.start_unix_nano))
+            .filter(|(_, entry)| keep(entry.start_unix_nano, entry.end_unix_nano))
             .map(|(trace_id, _)| *trace_id)
             .collect()
     }
