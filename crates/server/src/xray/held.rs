@@ -119,7 +119,7 @@ impl HeldJournal {
         held: Vec<HeldDocument>,
         departed: &[(TraceId, SpanId)],
     ) -> Result<(), StorageError> {
-        if held.is_empty() && departed.is_empty() {
+        if held.is_empty() && !self.holds_any(environment, departed) {
             return Ok(());
         }
         let slot = self.wal.reserve().await?;
@@ -131,6 +131,16 @@ impl HeldJournal {
                 environment: environment.to_owned(),
                 ..Record::default()
             };
+            // Holds first: a document held and released within one batch (its parent came
+            // later in the same request) must end up released, here and on replay, which
+            // applies a record's holds before its releases.
+            for document in held {
+                let key = (environment.to_owned(), document.trace_id, document.id);
+                if map.get(&key) != Some(&document.text) {
+                    map.insert(key, document.text.clone());
+                    record.hold.push(document.text);
+                }
+            }
             for &(trace_id, id) in departed {
                 if map
                     .remove(&(environment.to_owned(), trace_id, id))
@@ -139,19 +149,24 @@ impl HeldJournal {
                     record.release.push((trace_id, id));
                 }
             }
-            for document in held {
-                let key = (environment.to_owned(), document.trace_id, document.id);
-                if map.get(&key) != Some(&document.text) {
-                    map.insert(key, document.text.clone());
-                    record.hold.push(document.text);
-                }
-            }
             if record.hold.is_empty() && record.release.is_empty() {
                 return Ok(());
             }
             slot.append(encode(std::slice::from_ref(&record))?)
         };
         durable.await
+    }
+
+    /// Whether any of these documents is journaled (most departures are of UDP documents).
+    fn holds_any(&self, environment: &str, keys: &[(TraceId, SpanId)]) -> bool {
+        if keys.is_empty() {
+            return false;
+        }
+        let map = self.held.lock();
+        !map.is_empty()
+            && keys
+                .iter()
+                .any(|&(trace_id, id)| map.contains_key(&(environment.to_owned(), trace_id, id)))
     }
 
     /// Rewrites the journal as only what is held now, once enough has been written since the

@@ -113,3 +113,19 @@ async fn compaction_keeps_exactly_what_is_held_and_drops_old_segments() {
         .collect();
     assert_eq!(restored, expected);
 }
+
+#[tokio::test]
+async fn a_document_held_and_released_in_one_batch_is_not_restored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (journal, _) = open(dir.path());
+    let (orphan, other) = (document(7), document(8));
+    let released = [(orphan.trace_id, orphan.id)];
+    journal
+        .record("prod", vec![orphan, other], &released)
+        .await
+        .expect("durable");
+    assert_eq!(journal.len(), 1);
+    drop(journal);
+    let (_, restored) = open(dir.path());
+    assert_eq!(ids(&restored), vec![("prod".into(), document(8).id)]);
+}
