@@ -8,17 +8,18 @@
 use combray_model::{
     AttributeValue, Event, KeyValue, Span, SpanId, SpanKind, Status, StatusCode, TraceId,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::assemble::Owner;
 use super::document::span_id;
+use super::segment::{Cause, Entity};
 
 fn text(key: &str, value: &str) -> KeyValue {
     KeyValue::new(key, AttributeValue::String(value.to_owned()))
 }
 
-fn seconds_to_nanos(value: Option<&Value>) -> Option<u64> {
-    let seconds = value?.as_f64()?;
+fn seconds_to_nanos(seconds: Option<f64>) -> Option<u64> {
+    let seconds = seconds?;
     (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1e9).round() as u64)
 }
 
@@ -36,140 +37,156 @@ fn json_value(value: &Value) -> AttributeValue {
     }
 }
 
-/// `(json path, attribute key)` pairs copied when present.
-const HTTP_FIELDS: [(&str, &str, &str); 6] = [
-    ("request", "method", "http.method"),
-    ("request", "url", "http.url"),
-    ("request", "user_agent", "http.user_agent"),
-    ("request", "client_ip", "http.client_ip"),
-    ("response", "status", "http.status_code"),
-    ("response", "content_length", "http.response_content_length"),
-];
-const AWS_FIELDS: [(&str, &str); 7] = [
-    ("operation", "aws.operation"),
-    ("account_id", "aws.account_id"),
-    ("region", "aws.region"),
-    ("request_id", "aws.request_id"),
-    ("queue_url", "aws.queue_url"),
-    ("table_name", "aws.table_name"),
-    ("retries", "aws.xray.retries"),
-];
-const SQL_FIELDS: [(&str, &str); 5] = [
-    ("url", "db.connection_string"),
-    ("database_type", "db.system"),
-    ("sanitized_query", "db.statement"),
-    ("user", "db.user"),
-    ("database_version", "db.version"),
-];
-
-fn copy_fields(block: Option<&Value>, fields: &[(&str, &str)], attributes: &mut Vec<KeyValue>) {
-    let Some(block) = block.and_then(Value::as_object) else {
-        return;
-    };
-    for (field, key) in fields {
-        if let Some(value) = block.get(*field).filter(|v| !v.is_null()) {
-            attributes.push(KeyValue::new(*key, json_value(value)));
+/// Copies the fields that are present (and not null) under their attribute keys.
+fn copy<const N: usize>(fields: [(&Option<Value>, &str); N], attributes: &mut Vec<KeyValue>) {
+    for (value, key) in fields {
+        if let Some(value) = value.as_ref().filter(|v| !v.is_null()) {
+            attributes.push(KeyValue::new(key, json_value(value)));
         }
     }
 }
 
-/// The entity's own attributes (not the resource).
-fn attributes(entity: &Map<String, Value>) -> Vec<KeyValue> {
-    let mut attributes = Vec::new();
-    if let Some(http) = entity.get("http").and_then(Value::as_object) {
-        for (part, field, key) in HTTP_FIELDS {
-            if let Some(value) = http
-                .get(part)
-                .and_then(|p| p.get(field))
-                .filter(|v| !v.is_null())
-            {
-                attributes.push(KeyValue::new(key, json_value(value)));
+fn is_true(flag: Option<bool>) -> bool {
+    flag == Some(true)
+}
+
+/// The `http`, `aws` and `sql` blocks as semantic-convention attributes.
+fn block_attributes(entity: &Entity<'_>, attributes: &mut Vec<KeyValue>) {
+    if let Some(http) = &entity.http {
+        if let Some(request) = &http.request {
+            copy(
+                [
+                    (&request.method, "http.method"),
+                    (&request.url, "http.url"),
+                    (&request.user_agent, "http.user_agent"),
+                    (&request.client_ip, "http.client_ip"),
+                ],
+                attributes,
+            );
+            if request.traced == Some(Value::Bool(true)) {
+                attributes.push(KeyValue::new("aws.xray.traced", AttributeValue::Bool(true)));
             }
         }
-        if http.get("request").and_then(|r| r.get("traced")) == Some(&Value::Bool(true)) {
-            attributes.push(KeyValue::new("aws.xray.traced", AttributeValue::Bool(true)));
+        if let Some(response) = &http.response {
+            copy(
+                [
+                    (&response.status, "http.status_code"),
+                    (&response.content_length, "http.response_content_length"),
+                ],
+                attributes,
+            );
         }
     }
-    copy_fields(entity.get("aws"), &AWS_FIELDS, &mut attributes);
-    copy_fields(entity.get("sql"), &SQL_FIELDS, &mut attributes);
-    if let Some(user) = entity.get("user").and_then(Value::as_str) {
+    if let Some(aws) = &entity.aws {
+        copy(
+            [
+                (&aws.operation, "aws.operation"),
+                (&aws.account_id, "aws.account_id"),
+                (&aws.region, "aws.region"),
+                (&aws.request_id, "aws.request_id"),
+                (&aws.queue_url, "aws.queue_url"),
+                (&aws.table_name, "aws.table_name"),
+                (&aws.retries, "aws.xray.retries"),
+            ],
+            attributes,
+        );
+    }
+    if let Some(sql) = &entity.sql {
+        copy(
+            [
+                (&sql.url, "db.connection_string"),
+                (&sql.database_type, "db.system"),
+                (&sql.sanitized_query, "db.statement"),
+                (&sql.user, "db.user"),
+                (&sql.database_version, "db.version"),
+            ],
+            attributes,
+        );
+    }
+}
+
+/// The entity's own attributes (not the resource).
+fn attributes(entity: &Entity<'_>) -> Vec<KeyValue> {
+    let mut attributes = Vec::new();
+    block_attributes(entity, &mut attributes);
+    if let Some(user) = &entity.user {
         attributes.push(text("enduser.id", user));
     }
-    for (key, flag) in ["error", "fault", "throttle", "in_progress"].map(|k| (k, entity.get(k))) {
-        if flag == Some(&Value::Bool(true)) {
-            attributes.push(KeyValue::new(
-                format!("aws.xray.{key}"),
-                AttributeValue::Bool(true),
-            ));
+    for (key, flag) in [
+        ("aws.xray.error", entity.error),
+        ("aws.xray.fault", entity.fault),
+        ("aws.xray.throttle", entity.throttle),
+        ("aws.xray.in_progress", entity.in_progress),
+    ] {
+        if is_true(flag) {
+            attributes.push(KeyValue::new(key, AttributeValue::Bool(true)));
         }
     }
-    for (field, key) in [
-        ("namespace", "aws.xray.namespace"),
-        ("origin", "aws.xray.origin"),
-        ("resource_arn", "aws.xray.resource_arn"),
+    for (value, key) in [
+        (&entity.namespace, "aws.xray.namespace"),
+        (&entity.origin, "aws.xray.origin"),
+        (&entity.resource_arn, "aws.xray.resource_arn"),
     ] {
-        if let Some(value) = entity.get(field).and_then(Value::as_str) {
+        if let Some(value) = value {
             attributes.push(text(key, value));
         }
     }
-    if let Some(precursors) = entity.get("precursor_ids").and_then(Value::as_array) {
+    if let Some(precursors) = &entity.precursor_ids {
         let ids = precursors.iter().map(json_value).collect();
         attributes.push(KeyValue::new(
             "aws.xray.precursor_ids",
             AttributeValue::Array(ids),
         ));
     }
-    if let Some(annotations) = entity.get("annotations").and_then(Value::as_object) {
-        for (key, value) in annotations {
-            attributes.push(KeyValue::new(
-                format!("annotation.{key}"),
-                json_value(value),
-            ));
-        }
+    for (key, value) in entity.annotations.iter().flatten() {
+        attributes.push(KeyValue::new(
+            format!("annotation.{key}"),
+            json_value(value),
+        ));
     }
-    if let Some(metadata) = entity.get("metadata").and_then(Value::as_object) {
-        for (namespace, value) in metadata {
-            attributes.push(text(
-                &format!("aws.xray.metadata.{namespace}"),
-                &value.to_string(),
-            ));
-        }
+    for (namespace, value) in entity.metadata.iter().flatten() {
+        attributes.push(text(&format!("aws.xray.metadata.{namespace}"), value.get()));
     }
     attributes
 }
 
 /// Resource attributes of a segment.
-fn resource(segment: &Map<String, Value>, service: &str) -> Vec<KeyValue> {
+fn resource(segment: &Entity<'_>, service: &str) -> Vec<KeyValue> {
     let mut resource = vec![text("service.name", service)];
-    let aws = segment.get("aws").and_then(Value::as_object);
+    let aws = segment.aws.as_ref();
     resource.push(text(
         "cloud.provider",
         if aws.is_some() { "aws" } else { "unknown" },
     ));
-    let read = |path: &[&str]| -> Option<&Value> {
-        path.iter()
-            .try_fold(segment.get("aws")?, |v, key| v.get(key))
-    };
-    for (path, key) in [
-        (&["xray", "sdk"][..], "telemetry.sdk.name"),
-        (&["xray", "sdk_version"][..], "telemetry.sdk.version"),
-        (&["account_id"][..], "cloud.account.id"),
-        (&["ec2", "instance_id"][..], "host.id"),
-        (&["ec2", "instance_size"][..], "host.type"),
-        (&["ec2", "availability_zone"][..], "cloud.availability_zone"),
-        (&["ecs", "container"][..], "container.name"),
-        (&["ecs", "container_id"][..], "container.id"),
-        (&["eks", "cluster_name"][..], "k8s.cluster.name"),
-        (&["eks", "pod"][..], "k8s.pod.name"),
-    ] {
-        if let Some(value) = read(path).filter(|v| !v.is_null()) {
-            resource.push(KeyValue::new(key, json_value(value)));
-        }
+    if let Some(aws) = aws {
+        let none = None;
+        let xray = aws.xray.as_ref();
+        let ec2 = aws.ec2.as_ref();
+        let ecs = aws.ecs.as_ref();
+        let eks = aws.eks.as_ref();
+        copy(
+            [
+                (xray.map_or(&none, |x| &x.sdk), "telemetry.sdk.name"),
+                (
+                    xray.map_or(&none, |x| &x.sdk_version),
+                    "telemetry.sdk.version",
+                ),
+                (&aws.account_id, "cloud.account.id"),
+                (ec2.map_or(&none, |e| &e.instance_id), "host.id"),
+                (ec2.map_or(&none, |e| &e.instance_size), "host.type"),
+                (
+                    ec2.map_or(&none, |e| &e.availability_zone),
+                    "cloud.availability_zone",
+                ),
+                (ecs.map_or(&none, |e| &e.container), "container.name"),
+                (ecs.map_or(&none, |e| &e.container_id), "container.id"),
+                (eks.map_or(&none, |e| &e.cluster_name), "k8s.cluster.name"),
+                (eks.map_or(&none, |e| &e.pod), "k8s.pod.name"),
+            ],
+            &mut resource,
+        );
     }
-    if let Some(version) = segment
-        .get("service")
-        .and_then(|s| s.get("version"))
-        .and_then(Value::as_str)
+    if let Some(Value::String(version)) = segment.service.as_ref().and_then(|s| s.version.as_ref())
     {
         resource.push(text("service.version", version));
     }
@@ -178,30 +195,25 @@ fn resource(segment: &Map<String, Value>, service: &str) -> Vec<KeyValue> {
 
 /// Exceptions of a `cause` object as `exception` events at the entity's end; a cause that is
 /// only an exception id becomes the status message.
-fn exceptions(entity: &Map<String, Value>, at: u64) -> (Vec<Event>, Option<String>) {
-    match entity.get("cause") {
-        Some(Value::String(id)) => (Vec::new(), Some(format!("cause: exception {id}"))),
-        Some(Value::Object(cause)) => {
-            let events = cause
-                .get("exceptions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_object)
+fn exceptions(entity: &Entity<'_>, at: u64) -> (Vec<Event>, Option<String>) {
+    match entity.cause.and_then(Cause::read) {
+        Some(Cause::Id(id)) => (Vec::new(), Some(format!("cause: exception {id}"))),
+        Some(Cause::Details(exceptions)) => {
+            let events = exceptions
+                .iter()
                 .map(|exception| {
                     let mut attributes = Vec::new();
-                    for (field, key) in [
-                        ("type", "exception.type"),
-                        ("message", "exception.message"),
-                        ("id", "aws.xray.exception.id"),
-                        ("remote", "aws.xray.exception.remote"),
-                    ] {
-                        if let Some(value) = exception.get(field).filter(|v| !v.is_null()) {
-                            attributes.push(KeyValue::new(key, json_value(value)));
-                        }
-                    }
-                    if let Some(stack) = exception.get("stack").filter(|s| s.is_array()) {
-                        attributes.push(text("exception.stacktrace", &stack.to_string()));
+                    copy(
+                        [
+                            (&exception.kind, "exception.type"),
+                            (&exception.message, "exception.message"),
+                            (&exception.id, "aws.xray.exception.id"),
+                            (&exception.remote, "aws.xray.exception.remote"),
+                        ],
+                        &mut attributes,
+                    );
+                    if let Some(stack) = exception.stack.filter(|s| s.get().starts_with('[')) {
+                        attributes.push(text("exception.stacktrace", stack.get()));
                     }
                     Event {
                         time_unix_nano: at,
@@ -213,20 +225,21 @@ fn exceptions(entity: &Map<String, Value>, at: u64) -> (Vec<Event>, Option<Strin
                 .collect();
             (events, None)
         }
-        _ => (Vec::new(), None),
+        None => (Vec::new(), None),
     }
 }
 
 fn status(
-    entity: &Map<String, Value>,
+    entity: &Entity<'_>,
     kind: SpanKind,
     message: Option<String>,
     has_exceptions: bool,
 ) -> Status {
-    let flag = |key: &str| entity.get(key) == Some(&Value::Bool(true));
     // A fault (5xx) is an error on any span; a 4xx is the caller's error, so only a client
     // span (a downstream call) fails with it, as OpenTelemetry's HTTP conventions say.
-    let failed = flag("fault") || has_exceptions || (kind == SpanKind::Client && flag("error"));
+    let failed = is_true(entity.fault)
+        || has_exceptions
+        || (kind == SpanKind::Client && is_true(entity.error));
     Status {
         code: if failed {
             StatusCode::Error
@@ -245,25 +258,21 @@ struct Walk {
 impl Walk {
     fn entity(
         &mut self,
-        entity: &Map<String, Value>,
+        entity: &Entity<'_>,
         parent: Option<SpanId>,
         top: bool,
         raw: Option<String>,
     ) {
-        let Some(id) = entity.get("id").and_then(Value::as_str).and_then(span_id) else {
+        let Some(id) = entity.id.as_deref().and_then(span_id) else {
             return;
         };
-        let start = seconds_to_nanos(entity.get("start_time")).unwrap_or(0);
+        let start = seconds_to_nanos(entity.start_time).unwrap_or(0);
         // An in-progress entity has no end yet: it lasts zero until its complete version comes.
-        let end = seconds_to_nanos(entity.get("end_time")).unwrap_or(start);
-        let is_segment = top && entity.get("type").and_then(Value::as_str) != Some("subsegment");
+        let end = seconds_to_nanos(entity.end_time).unwrap_or(start);
+        let is_segment = top && entity.kind.as_deref() != Some("subsegment");
         let kind = if is_segment {
             SpanKind::Server
-        } else if entity
-            .get("namespace")
-            .and_then(Value::as_str)
-            .is_some_and(|n| n == "remote" || n == "aws")
-        {
+        } else if matches!(entity.namespace.as_deref(), Some("remote" | "aws")) {
             SpanKind::Client
         } else {
             SpanKind::Internal
@@ -281,11 +290,7 @@ impl Walk {
             span_id: id,
             parent_span_id: parent,
             trace_state: String::new(),
-            name: entity
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            name: entity.name.as_deref().unwrap_or_default().to_owned(),
             kind,
             start_unix_nano: start,
             duration_nano: end.saturating_sub(start),
@@ -298,23 +303,15 @@ impl Walk {
             dropped_counts: [0; 3],
         };
         self.out.push(span);
-        for child in entity
-            .get("subsegments")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(child) = child.as_object() {
-                self.entity(child, Some(id), false, None);
-            }
+        for child in entity.subsegments.iter().flatten() {
+            self.entity(child, Some(id), false, None);
         }
     }
 }
 
 /// The service and resource a segment gives its spans and its streamed subsegments.
-pub(crate) fn segment_owner(segment: &Map<String, Value>) -> Owner {
-    let name = segment.get("name").and_then(Value::as_str);
-    let service = combray_model::dataset_for_service_name(name);
+pub(crate) fn segment_owner(segment: &Entity<'_>) -> Owner {
+    let service = combray_model::dataset_for_service_name(segment.name.as_deref());
     let resource = resource(segment, &service);
     Owner { service, resource }
 }
@@ -322,7 +319,7 @@ pub(crate) fn segment_owner(segment: &Map<String, Value>) -> Owner {
 /// A document's entity (child of `parent`) and every subsegment inside it as spans, the
 /// document's own first (carrying `raw`, the whole document).
 pub(crate) fn document_spans(
-    body: &Map<String, Value>,
+    body: &Entity<'_>,
     trace_id: TraceId,
     parent: Option<SpanId>,
     raw: String,

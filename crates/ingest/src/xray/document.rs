@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use combray_model::{Span, SpanId, TraceId};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::assemble::Owner;
 use super::convert::{document_spans, segment_owner};
+use super::segment::Entity;
 use super::MAX_DOCUMENT_BYTES;
 
 /// Why a document is rejected; `code` goes to `UnprocessedTraceSegments.ErrorCode`.
@@ -86,8 +87,8 @@ fn error(id: Option<&str>, code: &'static str, message: String) -> DocumentError
 }
 
 /// Checks the fields every entity (segment or subsegment, embedded or not) needs.
-pub(crate) fn check_entity(entity: &Map<String, Value>, path: &str) -> Result<(), DocumentError> {
-    let id = entity.get("id").and_then(Value::as_str);
+pub(crate) fn check_entity(entity: &Entity<'_>, path: &str) -> Result<(), DocumentError> {
+    let id = entity.id.as_deref();
     let missing = |field: &str| {
         error(
             id,
@@ -95,10 +96,7 @@ pub(crate) fn check_entity(entity: &Map<String, Value>, path: &str) -> Result<()
             format!("{path} has no {field}"),
         )
     };
-    let name = entity
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| missing("name"))?;
+    let name = entity.name.as_deref().ok_or_else(|| missing("name"))?;
     if name.chars().count() > 200 {
         return Err(error(
             id,
@@ -114,33 +112,32 @@ pub(crate) fn check_entity(entity: &Map<String, Value>, path: &str) -> Result<()
             format!("{path} id {id_text:?} is not 16 hex digits"),
         ));
     }
-    if !entity.get("start_time").is_some_and(Value::is_number) {
+    if entity.start_time.is_none() {
         return Err(missing("numeric start_time"));
     }
-    let in_progress = entity.get("in_progress").and_then(Value::as_bool) == Some(true);
-    if !in_progress && !entity.get("end_time").is_some_and(Value::is_number) {
+    if entity.in_progress != Some(true) && entity.end_time.is_none() {
         return Err(missing("end_time (or in_progress: true)"));
     }
-    if let Some(children) = entity.get("subsegments") {
-        let Some(children) = children.as_array() else {
-            return Err(error(
-                id,
-                "MalformedSegment",
-                format!("{path} subsegments is not an array"),
-            ));
-        };
-        for (index, child) in children.iter().enumerate() {
-            let Some(child) = child.as_object() else {
-                return Err(error(
-                    id,
-                    "MalformedSegment",
-                    format!("{path} subsegment {index} is not an object"),
-                ));
-            };
-            check_entity(child, &format!("{path}.subsegments[{index}]"))?;
-        }
+    for (index, child) in entity.subsegments.iter().flatten().enumerate() {
+        check_entity(child, &format!("{path}.subsegments[{index}]"))?;
     }
     Ok(())
+}
+
+/// Why a document that is not a valid segment document fails to parse, with its `id` when a
+/// looser reading finds one (so the daemon can match the answer to what it sent).
+fn malformed(raw: &str, reason: serde_json::Error) -> DocumentError {
+    let loose = serde_json::from_str::<Value>(raw).ok();
+    let id = loose
+        .as_ref()
+        .and_then(|v| v.get("id"))
+        .and_then(Value::as_str);
+    let message = match &loose {
+        None => format!("the document is not JSON: {reason}"),
+        Some(Value::Object(_)) => format!("the document has a field of the wrong type: {reason}"),
+        Some(_) => "the document is not a JSON object".to_owned(),
+    };
+    error(id, "MalformedSegment", message)
 }
 
 /// Parses and validates one document.
@@ -155,34 +152,15 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
             ),
         ));
     }
-    let body = match serde_json::from_str::<Value>(raw) {
-        Ok(Value::Object(body)) => body,
-        Ok(_) => {
-            return Err(error(
-                None,
-                "MalformedSegment",
-                "the document is not a JSON object".into(),
-            ))
-        }
-        Err(e) => {
-            return Err(error(
-                None,
-                "MalformedSegment",
-                format!("the document is not JSON: {e}"),
-            ))
-        }
-    };
-    let id_text = body.get("id").and_then(Value::as_str);
-    let trace_text = body
-        .get("trace_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            error(
-                id_text,
-                "MissingRequiredFields",
-                "the document has no trace_id".into(),
-            )
-        })?;
+    let body: Entity<'_> = serde_json::from_str(raw).map_err(|e| malformed(raw, e))?;
+    let id_text = body.id.as_deref();
+    let trace_text = body.trace_id.as_deref().ok_or_else(|| {
+        error(
+            id_text,
+            "MissingRequiredFields",
+            "the document has no trace_id".into(),
+        )
+    })?;
     let trace_id = trace_id_from_xray(trace_text).ok_or_else(|| {
         error(id_text, "InvalidTraceId", format!("Invalid segment. ErrorCode: InvalidTraceId ({trace_text:?} is not 1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy)"))
     })?;
@@ -191,11 +169,8 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         error.id = id_text.map(str::to_owned);
         error
     })?;
-    let independent_subsegment = body.get("type").and_then(Value::as_str) == Some("subsegment");
-    let parent = body
-        .get("parent_id")
-        .and_then(Value::as_str)
-        .and_then(span_id);
+    let independent_subsegment = body.kind.as_deref() == Some("subsegment");
+    let parent = body.parent_id.as_deref().and_then(span_id);
     if independent_subsegment && parent.is_none() {
         return Err(error(
             id_text,
@@ -204,8 +179,9 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         ));
     }
     let id = id_text.and_then(span_id).expect("checked by check_entity");
-    let in_progress = body.get("in_progress") == Some(&Value::Bool(true));
+    let in_progress = body.in_progress == Some(true);
     let owner = (!independent_subsegment).then(|| Arc::new(segment_owner(&body)));
+    let spans = document_spans(&body, trace_id, parent, raw.to_owned());
     Ok(Document {
         trace_id,
         id,
@@ -213,6 +189,6 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         in_progress,
         parent,
         owner,
-        spans: document_spans(&body, trace_id, parent, raw.to_owned()),
+        spans,
     })
 }

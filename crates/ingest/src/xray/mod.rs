@@ -17,6 +17,7 @@
 mod assemble;
 mod convert;
 mod document;
+mod segment;
 
 pub use assemble::{
     group_spans, Assembler, AssemblerCounts, Owner, Pushed, ResolvedSpan, UNRESOLVED_SERVICE,
