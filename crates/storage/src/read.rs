@@ -1,7 +1,7 @@
 //! The read API the query layer sees: one trait over the head alone (for tests) and over the
 //! whole storage (head plus blocks), so no query needs to know where a span lives.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use std::sync::Arc;
 
@@ -227,16 +227,30 @@ impl SpanStore for Storage {
     fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {
         let blocks = self.blocks().blocks(environment);
         let mut merged: HashMap<TraceId, TraceSummary> = HashMap::with_capacity(trace_ids.len());
-        for trace_id in &trace_ids {
-            for block in &blocks {
-                if let Some(entry) = block.traces.find(trace_id) {
-                    let part = block_summary(block, entry);
-                    match merged.get_mut(trace_id) {
-                        Some(existing) => merge(existing, part),
-                        None => {
-                            merged.insert(*trace_id, part);
-                        }
-                    }
+        let mut add = |block: &Block, entry: &TraceEntry| {
+            let part = block_summary(block, entry);
+            match merged.get_mut(&entry.trace_id) {
+                Some(existing) => merge(existing, part),
+                None => {
+                    merged.insert(entry.trace_id, part);
+                }
+            }
+        };
+        // Few ids: a binary search per id in each block's index. Many (a window's listing):
+        // one pass over each block's entries beats ids × blocks searches.
+        let wanted: HashSet<TraceId> = trace_ids.iter().copied().collect();
+        for block in &blocks {
+            let entries = &block.traces.entries;
+            let searches = trace_ids
+                .len()
+                .saturating_mul(entries.len().max(2).ilog2() as usize);
+            if searches > entries.len() {
+                for entry in entries.iter().filter(|e| wanted.contains(&e.trace_id)) {
+                    add(block, entry);
+                }
+            } else {
+                for entry in trace_ids.iter().filter_map(|id| block.traces.find(id)) {
+                    add(block, entry);
                 }
             }
         }
@@ -361,7 +375,7 @@ impl Storage {
         end: u64,
         keep: impl Fn(u64, u64) -> bool,
     ) -> Vec<TraceId> {
-        let mut ids: BTreeSet<TraceId> = head.into_iter().collect();
+        let mut ids = head;
         for block in self.blocks().blocks(environment) {
             if block.meta.max_end_unix_nano < start || block.meta.min_start_unix_nano > end {
                 continue;
@@ -375,6 +389,8 @@ impl Storage {
                     .map(|e| e.trace_id),
             );
         }
-        ids.into_iter().collect()
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 }
