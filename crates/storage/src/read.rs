@@ -1,7 +1,7 @@
 //! The read API the query layer sees: one trait over the head alone (for tests) and over the
 //! whole storage (head plus blocks), so no query needs to know where a span lives.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use std::sync::Arc;
 
@@ -224,45 +224,50 @@ impl SpanStore for Storage {
         Ok(traces)
     }
 
-    fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {
-        let blocks = self.blocks().blocks(environment);
-        let mut merged: HashMap<TraceId, TraceSummary> = HashMap::with_capacity(trace_ids.len());
-        let mut add = |block: &Block, entry: &TraceEntry| {
-            let part = block_summary(block, entry);
-            match merged.get_mut(&entry.trace_id) {
-                Some(existing) => merge(existing, part),
-                None => {
-                    merged.insert(entry.trace_id, part);
-                }
-            }
+    fn trace_summaries(&self, environment: &str, mut trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {
+        if !trace_ids.is_sorted() {
+            trace_ids.sort_unstable();
+        }
+        trace_ids.dedup();
+        // One slot per id, found by position: a window's listing asks for every trace in it
+        // (a million ids), where hash tables of that size spend their time on cache misses.
+        let mut slots: Vec<Option<TraceSummary>> = (0..trace_ids.len()).map(|_| None).collect();
+        let fold = |slot: &mut Option<TraceSummary>, part: TraceSummary| match slot {
+            Some(existing) => merge(existing, part),
+            None => *slot = Some(part),
         };
-        // Few ids: a binary search per id in each block's index. Many (a window's listing):
-        // one pass over each block's entries beats ids × blocks searches.
-        let wanted: HashSet<TraceId> = trace_ids.iter().copied().collect();
-        for block in &blocks {
+        for block in self.blocks().blocks(environment) {
             let entries = &block.traces.entries;
             let searches = trace_ids
                 .len()
                 .saturating_mul(entries.len().max(2).ilog2() as usize);
-            if searches > entries.len() {
-                for entry in entries.iter().filter(|e| wanted.contains(&e.trace_id)) {
-                    add(block, entry);
+            if searches < entries.len() {
+                // Few ids: a binary search of the block's index for each.
+                for (slot, id) in slots.iter_mut().zip(&trace_ids) {
+                    if let Some(entry) = block.traces.find(id) {
+                        fold(slot, block_summary(&block, entry));
+                    }
                 }
-            } else {
-                for entry in trace_ids.iter().filter_map(|id| block.traces.find(id)) {
-                    add(block, entry);
+                continue;
+            }
+            // Many: walk the block's entries and the ids together, both sorted by id.
+            let mut at = 0;
+            for entry in entries {
+                at = seek(&trace_ids, at, &entry.trace_id);
+                if at == trace_ids.len() {
+                    break;
+                }
+                if trace_ids[at] == entry.trace_id {
+                    fold(&mut slots[at], block_summary(&block, entry));
                 }
             }
         }
-        for part in self.head().trace_summaries(environment, trace_ids) {
-            match merged.get_mut(&part.trace_id) {
-                Some(existing) => merge(existing, part),
-                None => {
-                    merged.insert(part.trace_id, part);
-                }
+        for part in self.head().trace_summaries(environment, trace_ids.clone()) {
+            if let Ok(at) = trace_ids.binary_search(&part.trace_id) {
+                fold(&mut slots[at], part);
             }
         }
-        merged.into_values().collect()
+        slots.into_iter().flatten().collect()
     }
 
     fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
@@ -393,4 +398,17 @@ impl Storage {
         ids.dedup();
         ids
     }
+}
+
+/// The first position at or after `from` whose id is not below `target`, in sorted `ids`:
+/// a galloping search, so walking a block's sorted entries through the ids costs about the
+/// log of the gap between consecutive matches rather than of all the ids.
+fn seek(ids: &[TraceId], from: usize, target: &TraceId) -> usize {
+    let rest = &ids[from..];
+    let mut bound = 1;
+    while bound < rest.len() && rest[bound] < *target {
+        bound *= 2;
+    }
+    let upto = (bound + 1).min(rest.len());
+    from + rest[..upto].partition_point(|id| id < target)
 }

@@ -188,3 +188,53 @@ async fn many_traces_read_in_one_pass_per_block_match_one_at_a_time() {
         [10, 11, 12, 99]
     );
 }
+
+/// Summaries asked for many traces at once (each block's index walked once) equal those asked
+/// one trace at a time (a search per id): merged across blocks and the head, unknown ids left
+/// out, whatever order the ids come in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_summaries_for_many_ids_match_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).await.unwrap();
+    let spans = |traces: std::ops::RangeInclusive<u8>, first_id: u8| {
+        traces
+            .flat_map(|t| (0..2).map(move |i| span(t, first_id + i, None)))
+            .collect::<Vec<_>>()
+    };
+    storage
+        .append(&batch("prod", "api", spans(1..=30, 1)))
+        .await
+        .unwrap();
+    storage.cut().await.unwrap().expect("a cut");
+    storage
+        .append(&batch("prod", "db", spans(25..=90, 10)))
+        .await
+        .unwrap();
+    storage.cut().await.unwrap().expect("a cut");
+    let head: Vec<_> = (1..=90u8).step_by(7).map(|t| span(t, 99, None)).collect();
+    storage.append(&batch("prod", "web", head)).await.unwrap();
+
+    // Unsorted, with a duplicate and ids stored nowhere: enough ids that each block is walked.
+    let mut wanted: Vec<TraceId> = (1..=120u8)
+        .rev()
+        .map(|t| TraceId::from_bytes([t; 16]))
+        .collect();
+    wanted.push(TraceId::from_bytes([5; 16]));
+    let mut many = storage.trace_summaries("prod", wanted.clone());
+    many.sort_by_key(|s| s.trace_id);
+    let mut one_by_one: Vec<_> = wanted[..120]
+        .iter()
+        .flat_map(|id| storage.trace_summaries("prod", vec![*id]))
+        .collect();
+    one_by_one.sort_by_key(|s| s.trace_id);
+    assert_eq!(many.len(), 90);
+    assert_eq!(many, one_by_one);
+    let both = &many[29];
+    assert_eq!(both.trace_id, TraceId::from_bytes([30; 16]));
+    assert_eq!(both.span_count, 4, "two spans in each block");
+    let with_head = &many[28];
+    assert_eq!(
+        with_head.span_count, 5,
+        "trace 29 also has a span in the head"
+    );
+}
