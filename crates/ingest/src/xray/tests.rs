@@ -207,6 +207,17 @@ fn invalid_documents_get_a_code_and_keep_their_id() {
             Some("14433295f04e6806"),
             "InvalidSegmentId",
         ),
+        // A mapped field of the wrong type: malformed, but the id is still found for the daemon.
+        (
+            r#"{"id":"14433295f04e6806","name":"a","start_time":"soon","end_time":2,"trace_id":"1-6b06a841-69cb3a08896fab530b612e6d"}"#,
+            Some("14433295f04e6806"),
+            "MalformedSegment",
+        ),
+        (
+            r#"{"id":"14433295f04e6806","name":"a","start_time":1,"end_time":2,"http":"GET /","trace_id":"1-6b06a841-69cb3a08896fab530b612e6d"}"#,
+            Some("14433295f04e6806"),
+            "MalformedSegment",
+        ),
     ];
     for (raw, id, code) in cases {
         let error = parse_document(raw).expect_err(raw);
@@ -219,4 +230,24 @@ fn invalid_documents_get_a_code_and_keep_their_id() {
     }
     let huge = format!(r#"{{"pad":"{}"}}"#, "x".repeat(MAX_DOCUMENT_BYTES));
     assert_eq!(parse_document(&huge).unwrap_err().code, "SegmentTooLarge");
+}
+
+#[test]
+fn unmapped_fields_are_ignored_and_a_cause_may_be_an_exception_id() {
+    let raw = r#"{"id":"14433295f04e6806","name":"api","start_time":1.5,"end_time":2.5,"trace_id":"1-6b06a841-69cb3a08896fab530b612e6d",
+"cause":"0123456789abcdef","fault":true,"some_future_field":{"nested":[1,2,{"x":null}]},"metadata":{"debug":{"text":"a \"quoted\" word"}},
+"annotations":{"escaped\u00e9":"caf\u00e9"}}"#;
+    let span = &parse_document(raw).unwrap().spans[0];
+    assert_eq!(span.status.message, "cause: exception 0123456789abcdef");
+    assert_eq!(span.status.code, StatusCode::Error);
+    assert_eq!(
+        span.attribute("aws.xray.metadata.debug"),
+        Some(&AttributeValue::String(
+            r#"{"text":"a \"quoted\" word"}"#.into()
+        ))
+    );
+    assert_eq!(
+        span.attribute("annotation.escaped\u{e9}"),
+        Some(&AttributeValue::String("caf\u{e9}".into()))
+    );
 }
