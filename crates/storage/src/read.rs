@@ -9,7 +9,7 @@ use combray_model::{SpanKind, SpanRecord, TraceId};
 use object_store::ObjectStore;
 
 use crate::block::{Block, TraceEntry};
-use crate::head::{Chunk, Head, Operation, TraceSummary};
+use crate::head::{overlaps, starts_within, Chunk, Head, Operation, TraceSummary};
 use crate::{Storage, StorageError};
 
 /// What queries read. Implementations that touch the object store block on it, so call them
@@ -271,21 +271,11 @@ impl SpanStore for Storage {
     }
 
     fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
-        let head = self
-            .head()
-            .trace_ids_starting_between(environment, start, end);
-        self.block_trace_ids_where(environment, head, start, end, |first, _| {
-            (start..=end).contains(&first)
-        })
+        self.trace_ids_where(environment, start, end, starts_within(start, end))
     }
 
     fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
-        let head = self
-            .head()
-            .trace_ids_active_between(environment, start, end);
-        self.block_trace_ids_where(environment, head, start, end, |first, last| {
-            first <= end && last >= start
-        })
+        self.trace_ids_where(environment, start, end, overlaps(start, end))
     }
 
     fn scan(
@@ -370,19 +360,19 @@ impl SpanStore for Storage {
 }
 
 impl Storage {
-    /// `head`'s ids plus those of block trace entries that `keep` (earliest start, latest end)
-    /// accepts, in blocks that overlap `[start, end]`; sorted, each once.
-    fn block_trace_ids_where(
+    /// Traces with a part, in the head or in a block overlapping `[start, end]`, whose earliest
+    /// start and latest end `keep` accepts; sorted, each once.
+    fn trace_ids_where(
         &self,
         environment: &str,
-        head: Vec<TraceId>,
         start: u64,
         end: u64,
-        keep: impl Fn(u64, u64) -> bool,
+        keep: impl Fn(u64, u64) -> bool + Copy,
     ) -> Vec<TraceId> {
-        let mut ids = head;
+        let mut ids = self.head().trace_ids_where(environment, keep);
         for block in self.blocks().blocks(environment) {
-            if block.meta.max_end_unix_nano < start || block.meta.min_start_unix_nano > end {
+            let (first, last) = (block.meta.min_start_unix_nano, block.meta.max_end_unix_nano);
+            if !overlaps(start, end)(first, last) {
                 continue;
             }
             ids.extend(

@@ -139,11 +139,7 @@ async fn many_traces_read_in_one_pass_per_block_match_one_at_a_time() {
     let storage = Arc::new(Storage::open(config(dir.path())).await.unwrap());
     // Block 1: traces 1..=40, three spans each; block 2: traces 20..=60 (so 20..=40 span both);
     // head: one more span for every fifth trace.
-    let spans = |traces: std::ops::RangeInclusive<u8>, first_id: u8| {
-        traces
-            .flat_map(|t| (0..3).map(move |i| span(t, first_id + i, None)))
-            .collect::<Vec<_>>()
-    };
+    let spans = |traces, first_id| spans_per_trace(traces, first_id, 3);
     storage
         .append(&batch("prod", "api", spans(1..=40, 1)))
         .await
@@ -196,11 +192,7 @@ async fn many_traces_read_in_one_pass_per_block_match_one_at_a_time() {
 async fn trace_summaries_for_many_ids_match_one_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(config(dir.path())).await.unwrap();
-    let spans = |traces: std::ops::RangeInclusive<u8>, first_id: u8| {
-        traces
-            .flat_map(|t| (0..2).map(move |i| span(t, first_id + i, None)))
-            .collect::<Vec<_>>()
-    };
+    let spans = |traces, first_id| spans_per_trace(traces, first_id, 2);
     storage
         .append(&batch("prod", "api", spans(1..=30, 1)))
         .await
@@ -237,4 +229,15 @@ async fn trace_summaries_for_many_ids_match_one_at_a_time() {
         with_head.span_count, 5,
         "trace 29 also has a span in the head"
     );
+}
+
+/// `per_trace` root spans (ids `first_id`, `first_id + 1`, …) of each trace in `traces`.
+fn spans_per_trace(
+    traces: std::ops::RangeInclusive<u8>,
+    first_id: u8,
+    per_trace: u8,
+) -> Vec<combray_model::Span> {
+    traces
+        .flat_map(|t| (0..per_trace).map(move |i| span(t, first_id + i, None)))
+        .collect()
 }

@@ -8,8 +8,8 @@
 //! a release record follows. At start, documents held and never released are put back into the
 //! assembler, so a parent that arrives after the restart still adopts them.
 //!
-//! The journal is a storage [`Wal`] of its own (`<data dir>/xray-held`), one JSON record per
-//! append: a JSON list of `{"environment", "hold": [document text], "release": [[trace id, id]]}`. Once enough
+//! The journal is a storage [`Wal`] of its own (`<data dir>/xray-held`); each append is a JSON
+//! list of `{"environment", "hold": [document text], "release": [[trace id, id]]}`. Once enough
 //! bytes have been written, it is compacted: the log is rotated, everything still held is
 //! written again in one record, and the older segments are deleted.
 //!
@@ -17,9 +17,9 @@
 //! but before its release record is written stores it again at the next start (X-Ray reads keep
 //! one copy per id). Documents that came by UDP are never acknowledged and are not journaled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use combray_model::{SpanId, TraceId};
 use combray_storage::wal::{FsyncPolicy, Wal, WalConfig};
@@ -30,8 +30,12 @@ use serde::{Deserialize, Serialize};
 /// Bytes written after which the journal is compacted.
 const COMPACT_AFTER_BYTES: u64 = 16 * 1024 * 1024;
 
-/// A waiting document's key: environment, trace id, document id.
-type Key = (String, TraceId, SpanId);
+/// A waiting document's key within its environment: trace id, document id.
+type Key = (TraceId, SpanId);
+
+/// Journaled documents' texts by environment, then key. Keyed by environment first so that a
+/// lookup (one per departure, on the UDP path too) allocates nothing.
+type HeldMap = HashMap<String, HashMap<Key, String>>;
 
 #[derive(Serialize, Deserialize, Default)]
 struct Record {
@@ -39,7 +43,7 @@ struct Record {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     hold: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    release: Vec<(TraceId, SpanId)>,
+    release: Vec<Key>,
 }
 
 /// A document to journal as held: its key and its original text.
@@ -55,13 +59,13 @@ pub(crate) struct HeldDocument {
 /// The journal. Its map is what the journal says is held, kept in step with the log.
 pub(crate) struct HeldJournal {
     wal: Wal,
-    held: Mutex<HashMap<Key, String>>,
-    compacted_at_bytes: Mutex<u64>,
+    held: Mutex<HeldMap>,
+    compacted_at_bytes: AtomicU64,
     compact_after_bytes: u64,
 }
 
 /// Finds a held document's key (trace id, id) in its text; `None` if it no longer parses.
-pub(crate) type KeyOf<'a> = &'a dyn Fn(&str) -> Option<(TraceId, SpanId)>;
+pub(crate) type KeyOf<'a> = &'a dyn Fn(&str) -> Option<Key>;
 
 impl HeldJournal {
     /// Opens the journal in `dir`; returns it and the documents (environment, text) that were
@@ -74,8 +78,8 @@ impl HeldJournal {
         let mut config = WalConfig::new(dir.to_path_buf());
         config.fsync = fsync;
         config.segment_bytes = 4 * COMPACT_AFTER_BYTES;
-        let mut held: HashMap<Key, String> = HashMap::new();
-        let mut order: Vec<Key> = Vec::new();
+        let mut held = HeldMap::new();
+        let mut order: Vec<(String, Key)> = Vec::new();
         let (wal, _) = Wal::open(config, |payload| {
             match serde_json::from_slice::<Vec<Record>>(payload) {
                 Ok(records) => {
@@ -89,18 +93,21 @@ impl HeldJournal {
             }
             Ok(())
         })?;
-        let mut remaining = held.clone();
+        // A key held, released and held again appears twice in `order`; restore it once.
+        let mut restored_keys = HashSet::new();
         let restored = order
             .into_iter()
-            .filter_map(|key| {
-                let text = remaining.remove(&key)?;
-                Some((key.0, text))
+            .filter_map(|(environment, key)| {
+                let text = held.get(&environment)?.get(&key)?.clone();
+                restored_keys
+                    .insert((environment.clone(), key))
+                    .then_some((environment, text))
             })
             .collect();
         let journal = Self {
             wal,
             held: Mutex::new(held),
-            compacted_at_bytes: Mutex::new(0),
+            compacted_at_bytes: AtomicU64::new(0),
             compact_after_bytes: COMPACT_AFTER_BYTES,
         };
         Ok((journal, restored))
@@ -108,7 +115,7 @@ impl HeldJournal {
 
     /// Documents the journal holds now.
     pub(crate) fn len(&self) -> usize {
-        self.held.lock().len()
+        self.held.lock().values().map(HashMap::len).sum()
     }
 
     /// Records that documents now wait and that others left; returns once that is durable.
@@ -117,7 +124,7 @@ impl HeldJournal {
         &self,
         environment: &str,
         held: Vec<HeldDocument>,
-        departed: &[(TraceId, SpanId)],
+        departed: &[Key],
     ) -> Result<(), StorageError> {
         if held.is_empty() && !self.holds_any(environment, departed) {
             return Ok(());
@@ -126,7 +133,10 @@ impl HeldJournal {
         // The map changes and the record is queued under one lock, so the log's order is the
         // map's order even when requests race.
         let durable = {
-            let mut map = self.held.lock();
+            let mut held_by_environment = self.held.lock();
+            let map = held_by_environment
+                .entry(environment.to_owned())
+                .or_default();
             let mut record = Record {
                 environment: environment.to_owned(),
                 ..Record::default()
@@ -135,18 +145,15 @@ impl HeldJournal {
             // later in the same request) must end up released, here and on replay, which
             // applies a record's holds before its releases.
             for document in held {
-                let key = (environment.to_owned(), document.trace_id, document.id);
+                let key = (document.trace_id, document.id);
                 if map.get(&key) != Some(&document.text) {
                     map.insert(key, document.text.clone());
                     record.hold.push(document.text);
                 }
             }
-            for &(trace_id, id) in departed {
-                if map
-                    .remove(&(environment.to_owned(), trace_id, id))
-                    .is_some()
-                {
-                    record.release.push((trace_id, id));
+            for key in departed {
+                if map.remove(key).is_some() {
+                    record.release.push(*key);
                 }
             }
             if record.hold.is_empty() && record.release.is_empty() {
@@ -158,40 +165,33 @@ impl HeldJournal {
     }
 
     /// Whether any of these documents is journaled (most departures are of UDP documents).
-    fn holds_any(&self, environment: &str, keys: &[(TraceId, SpanId)]) -> bool {
+    fn holds_any(&self, environment: &str, keys: &[Key]) -> bool {
         if keys.is_empty() {
             return false;
         }
-        let map = self.held.lock();
-        !map.is_empty()
-            && keys
-                .iter()
-                .any(|&(trace_id, id)| map.contains_key(&(environment.to_owned(), trace_id, id)))
+        let held = self.held.lock();
+        held.get(environment)
+            .is_some_and(|map| keys.iter().any(|key| map.contains_key(key)))
     }
 
     /// Rewrites the journal as only what is held now, once enough has been written since the
     /// last time. Records appended meanwhile land after the rotation and stay valid.
     pub(crate) async fn compact_if_due(&self) -> Result<(), StorageError> {
         let written = self.wal.stats().bytes.load(Ordering::Relaxed);
-        if written.saturating_sub(*self.compacted_at_bytes.lock()) < self.compact_after_bytes {
+        let compacted_at = self.compacted_at_bytes.load(Ordering::Relaxed);
+        if written.saturating_sub(compacted_at) < self.compact_after_bytes {
             return Ok(());
         }
         let sealed = self.wal.rotate().await?;
         let slot = self.wal.reserve().await?;
         let durable = {
-            let map = self.held.lock();
-            let mut by_environment: HashMap<&str, Vec<String>> = HashMap::new();
-            for ((environment, _, _), text) in map.iter() {
-                by_environment
-                    .entry(environment)
-                    .or_default()
-                    .push(text.clone());
-            }
-            let records: Vec<Record> = by_environment
-                .into_iter()
-                .map(|(environment, hold)| Record {
-                    environment: environment.to_owned(),
-                    hold,
+            let held = self.held.lock();
+            let records: Vec<Record> = held
+                .iter()
+                .filter(|(_, map)| !map.is_empty())
+                .map(|(environment, map)| Record {
+                    environment: environment.clone(),
+                    hold: map.values().cloned().collect(),
                     release: Vec::new(),
                 })
                 .collect();
@@ -199,7 +199,8 @@ impl HeldJournal {
         };
         durable.await?;
         self.wal.remove_segments_through(sealed)?;
-        *self.compacted_at_bytes.lock() = self.wal.stats().bytes.load(Ordering::Relaxed);
+        let written = self.wal.stats().bytes.load(Ordering::Relaxed);
+        self.compacted_at_bytes.store(written, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -211,21 +212,21 @@ fn encode(records: &[Record]) -> Result<Vec<u8>, StorageError> {
 fn replay_record(
     record: Record,
     key_of: KeyOf<'_>,
-    held: &mut HashMap<Key, String>,
-    order: &mut Vec<Key>,
+    held: &mut HeldMap,
+    order: &mut Vec<(String, Key)>,
 ) {
+    let map = held.entry(record.environment.clone()).or_default();
     for text in record.hold {
-        let Some((trace_id, id)) = key_of(&text) else {
+        let Some(key) = key_of(&text) else {
             tracing::error!("skipping a held X-Ray document that no longer parses");
             continue;
         };
-        let key = (record.environment.clone(), trace_id, id);
-        if held.insert(key.clone(), text).is_none() {
-            order.push(key);
+        if map.insert(key, text).is_none() {
+            order.push((record.environment.clone(), key));
         }
     }
-    for (trace_id, id) in record.release {
-        held.remove(&(record.environment.clone(), trace_id, id));
+    for key in record.release {
+        map.remove(&key);
     }
 }
 

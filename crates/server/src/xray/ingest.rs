@@ -277,13 +277,9 @@ pub async fn ingest(
     environment: &str,
     documents: Vec<Document>,
 ) -> Result<(), ApiError> {
-    let count = documents.len() as u64;
-    let assembled = state
-        .xray
-        .assemble(environment, documents.into_iter().map(|d| (d, None)));
-    settle(state, environment, assembled).await?;
-    XRayCounters::bump(&state.xray.counters.documents_accepted, count);
-    Ok(())
+    let count = documents.len();
+    let documents = documents.into_iter().map(|d| (d, None));
+    assemble_and_settle(state, environment, documents, count).await
 }
 
 /// Takes valid documents with their text (PutTraceSegments); returns once every one is
@@ -293,13 +289,20 @@ pub async fn ingest_acknowledged(
     environment: &str,
     documents: Vec<(Document, String)>,
 ) -> Result<(), ApiError> {
-    let count = documents.len() as u64;
-    let assembled = state.xray.assemble(
-        environment,
-        documents.into_iter().map(|(d, text)| (d, Some(text))),
-    );
+    let count = documents.len();
+    let documents = documents.into_iter().map(|(d, text)| (d, Some(text)));
+    assemble_and_settle(state, environment, documents, count).await
+}
+
+async fn assemble_and_settle(
+    state: &AppState,
+    environment: &str,
+    documents: impl IntoIterator<Item = (Document, Option<String>)>,
+    count: usize,
+) -> Result<(), ApiError> {
+    let assembled = state.xray.assemble(environment, documents);
     settle(state, environment, assembled).await?;
-    XRayCounters::bump(&state.xray.counters.documents_accepted, count);
+    XRayCounters::bump(&state.xray.counters.documents_accepted, count as u64);
     Ok(())
 }
 

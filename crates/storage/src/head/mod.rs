@@ -308,7 +308,7 @@ impl Head {
         start: u64,
         end: u64,
     ) -> Vec<TraceId> {
-        self.trace_ids_where(environment, |first, _| (start..=end).contains(&first))
+        self.trace_ids_where(environment, starts_within(start, end))
     }
 
     /// Traces whose spans here (from the earliest start to the latest end) overlap
@@ -319,10 +319,15 @@ impl Head {
         start: u64,
         end: u64,
     ) -> Vec<TraceId> {
-        self.trace_ids_where(environment, |first, last| first <= end && last >= start)
+        self.trace_ids_where(environment, overlaps(start, end))
     }
 
-    fn trace_ids_where(&self, environment: &str, keep: impl Fn(u64, u64) -> bool) -> Vec<TraceId> {
+    /// Traces whose spans here, from the earliest start to the latest end, `keep` accepts.
+    pub(crate) fn trace_ids_where(
+        &self,
+        environment: &str,
+        keep: impl Fn(u64, u64) -> bool,
+    ) -> Vec<TraceId> {
         let Some(head) = self.environment(environment) else {
             return Vec::new();
         };
@@ -363,3 +368,13 @@ impl Head {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether a trace's part, from its earliest start to its latest end, starts in `[start, end]`.
+pub(crate) fn starts_within(start: u64, end: u64) -> impl Fn(u64, u64) -> bool + Copy {
+    move |first, _| (start..=end).contains(&first)
+}
+
+/// Whether a trace's part, from its earliest start to its latest end, overlaps `[start, end]`.
+pub(crate) fn overlaps(start: u64, end: u64) -> impl Fn(u64, u64) -> bool + Copy {
+    move |first, last| first <= end && last >= start
+}
