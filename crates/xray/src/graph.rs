@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::analysis::Node;
-use crate::eval::Evaluated;
+use crate::shape::{Sample, TraceShape};
 use crate::summary::service_id;
-use crate::trace::Entity;
 
 /// OK/error/fault/throttle counts and total response time.
 #[derive(Debug, Clone, Default)]
@@ -40,12 +39,12 @@ fn bucket_millis(seconds: f64) -> u64 {
 }
 
 impl Statistics {
-    /// Counts one entity.
-    pub fn add(&mut self, entity: Entity<'_>) {
-        if entity.fault() {
+    /// Counts one segment or subsegment.
+    pub fn add(&mut self, sample: &Sample) {
+        if sample.fault {
             self.fault += 1;
-        } else if entity.error() {
-            if entity.throttle() {
+        } else if sample.error {
+            if sample.throttle {
                 self.error_throttle += 1;
             } else {
                 self.error_other += 1;
@@ -53,16 +52,16 @@ impl Statistics {
         } else {
             self.ok += 1;
         }
-        let (start, end) = (entity.start(), entity.end());
+        let (start, end) = (sample.start, sample.end);
         if self.total == 0 || start < self.start {
             self.start = start;
         }
         self.end = self.end.max(end);
         self.total += 1;
-        self.total_response_time += entity.duration();
+        self.total_response_time += sample.duration();
         *self
             .histogram
-            .entry(bucket_millis(entity.duration()))
+            .entry(bucket_millis(sample.duration()))
             .or_default() += 1;
     }
 
@@ -113,15 +112,14 @@ pub struct GraphBuilder {
 
 impl GraphBuilder {
     /// Adds one trace.
-    pub fn add(&mut self, evaluated: &Evaluated<'_>) {
-        let graph = &evaluated.graph;
+    pub fn add(&mut self, graph: &TraceShape) {
         for hop in &graph.hops {
             let node = &graph.nodes[hop.node];
             let vertex = self.vertices.entry(Vertex::Node(node.clone())).or_default();
             vertex
                 .own
                 .get_or_insert_with(Statistics::default)
-                .add(hop.entity);
+                .add(&hop.sample);
             if hop.root {
                 vertex.root = true;
                 let client = Vertex::Client(node.name.clone());
@@ -131,7 +129,7 @@ impl GraphBuilder {
                     .edges
                     .entry(Vertex::Node(node.clone()))
                     .or_default()
-                    .add(hop.entity);
+                    .add(&hop.sample);
             }
         }
         for call in &graph.calls {
@@ -143,7 +141,7 @@ impl GraphBuilder {
                 .edges
                 .entry(to.clone())
                 .or_default()
-                .add(call.call);
+                .add(&call.sample);
             self.vertices.entry(to).or_default();
         }
     }

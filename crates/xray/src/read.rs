@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use combray_ingest::xray::trace_id_from_xray;
 use combray_model::TraceId;
 use combray_query::sql::SqlEngine;
-use combray_query::xray::filter::ast::NodeRef;
 use combray_query::xray::filter::Filter;
 use combray_query::xray::prefilter::candidate_traces;
 use combray_storage::SpanStore;
@@ -15,7 +14,6 @@ use serde_json::{json, Value};
 
 use crate::error::{XRayError, XRayResult};
 use crate::eval::{Evaluated, GroupLookup};
-use crate::graph::{GraphBuilder, Statistics};
 use crate::summary::trace_summary;
 use crate::trace::XTrace;
 
@@ -23,12 +21,10 @@ use crate::trace::XTrace;
 pub const PAGE_SUMMARIES: usize = 100;
 /// Most traces one page looks at; past it the page ends early with a NextToken.
 pub const PAGE_SCAN: usize = 2_000;
-/// Most traces a graph or time series aggregates (the newest).
-pub const MAX_GRAPH_TRACES: usize = 20_000;
 /// Most trace ids BatchGetTraces and GetTraceGraph take.
 pub const MAX_TRACE_IDS: usize = 100;
 
-fn nanos(seconds: f64) -> u64 {
+pub(crate) fn nanos(seconds: f64) -> u64 {
     (seconds.max(0.0) * 1e9) as u64
 }
 
@@ -38,7 +34,7 @@ const FIRST_READ_BATCH: usize = 128;
 const MAX_READ_BATCH: usize = 1_024;
 
 /// Reads many traces, each block once rather than once per trace; absent ids had nothing stored.
-fn read_traces(
+pub(crate) fn read_traces(
     store: &dyn SpanStore,
     environment: &str,
     ids: &[TraceId],
@@ -51,7 +47,7 @@ fn read_traces(
 }
 
 /// `items` in consecutive slices of growing size: [`FIRST_READ_BATCH`], then doubling.
-fn read_batches<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+pub(crate) fn read_batches<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
     let mut size = FIRST_READ_BATCH;
     std::iter::from_fn(move || {
@@ -65,7 +61,7 @@ fn read_batches<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
-fn parse_ids(ids: &[String]) -> XRayResult<Vec<(String, Option<TraceId>)>> {
+pub(crate) fn parse_ids(ids: &[String]) -> XRayResult<Vec<(String, Option<TraceId>)>> {
     if ids.len() > MAX_TRACE_IDS {
         return Err(XRayError::invalid(format!(
             "at most {MAX_TRACE_IDS} TraceIds; got {}",
@@ -159,7 +155,7 @@ pub struct SummaryQuery {
 /// Trace ids the window selects, newest first, each with the time it is ordered by: its start
 /// for [`TimeRange::TraceId`], else its end (when it was last updated). Also the earliest
 /// start among them, where a scan for their spans must begin.
-fn newest_first(
+pub(crate) fn newest_first(
     store: &dyn SpanStore,
     environment: &str,
     (start, end): (f64, f64),
@@ -207,7 +203,7 @@ fn sampled(id: &TraceId, rate: f64) -> bool {
 }
 
 /// Keeps the candidates a filter may match, found by a scan of the columns it needs.
-fn narrow(
+pub(crate) fn narrow(
     engine: &SqlEngine,
     store: &dyn SpanStore,
     environment: &str,
@@ -311,143 +307,4 @@ fn ends_within(trace: &XTrace, query: &SummaryQuery) -> bool {
             !entity.in_progress() && (query.start..=query.end).contains(&entity.end())
         })
     })
-}
-
-/// Visits the newest traces of a window that a group's filter keeps, each prepared for
-/// evaluation once; traces are read a batch at a time, so a graph never holds them all.
-fn for_traces_in(
-    store: &dyn SpanStore,
-    environment: &str,
-    (start, end): (f64, f64),
-    filter: Option<&Filter>,
-    groups: &GroupLookup<'_>,
-    mut visit: impl FnMut(&Evaluated<'_>),
-) -> XRayResult<()> {
-    if end < start {
-        return Err(XRayError::invalid("EndTime is before StartTime"));
-    }
-    let ids: Vec<TraceId> = newest_first(store, environment, (start, end), TimeRange::TraceId)
-        .0
-        .into_iter()
-        .take(MAX_GRAPH_TRACES)
-        .map(|(_, id)| id)
-        .collect();
-    for batch in read_batches(&ids) {
-        let traces = read_traces(store, environment, batch)?;
-        for id in batch {
-            if let Some(trace) = traces.get(id) {
-                let evaluated = Evaluated::new(trace);
-                if filter.is_none_or(|f| evaluated.matches(f, groups)) {
-                    visit(&evaluated);
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// GetServiceGraph.
-pub fn service_graph(
-    store: &dyn SpanStore,
-    environment: &str,
-    window: (f64, f64),
-    filter: Option<&Filter>,
-    groups: &GroupLookup<'_>,
-) -> XRayResult<Value> {
-    let mut builder = GraphBuilder::default();
-    for_traces_in(store, environment, window, filter, groups, |evaluated| {
-        builder.add(evaluated)
-    })?;
-    Ok(json!({
-        "StartTime": window.0,
-        "EndTime": window.1,
-        "Services": builder.services(),
-        "ContainsOldGroupVersions": false,
-    }))
-}
-
-/// GetTraceGraph.
-pub fn trace_graph(store: &dyn SpanStore, environment: &str, ids: &[String]) -> XRayResult<Value> {
-    let ids: Vec<TraceId> = parse_ids(ids)?
-        .into_iter()
-        .filter_map(|(_, id)| id)
-        .collect();
-    let stored = read_traces(store, environment, &ids)?;
-    let mut builder = GraphBuilder::default();
-    for id in &ids {
-        if let Some(trace) = stored.get(id) {
-            builder.add(&Evaluated::new(trace));
-        }
-    }
-    Ok(json!({ "Services": builder.services() }))
-}
-
-/// GetTimeSeriesServiceStatistics: the selected node's (or edge's, or the entry services')
-/// statistics in `period`-second buckets.
-pub fn time_series(
-    store: &dyn SpanStore,
-    environment: &str,
-    window: (f64, f64),
-    group_filter: Option<&Filter>,
-    selector: Option<&Filter>,
-    period: u64,
-    groups: &GroupLookup<'_>,
-) -> XRayResult<Value> {
-    let period = period.max(1) as f64;
-    let mut buckets: std::collections::BTreeMap<i64, Statistics> = Default::default();
-    let is_edge = matches!(selector, Some(Filter::Edge { .. }));
-    for_traces_in(
-        store,
-        environment,
-        window,
-        group_filter,
-        groups,
-        |evaluated| {
-            let graph = &evaluated.graph;
-            let matches = |node: usize, reference: Option<&NodeRef>| {
-                reference.is_none_or(|r| crate::eval::node_matches(&graph.nodes[node], r))
-            };
-            let entities: Vec<_> = match selector {
-                Some(Filter::Edge { from, to, .. }) => graph
-                    .calls
-                    .iter()
-                    .filter(|c| matches(c.from, Some(from)) && matches(c.to, Some(to)))
-                    .map(|c| c.call)
-                    .collect(),
-                Some(Filter::Service { node, .. }) => graph
-                    .hops
-                    .iter()
-                    .filter(|h| matches(h.node, node.as_ref()))
-                    .map(|h| h.entity)
-                    .collect(),
-                _ => graph
-                    .hops
-                    .iter()
-                    .filter(|h| h.root)
-                    .map(|h| h.entity)
-                    .collect(),
-            };
-            for entity in entities {
-                let bucket = (entity.start() / period).floor() as i64;
-                buckets.entry(bucket).or_default().add(entity);
-            }
-        },
-    )?;
-    let key = if is_edge {
-        "EdgeSummaryStatistics"
-    } else {
-        "ServiceSummaryStatistics"
-    };
-    let series: Vec<Value> = buckets
-        .iter()
-        .map(|(bucket, stats)| {
-            let mut point = json!({
-                "Timestamp": *bucket as f64 * period,
-                "ResponseTimeHistogram": stats.histogram_json(),
-            });
-            point[key] = stats.to_json();
-            point
-        })
-        .collect();
-    Ok(json!({ "TimeSeriesServiceStatistics": series, "ContainsOldGroupVersions": false }))
 }

@@ -2,5 +2,6 @@
 //! groups and the console's search bar speak, and the scan that narrows a filter's candidate
 //! traces before they are evaluated exactly.
 
+pub mod facts;
 pub mod filter;
 pub mod prefilter;

@@ -11,6 +11,7 @@ use combray_query::xray::filter::{self, Filter};
 use combray_storage::SpanStore;
 use combray_xray::groups::DEFAULT_GROUP;
 use combray_xray::read::{self, SummaryQuery, TimeRange};
+use combray_xray::read_graph::{self, GraphScope};
 use combray_xray::{XRayError, XRayResult};
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,7 +98,7 @@ pub(super) async fn get_trace_graph(
     caller: XRayCaller,
     body: Bytes,
 ) -> Response {
-    on_trace_ids(state, caller, body, read::trace_graph).await
+    on_trace_ids(state, caller, body, read_graph::trace_graph).await
 }
 
 #[derive(Deserialize)]
@@ -222,9 +223,17 @@ pub(super) async fn get_service_graph(
         let window = window(input.start_time, input.end_time)?;
         let groups = group_filters(&state, &caller.environment).await?;
         let group = selected_group(&groups, &input)?;
+        let shared = Arc::clone(&state);
         blocking(&state, move |store| {
             let lookup = |name: &str| groups.get(name).cloned();
-            read::service_graph(store, &caller.environment, window, group.as_ref(), &lookup)
+            let scope = GraphScope {
+                engine: &shared.sql,
+                store,
+                environment: &caller.environment,
+                window,
+                filter: group.as_ref(),
+            };
+            read_graph::service_graph(&scope, &lookup)
         })
         .await
     }
@@ -267,17 +276,17 @@ pub(super) async fn get_time_series_service_statistics(
         }
         let groups = group_filters(&state, &caller.environment).await?;
         let group = selected_group(&groups, &input)?;
+        let shared = Arc::clone(&state);
         blocking(&state, move |store| {
             let lookup = |name: &str| groups.get(name).cloned();
-            read::time_series(
+            let scope = GraphScope {
+                engine: &shared.sql,
                 store,
-                &caller.environment,
+                environment: &caller.environment,
                 window,
-                group.as_ref(),
-                selector.as_ref(),
-                period,
-                &lookup,
-            )
+                filter: group.as_ref(),
+            };
+            read_graph::time_series(&scope, selector.as_ref(), period, &lookup)
         })
         .await
     }

@@ -4,7 +4,7 @@
 //! OTLP are turned into segments (see [`synth`]). Summaries, filters and graphs all read this.
 
 mod entity;
-mod synth;
+pub(crate) mod synth;
 
 use std::collections::HashMap;
 

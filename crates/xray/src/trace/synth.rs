@@ -42,9 +42,8 @@ pub(super) fn annotation_key(key: &str) -> String {
 }
 
 /// `AWS::…` node type from OpenTelemetry's `cloud.platform`.
-fn origin(resource: &[KeyValue]) -> Option<&'static str> {
-    let platform = find_text(resource, &["cloud.platform"])?;
-    Some(match platform.as_str() {
+pub(crate) fn origin_of_platform(platform: &str) -> Option<&'static str> {
+    Some(match platform {
         "aws_ec2" => "AWS::EC2::Instance",
         "aws_ecs" => "AWS::ECS::Container",
         "aws_eks" => "AWS::EKS::Container",
@@ -52,6 +51,39 @@ fn origin(resource: &[KeyValue]) -> Option<&'static str> {
         "aws_elastic_beanstalk" => "AWS::ElasticBeanstalk::Environment",
         _ => return None,
     })
+}
+
+fn origin(resource: &[KeyValue]) -> Option<&'static str> {
+    origin_of_platform(&find_text(resource, &["cloud.platform"])?)
+}
+
+/// Where a span's HTTP status is, newest convention first.
+pub(crate) const STATUS_KEYS: [&str; 2] = ["http.response.status_code", "http.status_code"];
+/// What a client span calls, in order of preference; else the span's name.
+pub(crate) const PEER_KEYS: [&str; 4] = [
+    "peer.service",
+    "server.address",
+    "net.peer.name",
+    "db.system",
+];
+
+/// `(fault, error, throttle)` of a span from its HTTP status and its status code.
+pub(crate) fn outcome(status: Option<i64>, failed: bool) -> (bool, bool, bool) {
+    match status {
+        Some(429) => (false, true, true),
+        Some(400..=499) => (false, true, false),
+        Some(500..) => (true, false, false),
+        _ => (failed, false, false),
+    }
+}
+
+/// The namespace of a client or producer span's subsegment: `aws` for AWS SDK calls.
+pub(crate) fn remote_namespace(rpc_system: Option<&str>) -> &'static str {
+    if rpc_system == Some("aws-api") {
+        "aws"
+    } else {
+        "remote"
+    }
 }
 
 fn http_block(attributes: &[KeyValue]) -> Option<Value> {
@@ -97,10 +129,7 @@ fn http_block(attributes: &[KeyValue]) -> Option<Value> {
 }
 
 fn http_status(attributes: &[KeyValue]) -> Option<i64> {
-    match find(
-        attributes,
-        &["http.response.status_code", "http.status_code"],
-    )? {
+    match find(attributes, &STATUS_KEYS)? {
         AttributeValue::Int(code) => Some(*code),
         AttributeValue::String(text) => text.parse().ok(),
         AttributeValue::Double(code) => Some(*code as i64),
@@ -119,29 +148,20 @@ fn entity(record: &SpanRecord, name: String, is_segment: bool) -> Map<String, Va
     if let Some(http) = http_block(attributes) {
         doc.insert("http".into(), http);
     }
-    let status = http_status(attributes);
-    let failed = span.status.code == StatusCode::Error;
-    match status {
-        Some(429) => {
-            doc.insert("error".into(), json!(true));
-            doc.insert("throttle".into(), json!(true));
+    let (fault, error, throttle) = outcome(
+        http_status(attributes),
+        span.status.code == StatusCode::Error,
+    );
+    for (flag, set) in [("fault", fault), ("error", error), ("throttle", throttle)] {
+        if set {
+            doc.insert(flag.into(), json!(true));
         }
-        Some(400..=499) => {
-            doc.insert("error".into(), json!(true));
-        }
-        Some(500..) => {
-            doc.insert("fault".into(), json!(true));
-        }
-        _ if failed => {
-            doc.insert("fault".into(), json!(true));
-        }
-        _ => {}
     }
     if !is_segment && matches!(span.kind, SpanKind::Client | SpanKind::Producer) {
-        let aws = find_text(attributes, &["rpc.system"]).as_deref() == Some("aws-api");
+        let rpc_system = find_text(attributes, &["rpc.system"]);
         doc.insert(
             "namespace".into(),
-            json!(if aws { "aws" } else { "remote" }),
+            json!(remote_namespace(rpc_system.as_deref())),
         );
     }
     if let Some(user) = find_text(attributes, &["enduser.id"]) {
@@ -245,15 +265,7 @@ pub(super) fn segments(trace_id: &TraceId, records: &[&SpanRecord]) -> Vec<Segme
 
 fn subsegment_name(record: &SpanRecord) -> String {
     if matches!(record.span.kind, SpanKind::Client | SpanKind::Producer) {
-        if let Some(peer) = find_text(
-            &record.span.attributes,
-            &[
-                "peer.service",
-                "server.address",
-                "net.peer.name",
-                "db.system",
-            ],
-        ) {
+        if let Some(peer) = find_text(&record.span.attributes, &PEER_KEYS) {
             return peer;
         }
     }

@@ -1,0 +1,430 @@
+//! Trace shapes from span facts (a few columns of each span, see
+//! [`combray_query::xray::facts`]) instead of from documents, so a service graph can cover every
+//! trace of a window. The rules are the document path's ([`crate::trace`] and
+//! [`crate::analysis`]), restated over spans:
+//!
+//! - An X-Ray span of kind server is a segment; every other X-Ray span is a subsegment of the
+//!   nearest segment above it. One whose parent is not an X-Ray span of the trace is an orphan:
+//!   it stands in a segment of its own, named after its service, with the missing parent's id.
+//! - An OTLP span starts a segment when it is a server or consumer span, has no parent among
+//!   the trace's OTLP spans, or its parent is in another service; other OTLP spans are
+//!   subsegments of their parent's segment.
+//! - Copies of one X-Ray span: a complete one wins over one in progress.
+//!
+//! Where the two paths can differ (documented in docs/xray.md): a subsegment dropped from a
+//! document that was later sent again without it still counts here, and a streamed subsegment
+//! whose parent is itself an orphan belongs to that orphan's segment rather than to one of its
+//! own (the same node either way).
+
+use std::collections::{HashMap, HashSet};
+
+use combray_model::{Protocol, SpanId, SpanKind};
+use combray_query::xray::facts::SpanFacts;
+
+use crate::analysis::Node;
+use crate::shape::{Sample, ShapeCall, ShapeHop, TraceShape};
+use crate::trace::synth::{origin_of_platform, outcome, remote_namespace, PEER_KEYS, STATUS_KEYS};
+
+/// The span attributes a shape needs, in the order [`SpanFacts::value`] numbers them.
+pub const SPAN_KEYS: [&str; 16] = [
+    "aws.xray.fault",
+    "aws.xray.error",
+    "aws.xray.throttle",
+    "aws.xray.in_progress",
+    "aws.xray.namespace",
+    "aws.xray.origin",
+    "aws.account_id",
+    "aws.table_name",
+    "aws.queue_url",
+    STATUS_KEYS[0],
+    STATUS_KEYS[1],
+    "rpc.system",
+    PEER_KEYS[0],
+    PEER_KEYS[1],
+    PEER_KEYS[2],
+    PEER_KEYS[3],
+];
+/// The resource attributes a shape needs, numbered after [`SPAN_KEYS`].
+pub const RESOURCE_KEYS: [&str; 1] = ["cloud.platform"];
+
+const FAULT: usize = 0;
+const ERROR: usize = 1;
+const THROTTLE: usize = 2;
+const IN_PROGRESS: usize = 3;
+const NAMESPACE: usize = 4;
+const ORIGIN: usize = 5;
+const ACCOUNT: usize = 6;
+const TABLE: usize = 7;
+const QUEUE: usize = 8;
+const STATUS: usize = 9;
+const RPC_SYSTEM: usize = 11;
+const PEER: usize = 12;
+const PLATFORM: usize = SPAN_KEYS.len();
+
+/// One segment of the trace being shaped.
+struct Segment {
+    id: SpanId,
+    parent: Option<SpanId>,
+    node: usize,
+    sample: Sample,
+}
+
+/// One entity (segment or subsegment) as a call site: where it is and what it calls.
+struct Site {
+    id: SpanId,
+    segment: usize,
+    sample: Sample,
+    /// `(name, type)` of the node it calls when nothing instrumented answers, if remote.
+    remote: Option<(String, String)>,
+}
+
+/// Shapes one trace at a time out of a [`SpanFacts`].
+pub struct Shaper<'a> {
+    facts: &'a SpanFacts,
+}
+
+impl<'a> Shaper<'a> {
+    /// Over these facts.
+    pub fn new(facts: &'a SpanFacts) -> Self {
+        Self { facts }
+    }
+
+    fn value(&self, span: usize, key: usize) -> Option<&'a str> {
+        self.facts.value(span, key)
+    }
+
+    fn flag(&self, span: usize, key: usize) -> bool {
+        self.value(span, key) == Some("true")
+    }
+
+    fn first_value(&self, span: usize, keys: std::ops::Range<usize>) -> Option<&'a str> {
+        keys.into_iter().find_map(|key| self.value(span, key))
+    }
+
+    fn times(&self, span: usize) -> (f64, f64) {
+        let fact = &self.facts.spans[span];
+        let start = fact.start_unix_nano;
+        (
+            start as f64 / 1e9,
+            start.saturating_add(fact.duration_nano) as f64 / 1e9,
+        )
+    }
+
+    fn xray_sample(&self, span: usize) -> Sample {
+        let (start, end) = self.times(span);
+        Sample {
+            start,
+            end,
+            fault: self.flag(span, FAULT),
+            error: self.flag(span, ERROR),
+            throttle: self.flag(span, THROTTLE),
+        }
+    }
+
+    fn otlp_sample(&self, span: usize) -> Sample {
+        let (start, end) = self.times(span);
+        let status = self.value(span, STATUS).or(self.value(span, STATUS + 1));
+        let code = status.and_then(|text| {
+            text.parse::<i64>()
+                .ok()
+                .or_else(|| text.parse::<f64>().ok().map(|n| n as i64))
+        });
+        let (fault, error, throttle) = outcome(code, self.facts.spans[span].failed);
+        Sample {
+            start,
+            end,
+            fault,
+            error,
+            throttle,
+        }
+    }
+
+    /// What an X-Ray subsegment calls when remote: the table or queue of an AWS call, else
+    /// its name.
+    fn xray_remote(&self, span: usize) -> Option<(String, String)> {
+        let namespace = self.value(span, NAMESPACE)?;
+        let name = self.facts.text(self.facts.spans[span].name);
+        match namespace {
+            "aws" => {
+                let queue = || {
+                    let url = self.value(span, QUEUE)?;
+                    url.rsplit('/').next().filter(|q| !q.is_empty())
+                };
+                let resource = self.value(span, TABLE).or_else(queue).unwrap_or(name);
+                Some((resource.to_owned(), format!("AWS::{name}")))
+            }
+            "remote" => Some((name.to_owned(), "remote".to_owned())),
+            _ => None,
+        }
+    }
+
+    /// What an OTLP subsegment calls when it is a client or producer span.
+    fn otlp_remote(&self, span: usize) -> Option<(String, String)> {
+        let fact = &self.facts.spans[span];
+        if !matches!(fact.kind, SpanKind::Client | SpanKind::Producer) {
+            return None;
+        }
+        let name = self
+            .first_value(span, PEER..PEER + PEER_KEYS.len())
+            .unwrap_or_else(|| self.facts.text(fact.name));
+        Some(match remote_namespace(self.value(span, RPC_SYSTEM)) {
+            "aws" => (name.to_owned(), format!("AWS::{name}")),
+            _ => (name.to_owned(), "remote".to_owned()),
+        })
+    }
+}
+
+/// The trace's spans, one copy of each, in a fixed order.
+struct Deduplicated {
+    xray: HashMap<SpanId, usize>,
+    otlp: HashMap<SpanId, usize>,
+}
+
+/// Deeper than any real trace: a parent chain this long is a cycle.
+const MAX_DEPTH: usize = 256;
+
+impl Shaper<'_> {
+    fn deduplicate(&self, spans: &[usize]) -> Deduplicated {
+        let mut xray: HashMap<SpanId, usize> = HashMap::new();
+        let mut otlp = HashMap::new();
+        for &span in spans {
+            let fact = &self.facts.spans[span];
+            if fact.protocol != Some(Protocol::XRay) {
+                otlp.insert(fact.span_id, span);
+                continue;
+            }
+            let kept = xray.entry(fact.span_id).or_insert(span);
+            if !self.flag(span, IN_PROGRESS) || self.flag(*kept, IN_PROGRESS) {
+                *kept = span;
+            }
+        }
+        Deduplicated { xray, otlp }
+    }
+
+    fn sorted(&self, spans: impl Iterator<Item = usize>) -> Vec<usize> {
+        let mut spans: Vec<usize> = spans.collect();
+        let key = |&s: &usize| {
+            let fact = &self.facts.spans[s];
+            (fact.start_unix_nano, *fact.span_id.as_bytes())
+        };
+        spans.sort_by_key(key);
+        spans
+    }
+
+    fn starts_otlp_segment(&self, span: usize, otlp: &HashMap<SpanId, usize>) -> bool {
+        let fact = &self.facts.spans[span];
+        match fact.parent.and_then(|p| otlp.get(&p)) {
+            None => true,
+            Some(&parent) => {
+                self.facts.spans[parent].service != fact.service
+                    || matches!(fact.kind, SpanKind::Server | SpanKind::Consumer)
+            }
+        }
+    }
+
+    /// The segment each span belongs to: its own if it starts one, else its nearest
+    /// ancestor's (within the same map); `None` when the chain never reaches one.
+    fn owners(
+        &self,
+        map: &HashMap<SpanId, usize>,
+        tops: &HashMap<SpanId, usize>,
+    ) -> Vec<(usize, usize)> {
+        let mut owned = Vec::with_capacity(map.len());
+        for &span in map.values() {
+            let mut at = span;
+            for _ in 0..MAX_DEPTH {
+                let fact = &self.facts.spans[at];
+                if let Some(&segment) = tops.get(&fact.span_id) {
+                    owned.push((span, segment));
+                    break;
+                }
+                match fact.parent.and_then(|p| map.get(&p)) {
+                    Some(&parent) => at = parent,
+                    None => break,
+                }
+            }
+        }
+        owned
+    }
+
+    /// The shape of one trace from the indices of its spans in the facts.
+    pub fn shape(&self, spans: &[usize]) -> TraceShape {
+        let Deduplicated { xray, otlp } = self.deduplicate(spans);
+        let mut shape = TraceShape::default();
+        let mut segments: Vec<Segment> = Vec::new();
+        // Which segment each segment-starting span (or orphan) stands for.
+        let mut xray_tops: HashMap<SpanId, usize> = HashMap::new();
+        let mut otlp_tops: HashMap<SpanId, usize> = HashMap::new();
+        let mut orphans = Vec::new();
+        for span in self.sorted(xray.values().copied()) {
+            let fact = &self.facts.spans[span];
+            let node = if fact.kind == SpanKind::Server {
+                Node {
+                    name: self.facts.text(fact.name).to_owned(),
+                    node_type: self.value(span, ORIGIN).map(str::to_owned),
+                    account_id: self.value(span, ACCOUNT).map(str::to_owned),
+                    inferred: false,
+                }
+            } else if fact.parent.is_none_or(|p| !xray.contains_key(&p)) {
+                orphans.push(span);
+                continue;
+            } else {
+                continue;
+            };
+            xray_tops.insert(fact.span_id, segments.len());
+            segments.push(Segment {
+                id: fact.span_id,
+                parent: fact.parent,
+                node: shape.node(node),
+                sample: self.xray_sample(span),
+            });
+        }
+        for span in orphans {
+            let fact = &self.facts.spans[span];
+            let (start, end) = self.times(span);
+            xray_tops.insert(fact.span_id, segments.len());
+            segments.push(Segment {
+                id: fact.parent.unwrap_or(SpanId::from_bytes([0; 8])),
+                parent: None,
+                node: shape.node(Node {
+                    name: self.facts.text(fact.service).to_owned(),
+                    node_type: None,
+                    account_id: None,
+                    inferred: false,
+                }),
+                sample: Sample {
+                    start,
+                    end,
+                    fault: false,
+                    error: false,
+                    throttle: false,
+                },
+            });
+        }
+        for span in self.sorted(otlp.values().copied()) {
+            if !self.starts_otlp_segment(span, &otlp) {
+                continue;
+            }
+            let fact = &self.facts.spans[span];
+            let platform = self.value(span, PLATFORM).and_then(origin_of_platform);
+            otlp_tops.insert(fact.span_id, segments.len());
+            segments.push(Segment {
+                id: fact.span_id,
+                parent: fact.parent,
+                node: shape.node(Node {
+                    name: self.facts.text(fact.service).to_owned(),
+                    node_type: platform.map(str::to_owned),
+                    account_id: None,
+                    inferred: false,
+                }),
+                sample: self.otlp_sample(span),
+            });
+        }
+        let mut sites = self.sites(&xray, &xray_tops, &segments, true);
+        sites.extend(self.sites(&otlp, &otlp_tops, &segments, false));
+        let ids: HashSet<SpanId> = xray
+            .keys()
+            .chain(otlp.keys())
+            .copied()
+            .chain(segments.iter().map(|s| s.id))
+            .collect();
+        connect(&mut shape, &segments, &sites, &ids);
+        shape
+    }
+
+    fn sites(
+        &self,
+        map: &HashMap<SpanId, usize>,
+        tops: &HashMap<SpanId, usize>,
+        segments: &[Segment],
+        is_xray: bool,
+    ) -> Vec<Site> {
+        let mut sites = Vec::new();
+        for (span, segment) in self.owners(map, tops) {
+            let fact = &self.facts.spans[span];
+            let is_top = tops.get(&fact.span_id) == Some(&segment);
+            let orphan = is_xray && is_top && fact.kind != SpanKind::Server;
+            if orphan {
+                // The stand-in segment is an entity too, with the missing parent's id.
+                sites.push(Site {
+                    id: segments[segment].id,
+                    segment,
+                    sample: segments[segment].sample,
+                    remote: None,
+                });
+            }
+            let (sample, remote) = match (is_xray, is_top) {
+                (true, _) => (self.xray_sample(span), self.xray_remote(span)),
+                (false, true) => (self.otlp_sample(span), None),
+                (false, false) => (self.otlp_sample(span), self.otlp_remote(span)),
+            };
+            sites.push(Site {
+                id: fact.span_id,
+                segment,
+                sample,
+                remote,
+            });
+        }
+        sites
+    }
+}
+
+/// Calls from every site to the segments it is the parent of, or to the inferred node of a
+/// remote call nothing instrumented answered; then each segment's hop, the entry one marked.
+fn connect(shape: &mut TraceShape, segments: &[Segment], sites: &[Site], ids: &HashSet<SpanId>) {
+    let mut callees: HashMap<SpanId, Vec<usize>> = HashMap::new();
+    for (index, segment) in segments.iter().enumerate() {
+        if let Some(parent) = segment.parent {
+            callees.entry(parent).or_default().push(index);
+        }
+    }
+    for site in sites {
+        let from = segments[site.segment].node;
+        if let Some(called) = callees.get(&site.id) {
+            for &callee in called {
+                shape.calls.push(ShapeCall {
+                    from,
+                    to: segments[callee].node,
+                    sample: site.sample,
+                });
+            }
+        } else if let Some((name, node_type)) = &site.remote {
+            let to = shape.node(Node {
+                name: name.clone(),
+                node_type: Some(node_type.clone()),
+                account_id: None,
+                inferred: true,
+            });
+            shape.hops.push(ShapeHop {
+                node: to,
+                sample: site.sample,
+                root: false,
+            });
+            shape.calls.push(ShapeCall {
+                from,
+                to,
+                sample: site.sample,
+            });
+        }
+    }
+    // The entry segment: the earliest whose parent is not in the trace, else the earliest.
+    let mut order: Vec<usize> = (0..segments.len()).collect();
+    order.sort_by(|&a, &b| {
+        segments[a]
+            .sample
+            .start
+            .total_cmp(&segments[b].sample.start)
+    });
+    let entry = order
+        .iter()
+        .find(|&&i| segments[i].parent.is_none_or(|p| !ids.contains(&p)))
+        .or(order.first())
+        .map(|&i| segments[i].id);
+    for segment in segments {
+        shape.hops.push(ShapeHop {
+            node: segment.node,
+            sample: segment.sample,
+            root: Some(segment.id) == entry,
+        });
+    }
+}
