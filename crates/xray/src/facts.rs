@@ -16,7 +16,7 @@
 //! whose parent is itself an orphan belongs to that orphan's segment rather than to one of its
 //! own (the same node either way).
 
-use std::collections::{HashMap, HashSet};
+use std::cmp::Reverse;
 
 use combray_model::{Protocol, SpanId, SpanKind};
 use combray_query::xray::facts::SpanFacts;
@@ -174,72 +174,82 @@ impl<'a> Shaper<'a> {
     }
 }
 
-/// The trace's spans, one copy of each, in a fixed order.
-struct Deduplicated {
-    xray: HashMap<SpanId, usize>,
-    otlp: HashMap<SpanId, usize>,
+/// One protocol's spans of a trace, one copy of each, sorted by id: traces are small, and a
+/// binary search beats hashing every id.
+struct ById {
+    /// `(span id, index in the facts)`.
+    entries: Vec<(SpanId, usize)>,
+}
+
+impl ById {
+    fn position(&self, id: &SpanId) -> Option<usize> {
+        self.entries.binary_search_by(|(s, _)| s.cmp(id)).ok()
+    }
+
+    fn contains(&self, id: &SpanId) -> bool {
+        self.position(id).is_some()
+    }
 }
 
 /// Deeper than any real trace: a parent chain this long is a cycle.
 const MAX_DEPTH: usize = 256;
 
 impl Shaper<'_> {
-    fn deduplicate(&self, spans: &[usize]) -> Deduplicated {
-        let mut xray: HashMap<SpanId, usize> = HashMap::new();
-        let mut otlp = HashMap::new();
+    /// X-Ray and OTLP spans, one copy each: a complete X-Ray copy wins over one in progress,
+    /// and otherwise the later copy.
+    fn deduplicate(&self, spans: &[usize]) -> (ById, ById) {
+        let mut xray = Vec::new();
+        let mut otlp = Vec::new();
         for &span in spans {
             let fact = &self.facts.spans[span];
-            if fact.protocol != Some(Protocol::XRay) {
-                otlp.insert(fact.span_id, span);
-                continue;
-            }
-            let kept = xray.entry(fact.span_id).or_insert(span);
-            if !self.flag(span, IN_PROGRESS) || self.flag(*kept, IN_PROGRESS) {
-                *kept = span;
+            if fact.protocol == Some(Protocol::XRay) {
+                xray.push((fact.span_id, span));
+            } else {
+                otlp.push((fact.span_id, span));
             }
         }
-        Deduplicated { xray, otlp }
+        xray.sort_unstable_by_key(|&(id, span)| (id, self.flag(span, IN_PROGRESS), Reverse(span)));
+        xray.dedup_by_key(|entry| entry.0);
+        otlp.sort_unstable_by_key(|&(id, span)| (id, Reverse(span)));
+        otlp.dedup_by_key(|entry| entry.0);
+        (ById { entries: xray }, ById { entries: otlp })
     }
 
-    fn sorted(&self, spans: impl Iterator<Item = usize>) -> Vec<usize> {
-        let mut spans: Vec<usize> = spans.collect();
-        let key = |&s: &usize| {
-            let fact = &self.facts.spans[s];
-            (fact.start_unix_nano, *fact.span_id.as_bytes())
-        };
-        spans.sort_by_key(key);
-        spans
+    /// Positions in `spans`, earliest start first.
+    fn by_start(&self, spans: &ById) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..spans.entries.len()).collect();
+        order.sort_by_key(|&p| {
+            let (id, span) = spans.entries[p];
+            (self.facts.spans[span].start_unix_nano, id)
+        });
+        order
     }
 
-    fn starts_otlp_segment(&self, span: usize, otlp: &HashMap<SpanId, usize>) -> bool {
+    fn starts_otlp_segment(&self, span: usize, otlp: &ById) -> bool {
         let fact = &self.facts.spans[span];
-        match fact.parent.and_then(|p| otlp.get(&p)) {
+        match fact.parent.and_then(|p| otlp.position(&p)) {
             None => true,
-            Some(&parent) => {
-                self.facts.spans[parent].service != fact.service
+            Some(parent) => {
+                self.facts.spans[otlp.entries[parent].1].service != fact.service
                     || matches!(fact.kind, SpanKind::Server | SpanKind::Consumer)
             }
         }
     }
 
-    /// The segment each span belongs to: its own if it starts one, else its nearest
-    /// ancestor's (within the same map); `None` when the chain never reaches one.
-    fn owners(
-        &self,
-        map: &HashMap<SpanId, usize>,
-        tops: &HashMap<SpanId, usize>,
-    ) -> Vec<(usize, usize)> {
-        let mut owned = Vec::with_capacity(map.len());
-        for &span in map.values() {
-            let mut at = span;
+    /// The segment each span belongs to: its own if it starts one (`tops`, by position), else
+    /// its nearest ancestor's; spans whose chain never reaches one are left out.
+    fn owners(&self, spans: &ById, tops: &[Option<usize>]) -> Vec<(usize, usize)> {
+        let mut owned = Vec::with_capacity(spans.entries.len());
+        for (position, &(_, span)) in spans.entries.iter().enumerate() {
+            let mut at = position;
             for _ in 0..MAX_DEPTH {
-                let fact = &self.facts.spans[at];
-                if let Some(&segment) = tops.get(&fact.span_id) {
+                if let Some(segment) = tops[at] {
                     owned.push((span, segment));
                     break;
                 }
-                match fact.parent.and_then(|p| map.get(&p)) {
-                    Some(&parent) => at = parent,
+                let parent = self.facts.spans[spans.entries[at].1].parent;
+                match parent.and_then(|p| spans.position(&p)) {
+                    Some(next) => at = next,
                     None => break,
                 }
             }
@@ -249,29 +259,29 @@ impl Shaper<'_> {
 
     /// The shape of one trace from the indices of its spans in the facts.
     pub fn shape(&self, spans: &[usize]) -> TraceShape {
-        let Deduplicated { xray, otlp } = self.deduplicate(spans);
+        let (xray, otlp) = self.deduplicate(spans);
         let mut shape = TraceShape::default();
         let mut segments: Vec<Segment> = Vec::new();
-        // Which segment each segment-starting span (or orphan) stands for.
-        let mut xray_tops: HashMap<SpanId, usize> = HashMap::new();
-        let mut otlp_tops: HashMap<SpanId, usize> = HashMap::new();
+        // The segment each span starts (or stands in for, as an orphan), by position.
+        let mut xray_tops = vec![None; xray.entries.len()];
+        let mut otlp_tops = vec![None; otlp.entries.len()];
         let mut orphans = Vec::new();
-        for span in self.sorted(xray.values().copied()) {
+        for position in self.by_start(&xray) {
+            let span = xray.entries[position].1;
             let fact = &self.facts.spans[span];
-            let node = if fact.kind == SpanKind::Server {
-                Node {
-                    name: self.facts.text(fact.name).to_owned(),
-                    node_type: self.value(span, ORIGIN).map(str::to_owned),
-                    account_id: self.value(span, ACCOUNT).map(str::to_owned),
-                    inferred: false,
+            if fact.kind != SpanKind::Server {
+                if fact.parent.is_none_or(|p| !xray.contains(&p)) {
+                    orphans.push(position);
                 }
-            } else if fact.parent.is_none_or(|p| !xray.contains_key(&p)) {
-                orphans.push(span);
                 continue;
-            } else {
-                continue;
+            }
+            let node = Node {
+                name: self.facts.text(fact.name).to_owned(),
+                node_type: self.value(span, ORIGIN).map(str::to_owned),
+                account_id: self.value(span, ACCOUNT).map(str::to_owned),
+                inferred: false,
             };
-            xray_tops.insert(fact.span_id, segments.len());
+            xray_tops[position] = Some(segments.len());
             segments.push(Segment {
                 id: fact.span_id,
                 parent: fact.parent,
@@ -279,10 +289,11 @@ impl Shaper<'_> {
                 sample: self.xray_sample(span),
             });
         }
-        for span in orphans {
+        for position in orphans {
+            let span = xray.entries[position].1;
             let fact = &self.facts.spans[span];
             let (start, end) = self.times(span);
-            xray_tops.insert(fact.span_id, segments.len());
+            xray_tops[position] = Some(segments.len());
             segments.push(Segment {
                 id: fact.parent.unwrap_or(SpanId::from_bytes([0; 8])),
                 parent: None,
@@ -301,13 +312,14 @@ impl Shaper<'_> {
                 },
             });
         }
-        for span in self.sorted(otlp.values().copied()) {
+        for position in self.by_start(&otlp) {
+            let span = otlp.entries[position].1;
             if !self.starts_otlp_segment(span, &otlp) {
                 continue;
             }
             let fact = &self.facts.spans[span];
             let platform = self.value(span, PLATFORM).and_then(origin_of_platform);
-            otlp_tops.insert(fact.span_id, segments.len());
+            otlp_tops[position] = Some(segments.len());
             segments.push(Segment {
                 id: fact.span_id,
                 parent: fact.parent,
@@ -322,27 +334,26 @@ impl Shaper<'_> {
         }
         let mut sites = self.sites(&xray, &xray_tops, &segments, true);
         sites.extend(self.sites(&otlp, &otlp_tops, &segments, false));
-        let ids: HashSet<SpanId> = xray
-            .keys()
-            .chain(otlp.keys())
-            .copied()
-            .chain(segments.iter().map(|s| s.id))
-            .collect();
-        connect(&mut shape, &segments, &sites, &ids);
+        let known = |id: &SpanId| {
+            xray.contains(id) || otlp.contains(id) || segments.iter().any(|s| s.id == *id)
+        };
+        connect(&mut shape, &segments, &sites, known);
         shape
     }
 
     fn sites(
         &self,
-        map: &HashMap<SpanId, usize>,
-        tops: &HashMap<SpanId, usize>,
+        spans: &ById,
+        tops: &[Option<usize>],
         segments: &[Segment],
         is_xray: bool,
     ) -> Vec<Site> {
         let mut sites = Vec::new();
-        for (span, segment) in self.owners(map, tops) {
+        for (span, segment) in self.owners(spans, tops) {
             let fact = &self.facts.spans[span];
-            let is_top = tops.get(&fact.span_id) == Some(&segment);
+            let is_top = spans
+                .position(&fact.span_id)
+                .is_some_and(|p| tops[p] == Some(segment));
             let orphan = is_xray && is_top && fact.kind != SpanKind::Server;
             if orphan {
                 // The stand-in segment is an entity too, with the missing parent's id.
@@ -371,24 +382,35 @@ impl Shaper<'_> {
 
 /// Calls from every site to the segments it is the parent of, or to the inferred node of a
 /// remote call nothing instrumented answered; then each segment's hop, the entry one marked.
-fn connect(shape: &mut TraceShape, segments: &[Segment], sites: &[Site], ids: &HashSet<SpanId>) {
-    let mut callees: HashMap<SpanId, Vec<usize>> = HashMap::new();
-    for (index, segment) in segments.iter().enumerate() {
-        if let Some(parent) = segment.parent {
-            callees.entry(parent).or_default().push(index);
-        }
-    }
+/// `known` says whether an id is in the trace.
+fn connect(
+    shape: &mut TraceShape,
+    segments: &[Segment],
+    sites: &[Site],
+    known: impl Fn(&SpanId) -> bool,
+) {
+    let mut callees: Vec<(SpanId, usize)> = segments
+        .iter()
+        .enumerate()
+        .filter_map(|(index, segment)| Some((segment.parent?, index)))
+        .collect();
+    callees.sort_unstable();
     for site in sites {
         let from = segments[site.segment].node;
-        if let Some(called) = callees.get(&site.id) {
-            for &callee in called {
-                shape.calls.push(ShapeCall {
-                    from,
-                    to: segments[callee].node,
-                    sample: site.sample,
-                });
-            }
-        } else if let Some((name, node_type)) = &site.remote {
+        let first = callees.partition_point(|(parent, _)| *parent < site.id);
+        let called = callees[first..]
+            .iter()
+            .take_while(|(parent, _)| *parent == site.id);
+        let mut answered = false;
+        for &(_, callee) in called {
+            answered = true;
+            shape.calls.push(ShapeCall {
+                from,
+                to: segments[callee].node,
+                sample: site.sample,
+            });
+        }
+        if let (false, Some((name, node_type))) = (answered, &site.remote) {
             let to = shape.node(Node {
                 name: name.clone(),
                 node_type: Some(node_type.clone()),
@@ -417,7 +439,7 @@ fn connect(shape: &mut TraceShape, segments: &[Segment], sites: &[Site], ids: &H
     });
     let entry = order
         .iter()
-        .find(|&&i| segments[i].parent.is_none_or(|p| !ids.contains(&p)))
+        .find(|&&i| segments[i].parent.is_none_or(|p| !known(&p)))
         .or(order.first())
         .map(|&i| segments[i].id);
     for segment in segments {

@@ -7,7 +7,7 @@
 //! entry segments' statistics. Histograms are sparse: response times rounded to the millisecond
 //! below one second and to 10 ms above.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 
@@ -101,62 +101,87 @@ enum Vertex {
 struct VertexStats {
     own: Option<Statistics>,
     root: bool,
-    edges: BTreeMap<Vertex, Statistics>,
+    /// By the callee's index in [`GraphBuilder::vertices`].
+    edges: BTreeMap<usize, Statistics>,
 }
 
-/// Accumulates traces into a service graph.
+/// Accumulates traces into a service graph. Vertices are numbered as they are first seen,
+/// so adding a trace looks each of its nodes up once and clones nothing already known.
 #[derive(Default)]
 pub struct GraphBuilder {
-    vertices: BTreeMap<Vertex, VertexStats>,
+    vertices: Vec<(Vertex, VertexStats)>,
+    nodes: HashMap<Node, usize>,
+    clients: HashMap<String, usize>,
 }
 
 impl GraphBuilder {
+    fn node_vertex(&mut self, node: &Node) -> usize {
+        if let Some(&index) = self.nodes.get(node) {
+            return index;
+        }
+        self.vertices
+            .push((Vertex::Node(node.clone()), VertexStats::default()));
+        self.nodes.insert(node.clone(), self.vertices.len() - 1);
+        self.vertices.len() - 1
+    }
+
+    fn client_vertex(&mut self, name: &str) -> usize {
+        if let Some(&index) = self.clients.get(name) {
+            return index;
+        }
+        self.vertices
+            .push((Vertex::Client(name.to_owned()), VertexStats::default()));
+        self.clients
+            .insert(name.to_owned(), self.vertices.len() - 1);
+        self.vertices.len() - 1
+    }
+
     /// Adds one trace.
     pub fn add(&mut self, graph: &TraceShape) {
+        let vertices: Vec<usize> = graph.nodes.iter().map(|n| self.node_vertex(n)).collect();
         for hop in &graph.hops {
-            let node = &graph.nodes[hop.node];
-            let vertex = self.vertices.entry(Vertex::Node(node.clone())).or_default();
-            vertex
+            let vertex = vertices[hop.node];
+            let stats = &mut self.vertices[vertex].1;
+            stats
                 .own
                 .get_or_insert_with(Statistics::default)
                 .add(&hop.sample);
             if hop.root {
-                vertex.root = true;
-                let client = Vertex::Client(node.name.clone());
-                self.vertices
-                    .entry(client)
-                    .or_default()
+                stats.root = true;
+                let client = self.client_vertex(&graph.nodes[hop.node].name);
+                self.vertices[client]
+                    .1
                     .edges
-                    .entry(Vertex::Node(node.clone()))
+                    .entry(vertex)
                     .or_default()
                     .add(&hop.sample);
             }
         }
         for call in &graph.calls {
-            let from = Vertex::Node(graph.nodes[call.from].clone());
-            let to = Vertex::Node(graph.nodes[call.to].clone());
-            self.vertices
-                .entry(from)
-                .or_default()
+            let (from, to) = (vertices[call.from], vertices[call.to]);
+            self.vertices[from]
+                .1
                 .edges
-                .entry(to.clone())
+                .entry(to)
                 .or_default()
                 .add(&call.sample);
-            self.vertices.entry(to).or_default();
         }
     }
 
     /// The `Services` list.
     pub fn services(&self) -> Vec<Value> {
-        let ids: BTreeMap<&Vertex, usize> = self
-            .vertices
-            .keys()
-            .enumerate()
-            .map(|(i, v)| (v, i))
-            .collect();
-        self.vertices
+        // Reference ids follow the vertices' sort order, so answers do not depend on the
+        // order traces were added in.
+        let mut order: Vec<usize> = (0..self.vertices.len()).collect();
+        order.sort_by(|&a, &b| self.vertices[a].0.cmp(&self.vertices[b].0));
+        let mut ids = vec![0; order.len()];
+        for (rank, &vertex) in order.iter().enumerate() {
+            ids[vertex] = rank;
+        }
+        order
             .iter()
-            .map(|(vertex, stats)| {
+            .map(|&index| {
+                let (vertex, stats) = &self.vertices[index];
                 let mut service = match vertex {
                     Vertex::Client(name) => json!({ "Name": name, "Names": [name], "Type": "client", "State": "unknown" }),
                     Vertex::Node(node) => {
@@ -165,16 +190,17 @@ impl GraphBuilder {
                         id
                     }
                 };
-                service["ReferenceId"] = json!(ids[vertex]);
+                service["ReferenceId"] = json!(ids[index]);
                 if stats.root {
                     service["Root"] = json!(true);
                 }
-                let edges: Vec<Value> = stats
-                    .edges
-                    .iter()
+                let mut targets: Vec<(&usize, &Statistics)> = stats.edges.iter().collect();
+                targets.sort_by_key(|(target, _)| ids[**target]);
+                let edges: Vec<Value> = targets
+                    .into_iter()
                     .map(|(target, edge)| {
                         json!({
-                            "ReferenceId": ids[target],
+                            "ReferenceId": ids[*target],
                             "StartTime": edge.start,
                             "EndTime": edge.end,
                             "SummaryStatistics": edge.to_json(),
