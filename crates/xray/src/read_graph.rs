@@ -1,10 +1,12 @@
 //! The graph reads: GetServiceGraph, GetTraceGraph and GetTimeSeriesServiceStatistics.
 //!
-//! A graph of a whole window (no group filter) is built from span facts, a few narrow columns
-//! of every span ([`crate::facts`]), so it covers every trace that started in the window
-//! without reading a single document. A group's filter needs whole traces to evaluate: its
-//! candidates are narrowed by a column scan, and the newest [`MAX_FILTERED_GRAPH_TRACES`] of
-//! them are read and evaluated exactly. Call these from a blocking context.
+//! A graph of a whole window is built from span facts, a few narrow columns of every span
+//! ([`crate::facts`]), so it covers every trace that started in the window without reading a
+//! single document. So is a graph under a group whose filter only asks which services and
+//! calls a trace has (`service("api")`, `edge("a", "b")`, under AND, OR and NOT). Any other
+//! filter needs whole traces to evaluate: its candidates are narrowed by a column scan, and the
+//! newest [`MAX_FILTERED_GRAPH_TRACES`] of them are read and evaluated exactly. Call these
+//! from a blocking context.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,9 +23,9 @@ use crate::eval::{Evaluated, GroupLookup};
 use crate::facts::{Shaper, RESOURCE_KEYS, SPAN_KEYS};
 use crate::graph::{GraphBuilder, Statistics};
 use crate::read::{nanos, narrow, newest_first, parse_ids, read_batches, read_traces, TimeRange};
-use crate::shape::TraceShape;
+use crate::shape::{shape_matches, TraceShape};
 
-/// Most traces a graph under a group filter evaluates (the newest candidates).
+/// Most traces a graph under a filter that needs documents evaluates (the newest candidates).
 pub const MAX_FILTERED_GRAPH_TRACES: usize = 20_000;
 /// Traces whose span facts one pass holds in memory.
 const FACTS_TRACES_PER_PASS: usize = 200_000;
@@ -46,7 +48,7 @@ pub struct GraphScope<'a> {
 fn for_shapes_in(
     scope: &GraphScope<'_>,
     groups: &GroupLookup<'_>,
-    visit: impl FnMut(&TraceShape),
+    mut visit: impl FnMut(&TraceShape),
 ) -> XRayResult<()> {
     let (start, end) = scope.window;
     if end < start {
@@ -58,13 +60,22 @@ fn for_shapes_in(
         scope.window,
         TimeRange::TraceId,
     );
+    let needs_documents = scope
+        .filter
+        .is_some_and(|f| shape_matches(f, &TraceShape::default()).is_none());
     match scope.filter {
-        None => {
+        Some(filter) if needs_documents => {
+            shapes_from_documents(scope, filter, groups, found, visit)
+        }
+        filter => {
             let mut ids: Vec<TraceId> = found.into_iter().map(|(_, id)| id).collect();
             ids.sort_unstable();
-            shapes_from_facts(scope, &ids, nanos(start), visit)
+            shapes_from_facts(scope, &ids, nanos(start), |shape| {
+                if filter.is_none_or(|f| shape_matches(f, shape) == Some(true)) {
+                    visit(shape);
+                }
+            })
         }
-        Some(filter) => shapes_from_documents(scope, filter, groups, found, visit),
     }
 }
 

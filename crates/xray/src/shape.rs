@@ -3,7 +3,10 @@
 //! whole trace ([`TraceGraph`], when the documents are at hand) or from a few columns of its
 //! spans ([`crate::facts`], for graphs over many traces); both must give the same shape.
 
+use combray_query::xray::filter::Filter;
+
 use crate::analysis::{Node, TraceGraph};
+use crate::eval::node_matches;
 use crate::trace::Entity;
 
 /// The part of a segment or subsegment that statistics count.
@@ -107,5 +110,34 @@ impl TraceShape {
                 self.nodes.len() - 1
             }
         }
+    }
+}
+
+/// Whether `filter` holds for the trace when all it asks is which nodes and calls the trace
+/// has: `service(…)` and `edge(…)` without a block, under `AND`, `OR` and `!`. `None` when it
+/// asks anything more, which needs the trace's documents.
+pub fn shape_matches(filter: &Filter, shape: &TraceShape) -> Option<bool> {
+    match filter {
+        Filter::And(parts) => parts
+            .iter()
+            .map(|part| shape_matches(part, shape))
+            .try_fold(true, |all, part| Some(all & part?)),
+        Filter::Or(parts) => parts
+            .iter()
+            .map(|part| shape_matches(part, shape))
+            .try_fold(false, |any, part| Some(any | part?)),
+        Filter::Not(inner) => shape_matches(inner, shape).map(|holds| !holds),
+        Filter::Service { node, filter: None } => Some(shape.hops.iter().any(|hop| {
+            node.as_ref()
+                .is_none_or(|n| node_matches(&shape.nodes[hop.node], n))
+        })),
+        Filter::Edge {
+            from,
+            to,
+            filter: None,
+        } => Some(shape.calls.iter().any(|call| {
+            node_matches(&shape.nodes[call.from], from) && node_matches(&shape.nodes[call.to], to)
+        })),
+        _ => None,
     }
 }

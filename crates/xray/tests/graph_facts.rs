@@ -14,6 +14,7 @@ use combray_model::{
     Status, StatusCode,
 };
 use combray_query::sql::{SqlEngine, SqlLimits};
+use combray_query::xray::filter::{self, Filter};
 use combray_storage::{SpanStore, Storage, StorageConfig};
 use combray_xray::eval::Evaluated;
 use combray_xray::graph::GraphBuilder;
@@ -200,15 +201,22 @@ async fn storage(dir: &std::path::Path) -> Arc<Storage> {
     Arc::new(storage)
 }
 
-/// The graph of every stored trace, each built from its documents.
-fn documents_graph(store: &dyn SpanStore) -> Value {
+/// The graph of every stored trace the filter keeps, each built from its documents.
+fn documents_graph(store: &dyn SpanStore, filter: Option<&Filter>) -> Value {
     let ids = store.trace_ids_starting_between(ENV, 0, u64::MAX);
     let mut builder = GraphBuilder::default();
     for (id, records) in store.many_trace_records(ENV, &ids).unwrap() {
         let trace = XTrace::from_records(id, &records);
-        builder.add(&TraceShape::of(&Evaluated::new(&trace).graph));
+        let evaluated = Evaluated::new(&trace);
+        if filter.is_none_or(|f| evaluated.matches(f, &|_| None)) {
+            builder.add(&TraceShape::of(&evaluated.graph));
+        }
     }
     json!(builder.services())
+}
+
+fn from_documents_all(store: &dyn SpanStore) -> Value {
+    documents_graph(store, None)
 }
 
 /// Equal, but for float rounding (seconds went through nanoseconds on the facts path).
@@ -268,8 +276,31 @@ async fn the_graph_from_span_facts_equals_the_graph_from_documents() {
             filter: None,
         };
         let from_facts = service_graph(&scope, &|_| None).unwrap()["Services"].clone();
-        let from_documents = documents_graph(storage.as_ref());
+        let from_documents = documents_graph(storage.as_ref(), None);
         assert_close(&from_facts, &from_documents, "Services");
+
+        // A group that asks only for services and calls is answered from facts too; one that
+        // asks more reads documents. Either way the graph is that of the traces it keeps.
+        for expression in [
+            r#"service("order-service") OR edge("api.example.com", "backend")"#,
+            r#"!service(id(type: "AWS::EC2::Instance"))"#,
+            r#"service("order-service") { fault } OR http.status = 404"#,
+        ] {
+            let group = filter::parse(expression).unwrap();
+            let scope = GraphScope {
+                filter: Some(&group),
+                ..scope
+            };
+            let from_facts = service_graph(&scope, &|_| None).unwrap()["Services"].clone();
+            let from_documents = documents_graph(storage.as_ref(), Some(&group));
+            assert!(from_facts.as_array().unwrap().len() > 2, "{expression}");
+            assert_close(&from_facts, &from_documents, expression);
+            assert_ne!(
+                from_facts,
+                from_documents_all(storage.as_ref()),
+                "{expression}"
+            );
+        }
 
         // The crossing trace is in it, with both worlds' edges and statistics.
         let frontend = service(&from_facts, "storefront");
