@@ -9,6 +9,7 @@ use axum::response::Response;
 use bytes::Bytes;
 use combray_query::xray::filter::{self, Filter};
 use combray_storage::SpanStore;
+use combray_xray::eval::GroupLookup;
 use combray_xray::groups::DEFAULT_GROUP;
 use combray_xray::read::{self, SummaryQuery, TimeRange};
 use combray_xray::read_graph::{self, GraphScope};
@@ -212,6 +213,34 @@ fn selected_group(groups: &GroupFilters, input: &GraphInput) -> XRayResult<Optio
         .ok_or_else(|| XRayError::invalid(format!("Group not found: {reference}")))
 }
 
+/// Runs a graph read over `window` and the group the input names, on the blocking pool.
+async fn on_graph<F>(
+    state: &Arc<AppState>,
+    caller: XRayCaller,
+    input: &GraphInput,
+    window: (f64, f64),
+    read: F,
+) -> XRayResult<Value>
+where
+    F: FnOnce(&GraphScope<'_>, &GroupLookup<'_>) -> XRayResult<Value> + Send + 'static,
+{
+    let groups = group_filters(state, &caller.environment).await?;
+    let group = selected_group(&groups, input)?;
+    let shared = Arc::clone(state);
+    blocking(state, move |store| {
+        let lookup = |name: &str| groups.get(name).cloned();
+        let scope = GraphScope {
+            engine: &shared.sql,
+            store,
+            environment: &caller.environment,
+            window,
+            filter: group.as_ref(),
+        };
+        read(&scope, &lookup)
+    })
+    .await
+}
+
 /// GetServiceGraph.
 pub(super) async fn get_service_graph(
     State(state): Shared,
@@ -221,21 +250,7 @@ pub(super) async fn get_service_graph(
     let result = async {
         let input: GraphInput = parse(&body)?;
         let window = window(input.start_time, input.end_time)?;
-        let groups = group_filters(&state, &caller.environment).await?;
-        let group = selected_group(&groups, &input)?;
-        let shared = Arc::clone(&state);
-        blocking(&state, move |store| {
-            let lookup = |name: &str| groups.get(name).cloned();
-            let scope = GraphScope {
-                engine: &shared.sql,
-                store,
-                environment: &caller.environment,
-                window,
-                filter: group.as_ref(),
-            };
-            read_graph::service_graph(&scope, &lookup)
-        })
-        .await
+        on_graph(&state, caller, &input, window, read_graph::service_graph).await
     }
     .await;
     answer(result, state.retry_after_seconds)
@@ -274,19 +289,8 @@ pub(super) async fn get_time_series_service_statistics(
                 "EntitySelectorExpression must be service(...), edge(...) or id(...)",
             ));
         }
-        let groups = group_filters(&state, &caller.environment).await?;
-        let group = selected_group(&groups, &input)?;
-        let shared = Arc::clone(&state);
-        blocking(&state, move |store| {
-            let lookup = |name: &str| groups.get(name).cloned();
-            let scope = GraphScope {
-                engine: &shared.sql,
-                store,
-                environment: &caller.environment,
-                window,
-                filter: group.as_ref(),
-            };
-            read_graph::time_series(&scope, selector.as_ref(), period, &lookup)
+        on_graph(&state, caller, &input, window, move |scope, lookup| {
+            read_graph::time_series(scope, selector.as_ref(), period, lookup)
         })
         .await
     }
