@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use crate::block::{build_block, Block, BlockOrigin};
+use crate::block::{build_block, Block, BlockOrigin, CUT_ZSTD_LEVEL};
 use crate::{checkpoint, Storage, StorageError};
 
 /// What one cut did.
@@ -63,6 +63,7 @@ impl Storage {
                         node_id: &node,
                         wal_through_segment: sealed,
                         now_unix_nano: crate::now_unix_nano(),
+                        zstd_level: CUT_ZSTD_LEVEL,
                     };
                     build_block(&chunks, &origin)
                 })

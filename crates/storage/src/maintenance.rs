@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::block::{build_block, Block, BlockOrigin};
+use crate::block::{build_block, Block, BlockOrigin, COMPACTED_ZSTD_LEVEL};
 
 mod background;
 use crate::{Storage, StorageError};
@@ -279,6 +279,7 @@ impl Storage {
                 node_id: &node,
                 wal_through_segment: 0,
                 now_unix_nano: crate::now_unix_nano(),
+                zstd_level: COMPACTED_ZSTD_LEVEL,
             };
             let mut built = build_block(&chunks, &origin)?;
             built.meta.replaces = replaces;

@@ -20,7 +20,7 @@ pub use meta::{BlockMeta, META_FORMAT_VERSION, READABLE_META_FORMAT_VERSIONS};
 pub use paths::{BlockPaths, BLOCKS_ROOT};
 pub use read::{Block, RowGroupLayout};
 pub use trace_index::{TraceEntry, TraceIndex};
-pub use write::{build_block, BlockOrigin, BuiltBlock};
+pub use write::{build_block, BlockOrigin, BuiltBlock, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL};
 
 use crate::StorageError;
 

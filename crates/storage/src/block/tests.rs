@@ -58,6 +58,7 @@ fn origin(wal_through_segment: u64) -> BlockOrigin<'static> {
         node_id: "node-a",
         wal_through_segment,
         now_unix_nano: 1_700_000_000_000_000_000,
+        zstd_level: super::CUT_ZSTD_LEVEL,
     }
 }
 

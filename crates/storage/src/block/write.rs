@@ -40,7 +40,15 @@ pub struct BlockOrigin<'a> {
     pub wal_through_segment: u64,
     /// Creation time.
     pub now_unix_nano: u64,
+    /// zstd level of the data pages: [`CUT_ZSTD_LEVEL`] or [`COMPACTED_ZSTD_LEVEL`].
+    pub zstd_level: i32,
 }
+
+/// zstd level of blocks cut from the head. Cuts run beside ingest, so they take the fastest
+/// level; the small ones are rewritten by compaction, and a large one stays ~10% bigger.
+pub const CUT_ZSTD_LEVEL: i32 = 1;
+/// zstd level of compacted blocks, which are written once, at low priority, and kept long.
+pub const COMPACTED_ZSTD_LEVEL: i32 = 3;
 
 fn codec(error: impl std::fmt::Display) -> StorageError {
     StorageError::Codec(error.to_string())
@@ -75,7 +83,7 @@ pub fn build_block(
     let sorted = Chunk::new(sorted)?;
     let (traces, operations) = index_rows(&sorted);
     let wide = super::wide::widen(&sorted)?;
-    let data = write_parquet(&wide.batch)?;
+    let data = write_parquet(&wide.batch, origin.zstd_level)?;
     let min_start = traces
         .entries
         .iter()
@@ -189,9 +197,11 @@ fn index_rows(chunk: &Chunk) -> (TraceIndex, Operations) {
     (TraceIndex { names, entries }, operations)
 }
 
-fn write_parquet(batch: &RecordBatch) -> Result<Bytes, StorageError> {
+fn write_parquet(batch: &RecordBatch, zstd_level: i32) -> Result<Bytes, StorageError> {
     let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(codec)?))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(zstd_level).map_err(codec)?,
+        ))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
