@@ -45,7 +45,7 @@ pub struct BlockOrigin<'a> {
 }
 
 /// zstd level of blocks cut from the head. Cuts run beside ingest, so they take the fastest
-/// level; the small ones are rewritten by compaction, and a large one stays ~10% bigger.
+/// level; the small ones are rewritten by compaction, and a large one stays somewhat bigger.
 pub const CUT_ZSTD_LEVEL: i32 = 1;
 /// zstd level of compacted blocks, which are written once, at low priority, and kept long.
 pub const COMPACTED_ZSTD_LEVEL: i32 = 3;
