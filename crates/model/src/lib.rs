@@ -10,11 +10,13 @@
 #![deny(missing_docs)]
 
 mod attribute;
+mod borrowed;
 mod dataset;
 mod ids;
 mod span;
 
 pub use attribute::{AttributeValue, KeyValue};
+pub use borrowed::{AttributeValueRef, KeyValueRef};
 pub use dataset::{dataset_for_service_name, UNKNOWN_SERVICE};
 pub use ids::{IdError, SpanId, TraceId};
 pub use span::{

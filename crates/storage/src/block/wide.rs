@@ -18,7 +18,7 @@ use arrow_array::builder::{BinaryBuilder, BooleanBuilder, Float64Builder, Int64B
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use combray_model::{AttributeValue, KeyValue};
+use combray_model::{AttributeValueRef, KeyValueRef};
 use serde::{Deserialize, Serialize};
 
 use crate::head::schema::{column, span_schema, VERSION_KEY};
@@ -65,12 +65,12 @@ impl ColumnType {
         }
     }
 
-    fn of(value: &AttributeValue) -> Option<Self> {
+    fn of(value: &AttributeValueRef<'_>) -> Option<Self> {
         match value {
-            AttributeValue::String(_) => Some(Self::String),
-            AttributeValue::Int(_) => Some(Self::Int),
-            AttributeValue::Double(_) => Some(Self::Double),
-            AttributeValue::Bool(_) => Some(Self::Bool),
+            AttributeValueRef::String(_) => Some(Self::String),
+            AttributeValueRef::Int(_) => Some(Self::Int),
+            AttributeValueRef::Double(_) => Some(Self::Double),
+            AttributeValueRef::Bool(_) => Some(Self::Bool),
             _ => None,
         }
     }
@@ -86,8 +86,8 @@ fn codec(error: impl std::fmt::Display) -> StorageError {
 
 /// Picks each key's column type (its most common scalar type) and the keys that get columns
 /// (the most frequent `limit`), from `(key, value, weight)` observations.
-fn choose_columns<'a>(
-    observations: impl Iterator<Item = (&'a str, &'a AttributeValue, usize)>,
+fn choose_columns<'a, 'v: 'a>(
+    observations: impl Iterator<Item = (&'a str, &'a AttributeValueRef<'v>, usize)>,
     limit: usize,
 ) -> BTreeMap<&'a str, ColumnType> {
     let mut counts: HashMap<&str, [usize; 4]> = HashMap::new();
@@ -130,12 +130,12 @@ impl TypedBuilder {
     }
 
     /// Appends `value` if it has the column's type; `false` (nothing appended) otherwise.
-    fn append(&mut self, value: &AttributeValue) -> bool {
+    fn append(&mut self, value: &AttributeValueRef<'_>) -> bool {
         match (self, value) {
-            (Self::String(b), AttributeValue::String(v)) => b.append_value(v),
-            (Self::Int(b), AttributeValue::Int(v)) => b.append_value(*v),
-            (Self::Double(b), AttributeValue::Double(v)) => b.append_value(*v),
-            (Self::Bool(b), AttributeValue::Bool(v)) => b.append_value(*v),
+            (Self::String(b), AttributeValueRef::String(v)) => b.append_value(v),
+            (Self::Int(b), AttributeValueRef::Int(v)) => b.append_value(*v),
+            (Self::Double(b), AttributeValueRef::Double(v)) => b.append_value(*v),
+            (Self::Bool(b), AttributeValueRef::Bool(v)) => b.append_value(*v),
             _ => return false,
         }
         true
@@ -184,10 +184,14 @@ impl<'a> ColumnSet<'a> {
     }
 
     /// Puts a row's attributes into their columns; returns those that did not fit.
-    fn push_row<'v>(&mut self, row: usize, attributes: &'v [KeyValue]) -> Vec<&'v KeyValue> {
+    fn push_row<'r, 'v>(
+        &mut self,
+        row: usize,
+        attributes: &'r [KeyValueRef<'v>],
+    ) -> Vec<&'r KeyValueRef<'v>> {
         let mut leftovers = Vec::new();
         for attribute in attributes {
-            let fitted = match self.keys.get_mut(attribute.key.as_str()) {
+            let fitted = match self.keys.get_mut(attribute.key) {
                 // A builder already longer than `row` holds this key for this row: a duplicate.
                 Some((_, builder)) if builder.len() == row => builder.append(&attribute.value),
                 _ => false,
@@ -227,24 +231,26 @@ pub struct WideBatch {
 /// v1 → v2.
 pub fn widen(chunk: &Chunk) -> Result<WideBatch, StorageError> {
     let rows = chunk.len();
-    let attributes: Vec<Vec<KeyValue>> = (0..rows)
-        .map(|row| chunk.attributes(row))
+    // Borrowed views: keys and text point into the chunk, so sorting attributes into columns
+    // allocates nothing per attribute.
+    let attributes: Vec<Vec<KeyValueRef<'_>>> = (0..rows)
+        .map(|row| chunk.attribute_views(row))
         .collect::<Result<_, _>>()?;
     let chosen = choose_columns(
-        attributes
-            .iter()
-            .flatten()
-            .map(|kv| (kv.key.as_str(), &kv.value, 1)),
+        attributes.iter().flatten().map(|kv| (kv.key, &kv.value, 1)),
         MAX_ATTRIBUTE_COLUMNS,
     );
     let mut span_columns = ColumnSet::new(chosen);
     let mut overflow = BinaryBuilder::new();
+    let mut encoded = Vec::new();
     for (row, row_attributes) in attributes.iter().enumerate() {
         let leftovers = span_columns.push_row(row, row_attributes);
         if leftovers.is_empty() {
             overflow.append_null();
         } else {
-            overflow.append_value(postcard::to_allocvec(&leftovers).map_err(codec)?);
+            encoded.clear();
+            postcard::to_io(&leftovers, &mut encoded).map_err(codec)?;
+            overflow.append_value(&encoded);
         }
     }
     let (resources, resource_of_row) = chunk.distinct_resources()?;
@@ -257,7 +263,7 @@ pub fn widen(chunk: &Chunk) -> Result<WideBatch, StorageError> {
             attrs
                 .iter()
                 .filter(move |_| weight > 0)
-                .map(move |kv| (kv.key.as_str(), &kv.value, weight))
+                .map(move |kv| (kv.key, &kv.value, weight))
         }),
         MAX_RESOURCE_COLUMNS,
     );
@@ -300,21 +306,21 @@ fn column_type_of(data_type: &DataType) -> ColumnType {
     }
 }
 
-/// Reads the value of a typed column at a row, if present.
-fn typed_value(array: &dyn Array, row: usize) -> Option<AttributeValue> {
+/// Reads the value of a typed column at a row, if present, borrowing text from the column.
+fn typed_value(array: &dyn Array, row: usize) -> Option<AttributeValueRef<'_>> {
     if array.is_null(row) {
         return None;
     }
     use arrow_array::types::{Float64Type, Int64Type};
     Some(match array.data_type() {
-        DataType::Int64 => AttributeValue::Int(array.as_primitive::<Int64Type>().value(row)),
-        DataType::Float64 => AttributeValue::Double(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Boolean => AttributeValue::Bool(array.as_boolean().value(row)),
-        DataType::Utf8 => AttributeValue::String(array.as_string::<i32>().value(row).to_owned()),
-        DataType::Utf8View => AttributeValue::String(array.as_string_view().value(row).to_owned()),
-        DataType::LargeUtf8 => {
-            AttributeValue::String(array.as_string::<i64>().value(row).to_owned())
+        DataType::Int64 => AttributeValueRef::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => {
+            AttributeValueRef::Double(array.as_primitive::<Float64Type>().value(row))
         }
+        DataType::Boolean => AttributeValueRef::Bool(array.as_boolean().value(row)),
+        DataType::Utf8 => AttributeValueRef::String(array.as_string::<i32>().value(row)),
+        DataType::Utf8View => AttributeValueRef::String(array.as_string_view().value(row)),
+        DataType::LargeUtf8 => AttributeValueRef::String(array.as_string::<i64>().value(row)),
         _ => return None,
     })
 }
@@ -332,18 +338,22 @@ pub fn narrow(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
         .column_by_name(OVERFLOW_COLUMN)
         .and_then(|a| a.as_binary_opt::<i32>());
     let mut attributes = BinaryBuilder::new();
+    let mut encoded = Vec::new();
     for row in 0..batch.num_rows() {
-        let mut list: Vec<KeyValue> = attribute_columns
+        let mut list: Vec<KeyValueRef<'_>> = attribute_columns
             .iter()
             .filter_map(|(key, array)| {
-                typed_value(array.as_ref(), row).map(|v| KeyValue::new(*key, v))
+                typed_value(array.as_ref(), row).map(|value| KeyValueRef { key, value })
             })
             .collect();
         if let Some(overflow) = overflow.filter(|o| !o.is_null(row)) {
-            let extra: Vec<KeyValue> = postcard::from_bytes(overflow.value(row)).map_err(codec)?;
+            let extra: Vec<KeyValueRef<'_>> =
+                postcard::from_bytes(overflow.value(row)).map_err(codec)?;
             list.extend(extra);
         }
-        attributes.append_value(postcard::to_allocvec(&list).map_err(codec)?);
+        encoded.clear();
+        postcard::to_io(&list, &mut encoded).map_err(codec)?;
+        attributes.append_value(&encoded);
     }
     let attributes: ArrayRef = Arc::new(attributes.finish());
     let v1 = span_schema();

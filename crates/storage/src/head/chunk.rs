@@ -9,7 +9,8 @@ use arrow_array::{
     RecordBatch, StringArray, TimestampNanosecondArray, UInt32Array, UInt8Array,
 };
 use combray_model::{
-    KeyValue, Protocol, Scope, Span, SpanId, SpanKind, SpanRecord, Status, StatusCode, TraceId,
+    KeyValue, KeyValueRef, Protocol, Scope, Span, SpanId, SpanKind, SpanRecord, Status, StatusCode,
+    TraceId,
 };
 
 use super::schema::column;
@@ -232,19 +233,27 @@ impl Chunk {
         postcard::from_bytes(self.attributes.value(row)).map_err(codec_error)
     }
 
+    /// Span attributes of a row, borrowing their text from the chunk.
+    pub fn attribute_views(&self, row: usize) -> Result<Vec<KeyValueRef<'_>>, StorageError> {
+        postcard::from_bytes(self.attributes.value(row)).map_err(codec_error)
+    }
+
     /// Resource attributes of a row.
     pub fn resource(&self, row: usize) -> Result<Vec<KeyValue>, StorageError> {
         let key = self.resource.keys.value(row) as usize;
         postcard::from_bytes(self.resource.values.value(key)).map_err(codec_error)
     }
 
-    /// Each distinct resource attribute list of the chunk, decoded once, and which one each row
-    /// has.
-    pub fn distinct_resources(&self) -> Result<(Vec<Vec<KeyValue>>, Vec<usize>), StorageError> {
+    /// Each distinct resource attribute list of the chunk, decoded once (borrowing its text),
+    /// and which one each row has.
+    #[allow(clippy::type_complexity)]
+    pub fn distinct_resources(
+        &self,
+    ) -> Result<(Vec<Vec<KeyValueRef<'_>>>, Vec<usize>), StorageError> {
         let values = &self.resource.values;
         let resources = (0..values.len())
             .map(|i| postcard::from_bytes(values.value(i)).map_err(codec_error))
-            .collect::<Result<Vec<Vec<KeyValue>>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let rows = (0..self.len())
             .map(|row| self.resource.keys.value(row) as usize)
             .collect();

@@ -1,0 +1,92 @@
+//! The per-span work of the write and cut paths, on spans shaped like converted X-Ray segments:
+//! encoding a batch into the head's layout, and widening a head chunk into block columns.
+
+use combray_model::{
+    AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
+    Status, StatusCode, TraceId,
+};
+use combray_storage::block::wide::widen;
+use combray_storage::head::{to_record_batch, Chunk};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const SPANS: usize = 2_048;
+/// Segment documents ride on their top span; about one span in three is a segment.
+const DOCUMENT_EVERY: usize = 3;
+
+fn text(key: &str, value: String) -> KeyValue {
+    KeyValue::new(key, AttributeValue::String(value))
+}
+
+fn span(index: usize) -> Span {
+    let mut attributes = vec![
+        text("http.method", "GET".into()),
+        text(
+            "http.url",
+            format!("https://api.example.com/users/{}", index % 97),
+        ),
+        KeyValue::new("http.status_code", AttributeValue::Int(200)),
+        KeyValue::new("http.response_content_length", AttributeValue::Int(1234)),
+        text("aws.xray.origin", "AWS::EC2::Instance".into()),
+        text("annotation.customer", format!("customer-{}", index % 13)),
+        KeyValue::new("annotation.tier", AttributeValue::Int((index % 3) as i64)),
+    ];
+    if index.is_multiple_of(DOCUMENT_EVERY) {
+        let document = format!(
+            r#"{{"trace_id":"1-5f84c7a5-{index:024x}","id":"{index:016x}","name":"checkout","start_time":1602537381.123,"end_time":1602537381.456,"http":{{"request":{{"method":"GET","url":"https://api.example.com/users/{index}"}},"response":{{"status":200,"content_length":1234}}}},"annotations":{{"customer":"customer-{index}"}},"metadata":{{"debug":{{"padding":"{}"}}}}}}"#,
+            "x".repeat(400)
+        );
+        attributes.push(text("aws.xray.document", document));
+    }
+    Span {
+        trace_id: TraceId::from_bytes([(index / 3) as u8; 16]),
+        span_id: SpanId::from_bytes((index as u64 + 1).to_be_bytes()),
+        parent_span_id: None,
+        trace_state: String::new(),
+        name: "checkout".into(),
+        kind: SpanKind::Server,
+        start_unix_nano: 1_700_000_000_000_000_000 + index as u64,
+        duration_nano: 1_000_000,
+        status: Status {
+            code: StatusCode::Unset,
+            message: String::new(),
+        },
+        attributes,
+        events: Vec::new(),
+        links: Vec::new(),
+        flags: 0,
+        sample_rate: 1,
+        dropped_counts: [0; 3],
+    }
+}
+
+fn batch() -> SpanBatch {
+    let groups = (0..SPANS / 4)
+        .map(|group| SpanGroup {
+            dataset: format!("service-{}", group % 8),
+            resource: vec![text("cloud.provider", "aws".into())],
+            scope: Scope::default(),
+            spans: (group * 4..group * 4 + 4).map(span).collect(),
+        })
+        .collect();
+    SpanBatch {
+        environment: "default".into(),
+        protocol: Protocol::XRay,
+        received_unix_nano: 0,
+        groups,
+    }
+}
+
+fn cut_path(c: &mut Criterion) {
+    let batch = batch();
+    let mut group = c.benchmark_group("cut_path");
+    group.throughput(Throughput::Elements(SPANS as u64));
+    group.bench_function("head_encode_2048_spans", |b| {
+        b.iter(|| to_record_batch(&batch).unwrap())
+    });
+    let chunk = Chunk::new(to_record_batch(&batch).unwrap()).unwrap();
+    group.bench_function("widen_2048_spans", |b| b.iter(|| widen(&chunk).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, cut_path);
+criterion_main!(benches);
