@@ -39,6 +39,9 @@ struct Columns {
     events: BinaryBuilder,
     links: BinaryBuilder,
     dropped: [UInt32Builder; 3],
+    /// Reused for each row's serialized lists, so encoding allocates once per batch rather than
+    /// once per span.
+    scratch: Vec<u8>,
 }
 
 impl Columns {
@@ -68,6 +71,7 @@ impl Columns {
                 UInt32Builder::new(),
                 UInt32Builder::new(),
             ],
+            scratch: Vec::new(),
         }
     }
 
@@ -97,10 +101,11 @@ impl Columns {
         self.flags.append_value(span.flags);
         self.sample_rate.append_value(span.sample_rate);
         self.protocol.append_value(protocol);
-        self.attributes
-            .append_value(postcard::to_allocvec(&span.attributes).map_err(codec_error)?);
-        append_optional_list(&mut self.events, &span.events)?;
-        append_optional_list(&mut self.links, &span.links)?;
+        self.scratch.clear();
+        postcard::to_io(&span.attributes, &mut self.scratch).map_err(codec_error)?;
+        self.attributes.append_value(&self.scratch);
+        append_optional_list(&mut self.events, &span.events, &mut self.scratch)?;
+        append_optional_list(&mut self.links, &span.links, &mut self.scratch)?;
         for (builder, count) in self.dropped.iter_mut().zip(span.dropped_counts) {
             builder.append_value(count);
         }
@@ -148,11 +153,14 @@ fn append_optional_text(builder: &mut StringBuilder, text: &str) {
 fn append_optional_list<T: serde::Serialize>(
     builder: &mut BinaryBuilder,
     items: &[T],
+    scratch: &mut Vec<u8>,
 ) -> Result<(), StorageError> {
     if items.is_empty() {
         builder.append_null();
     } else {
-        builder.append_value(postcard::to_allocvec(items).map_err(codec_error)?);
+        scratch.clear();
+        postcard::to_io(items, &mut *scratch).map_err(codec_error)?;
+        builder.append_value(&scratch);
     }
     Ok(())
 }
