@@ -5,7 +5,10 @@ use combray_model::{
     AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
     Status, StatusCode, TraceId,
 };
+use std::sync::Arc;
+
 use combray_storage::block::wide::widen;
+use combray_storage::block::{build_block, BlockOrigin, CUT_ZSTD_LEVEL};
 use combray_storage::head::{to_record_batch, Chunk};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -38,7 +41,7 @@ fn span(index: usize) -> Span {
         attributes.push(text("aws.xray.document", document));
     }
     Span {
-        trace_id: TraceId::from_bytes([(index / 3) as u8; 16]),
+        trace_id: TraceId::from_bytes(((index / 3) as u128).to_be_bytes()),
         span_id: SpanId::from_bytes((index as u64 + 1).to_be_bytes()),
         parent_span_id: None,
         trace_state: String::new(),
@@ -59,8 +62,8 @@ fn span(index: usize) -> Span {
     }
 }
 
-fn batch() -> SpanBatch {
-    let groups = (0..SPANS / 4)
+fn batch(offset: usize) -> SpanBatch {
+    let groups = (offset / 4..(offset + SPANS) / 4)
         .map(|group| SpanGroup {
             dataset: format!("service-{}", group % 8),
             resource: vec![text("cloud.provider", "aws".into())],
@@ -77,7 +80,7 @@ fn batch() -> SpanBatch {
 }
 
 fn cut_path(c: &mut Criterion) {
-    let batch = batch();
+    let batch = batch(0);
     let mut group = c.benchmark_group("cut_path");
     group.throughput(Throughput::Elements(SPANS as u64));
     group.bench_function("head_encode_2048_spans", |b| {
@@ -88,5 +91,33 @@ fn cut_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cut_path);
+/// A cut of 16 head chunks (32,768 spans): sort by trace, widen, write Parquet.
+fn build(c: &mut Criterion) {
+    const CHUNKS: usize = 16;
+    let chunks: Vec<Arc<Chunk>> = (0..CHUNKS)
+        .map(|i| Arc::new(Chunk::new(to_record_batch(&batch(i * SPANS)).unwrap()).unwrap()))
+        .collect();
+    let origin = BlockOrigin {
+        environment: "default",
+        node_id: "bench",
+        wal_through_segment: 1,
+        now_unix_nano: 1,
+        zstd_level: CUT_ZSTD_LEVEL,
+    };
+    let built = build_block(&chunks, &origin).unwrap();
+    eprintln!(
+        "block of {} spans: {} bytes",
+        CHUNKS * SPANS,
+        built.data.len()
+    );
+    let mut group = c.benchmark_group("cut_path");
+    group.throughput(Throughput::Elements((CHUNKS * SPANS) as u64));
+    group.sample_size(10);
+    group.bench_function("build_block_32768_spans", |b| {
+        b.iter(|| build_block(&chunks, &origin).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cut_path, build);
 criterion_main!(benches);

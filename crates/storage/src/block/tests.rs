@@ -197,3 +197,24 @@ async fn a_corrupt_block_is_left_out_and_the_rest_stay_readable() {
         .collect();
     assert_eq!(ids, vec![good.meta.block_id.clone()]);
 }
+
+#[test]
+fn columns_of_distinct_values_are_written_without_a_dictionary() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let built = build_block(&sample_chunks(), &origin(0)).unwrap();
+    let reader = SerializedFileReader::new(built.data).unwrap();
+    let row_group = reader.metadata().row_group(0);
+    let has_dictionary = |name: &str| {
+        row_group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("the block has a {name} column"))
+            .dictionary_page_offset()
+            .is_some()
+    };
+    assert!(!has_dictionary("span_id"));
+    assert!(!has_dictionary("start_time"));
+    assert!(has_dictionary("service"));
+    assert!(has_dictionary("name"));
+}

@@ -80,6 +80,10 @@ impl ColumnType {
     }
 }
 
+/// A hash map with a fast, non-cryptographic hasher: its keys are attribute names of one
+/// chunk, hashed once per attribute of every row.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 fn codec(error: impl std::fmt::Display) -> StorageError {
     StorageError::Codec(error.to_string())
 }
@@ -90,7 +94,7 @@ fn choose_columns<'a, 'v: 'a>(
     observations: impl Iterator<Item = (&'a str, &'a AttributeValueRef<'v>, usize)>,
     limit: usize,
 ) -> BTreeMap<&'a str, ColumnType> {
-    let mut counts: HashMap<&str, [usize; 4]> = HashMap::new();
+    let mut counts: FastMap<&str, [usize; 4]> = FastMap::default();
     for (key, value, weight) in observations {
         if let Some(column_type) = ColumnType::of(value) {
             counts.entry(key).or_default()[column_type.index()] += weight;
@@ -171,16 +175,24 @@ impl TypedBuilder {
 
 /// Typed columns for a set of chosen keys, filled one row at a time.
 struct ColumnSet<'a> {
-    keys: BTreeMap<&'a str, (ColumnType, TypedBuilder)>,
+    /// Sorted by key, the order the columns are written in.
+    columns: Vec<(&'a str, ColumnType, TypedBuilder)>,
+    /// Key → position in `columns`.
+    index: FastMap<&'a str, usize>,
 }
 
 impl<'a> ColumnSet<'a> {
     fn new(chosen: BTreeMap<&'a str, ColumnType>) -> Self {
-        let keys = chosen
+        let columns: Vec<_> = chosen
             .into_iter()
-            .map(|(key, t)| (key, (t, TypedBuilder::new(t))))
+            .map(|(key, t)| (key, t, TypedBuilder::new(t)))
             .collect();
-        Self { keys }
+        let index = columns
+            .iter()
+            .enumerate()
+            .map(|(position, (key, _, _))| (*key, position))
+            .collect();
+        Self { columns, index }
     }
 
     /// Puts a row's attributes into their columns; returns those that did not fit.
@@ -191,16 +203,20 @@ impl<'a> ColumnSet<'a> {
     ) -> Vec<&'r KeyValueRef<'v>> {
         let mut leftovers = Vec::new();
         for attribute in attributes {
-            let fitted = match self.keys.get_mut(attribute.key) {
+            let builder = self
+                .index
+                .get(attribute.key)
+                .map(|&position| &mut self.columns[position].2);
+            let fitted = match builder {
                 // A builder already longer than `row` holds this key for this row: a duplicate.
-                Some((_, builder)) if builder.len() == row => builder.append(&attribute.value),
+                Some(builder) if builder.len() == row => builder.append(&attribute.value),
                 _ => false,
             };
             if !fitted {
                 leftovers.push(attribute);
             }
         }
-        for (_, builder) in self.keys.values_mut() {
+        for (_, _, builder) in &mut self.columns {
             if builder.len() == row {
                 builder.append_null();
             }
@@ -209,7 +225,7 @@ impl<'a> ColumnSet<'a> {
     }
 
     fn finish(self, prefix: &str, fields: &mut Vec<Field>, arrays: &mut Vec<ArrayRef>) {
-        for (key, (column_type, builder)) in self.keys {
+        for (key, column_type, builder) in self.columns {
             fields.push(Field::new(
                 format!("{prefix}{key}"),
                 column_type.data_type(),

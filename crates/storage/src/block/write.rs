@@ -10,10 +10,12 @@ use combray_model::StatusCode;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, META_FORMAT_VERSION};
 use super::trace_index::{TraceEntry, TraceIndex};
-use super::wide::WIDE_SCHEMA_VERSION;
+use super::wide::{OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION};
+use crate::head::schema::column;
 use crate::head::Chunk;
 use crate::StorageError;
 
@@ -197,15 +199,35 @@ fn index_rows(chunk: &Chunk) -> (TraceIndex, Operations) {
     (TraceIndex { names, entries }, operations)
 }
 
+/// Columns whose values are (nearly) all distinct. A dictionary of them would be as large as
+/// the values plus an index per row, and filling it hashes every value; plain pages under zstd
+/// are smaller and cheaper.
+const DISTINCT_VALUE_COLUMNS: [&str; 8] = [
+    column::SPAN_ID,
+    column::PARENT_SPAN_ID,
+    column::START_TIME,
+    column::DURATION_NANO,
+    column::EVENTS,
+    column::LINKS,
+    OVERFLOW_COLUMN,
+    DOCUMENT_COLUMN,
+];
+
+/// The column holding each X-Ray segment document as received: distinct per document.
+const DOCUMENT_COLUMN: &str = "attr.aws.xray.document";
+
 fn write_parquet(batch: &RecordBatch, zstd_level: i32) -> Result<Bytes, StorageError> {
-    let properties = WriterProperties::builder()
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(zstd_level).map_err(codec)?,
         ))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build();
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for name in DISTINCT_VALUE_COLUMNS {
+        properties = properties.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    let properties = properties.build();
     let mut buffer = Vec::new();
     let mut writer =
         ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties)).map_err(codec)?;
