@@ -60,8 +60,11 @@ pub fn trace_id_from_xray(text: &str) -> Option<TraceId> {
     if epoch.len() != 8 || random.len() != 24 {
         return None;
     }
-    let hex = format!("{epoch}{random}");
-    hex.parse::<TraceId>().ok()
+    // Decoded in place: this runs for every document.
+    let mut bytes = [0u8; 16];
+    hex::decode_to_slice(epoch, &mut bytes[..4]).ok()?;
+    hex::decode_to_slice(random, &mut bytes[4..]).ok()?;
+    Some(TraceId::from_bytes(bytes))
 }
 
 /// The 128-bit id → `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
@@ -86,8 +89,30 @@ fn error(id: Option<&str>, code: &'static str, message: String) -> DocumentError
     }
 }
 
+/// Where an entity sits in its document, rendered only when an error names it (checking runs
+/// for every entity of every document, and most are valid).
+#[derive(Clone, Copy)]
+pub(crate) enum EntityPath<'p> {
+    /// The document's own entity.
+    Document,
+    /// The `index`th subsegment of the entity at `parent`.
+    Subsegment {
+        parent: &'p EntityPath<'p>,
+        index: usize,
+    },
+}
+
+impl std::fmt::Display for EntityPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Document => f.write_str("the document"),
+            Self::Subsegment { parent, index } => write!(f, "{parent}.subsegments[{index}]"),
+        }
+    }
+}
+
 /// Checks the fields every entity (segment or subsegment, embedded or not) needs.
-pub(crate) fn check_entity(entity: &Entity<'_>, path: &str) -> Result<(), DocumentError> {
+pub(crate) fn check_entity(entity: &Entity<'_>, path: EntityPath<'_>) -> Result<(), DocumentError> {
     let id = entity.id.as_deref();
     let missing = |field: &str| {
         error(
@@ -97,7 +122,7 @@ pub(crate) fn check_entity(entity: &Entity<'_>, path: &str) -> Result<(), Docume
         )
     };
     let name = entity.name.as_deref().ok_or_else(|| missing("name"))?;
-    if name.chars().count() > 200 {
+    if name.len() > 200 && name.chars().count() > 200 {
         return Err(error(
             id,
             "MissingRequiredFields",
@@ -119,7 +144,8 @@ pub(crate) fn check_entity(entity: &Entity<'_>, path: &str) -> Result<(), Docume
         return Err(missing("end_time (or in_progress: true)"));
     }
     for (index, child) in entity.subsegments.iter().flatten().enumerate() {
-        check_entity(child, &format!("{path}.subsegments[{index}]"))?;
+        let parent = &path;
+        check_entity(child, EntityPath::Subsegment { parent, index })?;
     }
     Ok(())
 }
@@ -165,7 +191,7 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         error(id_text, "InvalidTraceId", format!("Invalid segment. ErrorCode: InvalidTraceId ({trace_text:?} is not 1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy)"))
     })?;
     // Whatever entity is wrong, the daemon maps the answer back by the document's own id.
-    check_entity(&body, "the document").map_err(|mut error| {
+    check_entity(&body, EntityPath::Document).map_err(|mut error| {
         error.id = id_text.map(str::to_owned);
         error
     })?;

@@ -233,6 +233,17 @@ fn invalid_documents_get_a_code_and_keep_their_id() {
 }
 
 #[test]
+fn an_invalid_nested_subsegment_is_named_by_its_path() {
+    let raw = r#"{"id":"14433295f04e6806","name":"a","start_time":1,"end_time":2,"trace_id":"1-6b06a841-69cb3a08896fab530b612e6d","subsegments":[{"id":"2b8e0b24b1ec7f1a","name":"b","start_time":1,"end_time":2},{"id":"3b8e0b24b1ec7f1a","name":"c","start_time":1,"end_time":2,"subsegments":[{"id":"4b8e0b24b1ec7f1a","start_time":1,"end_time":2}]}]}"#;
+    let error = parse_document(raw).unwrap_err();
+    assert_eq!(error.code, "MissingRequiredFields");
+    assert_eq!(
+        error.message,
+        "the document.subsegments[1].subsegments[0] has no name"
+    );
+}
+
+#[test]
 fn unmapped_fields_are_ignored_and_a_cause_may_be_an_exception_id() {
     let raw = r#"{"id":"14433295f04e6806","name":"api","start_time":1.5,"end_time":2.5,"trace_id":"1-6b06a841-69cb3a08896fab530b612e6d",
 "cause":"0123456789abcdef","fault":true,"some_future_field":{"nested":[1,2,{"x":null}]},"metadata":{"debug":{"text":"a \"quoted\" word"}},
