@@ -58,18 +58,22 @@ pub struct AssemblerCounts {
     pub superseded: u64,
 }
 
+/// Maps keyed by ids: foldhash's quality hasher (seeded per process) instead of SipHash, as
+/// every span of every document is looked up here on the one writer task.
+type IdMap<V> = HashMap<(TraceId, SpanId), V, foldhash::quality::RandomState>;
+
 /// The waiting room. Not thread-safe; callers wrap it in a mutex.
 pub struct Assembler {
     wait: Duration,
     max_waiting: usize,
     max_known: usize,
     /// Which service owns an id, for ids seen recently (oldest evicted first).
-    known: HashMap<(TraceId, SpanId), Arc<Owner>>,
+    known: IdMap<Arc<Owner>>,
     known_order: VecDeque<(TraceId, SpanId)>,
     /// Independent subsegments by the parent id they wait for.
-    orphans: HashMap<(TraceId, SpanId), Vec<Waiting>>,
+    orphans: IdMap<Vec<Waiting>>,
     /// In-progress documents by their own id.
-    in_progress: HashMap<(TraceId, SpanId), Waiting>,
+    in_progress: IdMap<Waiting>,
     waiting: usize,
     /// Ids of documents that stopped waiting since [`Assembler::take_departed`] last ran.
     departed: Vec<(TraceId, SpanId)>,
@@ -92,10 +96,10 @@ impl Assembler {
             wait,
             max_waiting,
             max_known: max_waiting.saturating_mul(4).max(1024),
-            known: HashMap::new(),
+            known: IdMap::default(),
             known_order: VecDeque::new(),
-            orphans: HashMap::new(),
-            in_progress: HashMap::new(),
+            orphans: IdMap::default(),
+            in_progress: IdMap::default(),
             waiting: 0,
             departed: Vec::new(),
             counts: AssemblerCounts::default(),
@@ -233,14 +237,20 @@ impl Assembler {
             })
         });
         let trace_id = document.trace_id;
-        let ids: Vec<SpanId> = document.ids().collect();
+        let first = ready.len();
         for span in document.spans {
             ready.push(ResolvedSpan {
                 owner: Arc::clone(&owner),
                 span,
             });
         }
-        self.remember(trace_id, &ids, &owner, ready);
+        // The document's own spans are `ready[first..last]`; remembering them may append
+        // children after `last`, so they are read by index.
+        let last = ready.len();
+        for index in first..last {
+            let id = ready[index].span.span_id;
+            self.remember(trace_id, &[id], &owner, ready);
+        }
     }
 
     /// Records that these ids belong to `owner`, and releases orphans waiting on them.
