@@ -64,7 +64,8 @@ pub fn trace_id_from_xray(text: &str) -> Option<TraceId> {
     let mut bytes = [0u8; 16];
     hex::decode_to_slice(epoch, &mut bytes[..4]).ok()?;
     hex::decode_to_slice(random, &mut bytes[4..]).ok()?;
-    Some(TraceId::from_bytes(bytes))
+    // `from_slice` refuses the all-zero id, as OTLP does.
+    TraceId::from_slice(&bytes).ok()
 }
 
 /// The 128-bit id → `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.

@@ -42,6 +42,7 @@ fn trace_ids_map_both_ways() {
         "1-5759e98-bd862e3fe1be46a994272793",
         "1-5759e988-zz862e3fe1be46a994272793",
         "2-5759e988-bd862e3fe1be46a994272793",
+        "1-00000000-000000000000000000000000",
     ] {
         assert!(trace_id_from_xray(bad).is_none(), "{bad}");
     }
