@@ -8,14 +8,8 @@ set -euo pipefail
 RATE="$1"
 SECONDS_TO_RUN="${2:-20}"
 DATA="${3:-/tmp/combray-bench-xray-cpu}"
-BIN="${BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/combray-target}/release/combray}"
-API=127.0.0.1:14320
-rm -rf "$DATA"
-"$BIN" serve --data-dir "$DATA" --api-addr "$API" --otlp-http-addr 127.0.0.1:14318 \
-  --otlp-grpc-addr 127.0.0.1:14317 --xray-addr 127.0.0.1:12000 2>"$DATA.log" &
-server=$!
-trap 'kill -TERM "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do curl -sf "http://$API/readyz" >/dev/null && break; sleep 0.05; done
+# shellcheck source=lib/bench-server.sh
+source "$(dirname "$0")/lib/bench-server.sh"
 # Fields 14 and 15 of /proc/PID/stat (utime, stime) in clock ticks; the command name before
 # them may contain spaces, so count from the closing parenthesis.
 cpu_ticks() { cut -d')' -f2 "/proc/$server/stat" | awk '{print $12 + $13}'; }

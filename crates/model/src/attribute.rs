@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The attribute on an X-Ray segment's top span holding the segment document as received
+/// (so BatchGetTraces can return it byte for byte); distinct per document.
+pub const XRAY_DOCUMENT_ATTRIBUTE: &str = "aws.xray.document";
+
 /// One attribute: a key and its typed value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyValue {

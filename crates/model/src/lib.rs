@@ -15,7 +15,7 @@ mod dataset;
 mod ids;
 mod span;
 
-pub use attribute::{AttributeValue, KeyValue};
+pub use attribute::{AttributeValue, KeyValue, XRAY_DOCUMENT_ATTRIBUTE};
 pub use borrowed::{AttributeValueRef, KeyValueRef};
 pub use dataset::{dataset_for_service_name, UNKNOWN_SERVICE};
 pub use ids::{IdError, SpanId, TraceId};

@@ -3,7 +3,7 @@
 
 use combray_model::{
     AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
-    Status, StatusCode, TraceId,
+    Status, StatusCode, TraceId, XRAY_DOCUMENT_ATTRIBUTE,
 };
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ fn span(index: usize) -> Span {
             r#"{{"trace_id":"1-5f84c7a5-{index:024x}","id":"{index:016x}","name":"checkout","start_time":1602537381.123,"end_time":1602537381.456,"http":{{"request":{{"method":"GET","url":"https://api.example.com/users/{index}"}},"response":{{"status":200,"content_length":1234}}}},"annotations":{{"customer":"customer-{index}"}},"metadata":{{"debug":{{"padding":"{}"}}}}}}"#,
             "x".repeat(400)
         );
-        attributes.push(text("aws.xray.document", document));
+        attributes.push(text(XRAY_DOCUMENT_ATTRIBUTE, document));
     }
     Span {
         trace_id: TraceId::from_bytes(((index / 3) as u128).to_be_bytes()),

@@ -126,8 +126,9 @@ impl Assembler {
         let key = (document.trace_id, document.id);
         if document.in_progress {
             if let Some(owner) = self.owner_of(&document) {
-                let ids: Vec<SpanId> = document.ids().collect();
-                self.remember(document.trace_id, &ids, &owner, &mut ready);
+                for id in document.ids() {
+                    self.remember(document.trace_id, id, &owner, &mut ready);
+                }
             }
             if self.waiting < self.max_waiting {
                 let previous = self.in_progress.insert(
@@ -249,33 +250,31 @@ impl Assembler {
         let last = ready.len();
         for index in first..last {
             let id = ready[index].span.span_id;
-            self.remember(trace_id, &[id], &owner, ready);
+            self.remember(trace_id, id, &owner, ready);
         }
     }
 
-    /// Records that these ids belong to `owner`, and releases orphans waiting on them.
+    /// Records that `id` belongs to `owner`, and releases orphans waiting on it.
     fn remember(
         &mut self,
         trace_id: TraceId,
-        ids: &[SpanId],
+        id: SpanId,
         owner: &Arc<Owner>,
         ready: &mut Vec<ResolvedSpan>,
     ) {
-        for id in ids {
-            let key = (trace_id, *id);
-            if self.known.insert(key, Arc::clone(owner)).is_none() {
-                self.known_order.push_back(key);
-            }
-            if let Some(children) = self.orphans.remove(&key) {
-                self.waiting -= children.len();
-                self.departed.extend(
-                    children
-                        .iter()
-                        .map(|c| (c.document.trace_id, c.document.id)),
-                );
-                for child in children {
-                    self.release(child.document, ready);
-                }
+        let key = (trace_id, id);
+        if self.known.insert(key, Arc::clone(owner)).is_none() {
+            self.known_order.push_back(key);
+        }
+        if let Some(children) = self.orphans.remove(&key) {
+            self.waiting -= children.len();
+            self.departed.extend(
+                children
+                    .iter()
+                    .map(|c| (c.document.trace_id, c.document.id)),
+            );
+            for child in children {
+                self.release(child.document, ready);
             }
         }
         while self.known_order.len() > self.max_known {

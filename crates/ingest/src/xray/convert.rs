@@ -281,7 +281,7 @@ impl Walk {
         let mut attributes = attributes(entity);
         if let Some(raw) = raw {
             attributes.push(KeyValue::new(
-                "aws.xray.document",
+                combray_model::XRAY_DOCUMENT_ATTRIBUTE,
                 AttributeValue::String(raw),
             ));
         }

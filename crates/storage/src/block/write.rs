@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
-use combray_model::StatusCode;
+use combray_model::{StatusCode, XRAY_DOCUMENT_ATTRIBUTE};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -14,7 +14,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, META_FORMAT_VERSION};
 use super::trace_index::{TraceEntry, TraceIndex};
-use super::wide::{OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION};
+use super::wide::{ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION};
 use crate::head::schema::column;
 use crate::head::Chunk;
 use crate::StorageError;
@@ -199,10 +199,10 @@ fn index_rows(chunk: &Chunk) -> (TraceIndex, Operations) {
     (TraceIndex { names, entries }, operations)
 }
 
-/// Columns whose values are (nearly) all distinct. A dictionary of them would be as large as
-/// the values plus an index per row, and filling it hashes every value; plain pages under zstd
-/// are smaller and cheaper.
-const DISTINCT_VALUE_COLUMNS: [&str; 8] = [
+/// Columns whose values are (nearly) all distinct, besides the X-Ray document's attribute
+/// column. A dictionary of them would be as large as the values plus an index per row, and
+/// filling it hashes every value; plain pages under zstd are smaller and cheaper.
+const DISTINCT_VALUE_COLUMNS: [&str; 7] = [
     column::SPAN_ID,
     column::PARENT_SPAN_ID,
     column::START_TIME,
@@ -210,11 +210,7 @@ const DISTINCT_VALUE_COLUMNS: [&str; 8] = [
     column::EVENTS,
     column::LINKS,
     OVERFLOW_COLUMN,
-    DOCUMENT_COLUMN,
 ];
-
-/// The column holding each X-Ray segment document as received: distinct per document.
-const DOCUMENT_COLUMN: &str = "attr.aws.xray.document";
 
 fn write_parquet(batch: &RecordBatch, zstd_level: i32) -> Result<Bytes, StorageError> {
     let mut properties = WriterProperties::builder()
@@ -224,7 +220,11 @@ fn write_parquet(batch: &RecordBatch, zstd_level: i32) -> Result<Bytes, StorageE
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    for name in DISTINCT_VALUE_COLUMNS {
+    let document_column = format!("{ATTRIBUTE_PREFIX}{XRAY_DOCUMENT_ATTRIBUTE}");
+    for name in DISTINCT_VALUE_COLUMNS
+        .into_iter()
+        .chain([document_column.as_str()])
+    {
         properties = properties.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
     let properties = properties.build();

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 pub use entity::Entity;
 
 /// The attribute on an X-Ray segment's top span holding the document as received.
-pub const DOCUMENT_ATTRIBUTE: &str = "aws.xray.document";
+pub use combray_model::XRAY_DOCUMENT_ATTRIBUTE as DOCUMENT_ATTRIBUTE;
 
 /// One segment: a service's part of the trace.
 #[derive(Debug, Clone)]
