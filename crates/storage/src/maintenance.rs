@@ -6,11 +6,11 @@
 //! window, and stops starting new work once the window is over. Any object store with
 //! create-if-absent (a local directory, S3) can coordinate nodes this way.
 //!
-//! Compaction merges small blocks of one environment and time window into one. The merged block's
-//! meta lists the blocks it `replaces`, and writing that meta is the commit point: from then on
-//! every reader ignores the inputs, so no span is ever seen twice, and a crash before it leaves
-//! the inputs as they were. The inputs' objects are deleted after a grace period, so queries that
-//! already hold them finish.
+//! Compaction merges blocks of one environment, time window and size tier into one (which ones:
+//! `policy.rs`). The merged block's meta lists the blocks it `replaces`, and writing that meta is
+//! the commit point: from then on every reader ignores the inputs, so no span is ever seen twice,
+//! and a crash before it leaves the inputs as they were. The inputs' objects are deleted after a
+//! grace period, so queries that already hold them finish.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,37 +20,10 @@ use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use crate::block::{build_block, Block, BlockOrigin, COMPACTED_ZSTD_LEVEL};
 
 mod background;
+mod policy;
+pub use policy::MaintenancePolicy;
+
 use crate::{Storage, StorageError};
-
-/// How maintenance behaves.
-#[derive(Debug, Clone, Copy)]
-pub struct MaintenancePolicy {
-    /// Blocks whose data is smaller than this are compacted with their neighbours.
-    pub compact_below_bytes: u64,
-    /// Most blocks merged at once.
-    pub compact_max_inputs: usize,
-    /// Only blocks whose spans start in the same window of this length are merged.
-    pub compact_window: Duration,
-    /// Blocks ingested longer ago than this are deleted.
-    pub retention: Duration,
-    /// Length of a lease window.
-    pub lease_window: Duration,
-    /// How long objects of replaced or expired blocks stay for queries already reading them.
-    pub deletion_grace: Duration,
-}
-
-impl Default for MaintenancePolicy {
-    fn default() -> Self {
-        Self {
-            compact_below_bytes: 128 * 1024 * 1024,
-            compact_max_inputs: 16,
-            compact_window: Duration::from_secs(3600),
-            retention: Duration::from_secs(30 * 24 * 3600),
-            lease_window: Duration::from_secs(60),
-            deletion_grace: Duration::from_secs(30),
-        }
-    }
-}
 
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -202,21 +175,18 @@ impl Storage {
         checkpoints
     }
 
-    /// The oldest window of an environment with at least two small blocks, up to the input
-    /// limit. A cut block qualifies only once its node's published checkpoint covers it: until
-    /// then a crash of that node could undo the cut and replay the spans.
+    /// The blocks of an environment to merge next (see [`MaintenancePolicy::pick`]). A cut
+    /// block qualifies only once its node's published checkpoint covers it: until then a crash
+    /// of that node could undo the cut and replay the spans.
     fn compaction_candidates(
         &self,
         environment: &str,
         checkpoints: &std::collections::HashMap<String, u64>,
     ) -> Option<Vec<Arc<Block>>> {
-        let policy = self.config.maintenance;
-        let window = policy.compact_window.as_nanos().max(1) as u64;
-        let mut small: Vec<Arc<Block>> = self
+        let eligible: Vec<Arc<Block>> = self
             .blocks
             .blocks(environment)
             .into_iter()
-            .filter(|b| b.meta.data_bytes < policy.compact_below_bytes)
             .filter(|b| {
                 b.meta.wal_through_segment == 0
                     || checkpoints
@@ -224,30 +194,7 @@ impl Storage {
                         .is_some_and(|through| *through >= b.meta.wal_through_segment)
             })
             .collect();
-        small.sort_by_key(|b| {
-            (
-                b.meta.min_start_unix_nano / window,
-                b.meta.min_start_unix_nano,
-            )
-        });
-        let mut index = 0;
-        while index < small.len() {
-            let key = small[index].meta.min_start_unix_nano / window;
-            let run: Vec<Arc<Block>> = small[index..]
-                .iter()
-                .take_while(|b| b.meta.min_start_unix_nano / window == key)
-                .cloned()
-                .collect();
-            if run.len() >= 2 {
-                return Some(
-                    run.into_iter()
-                        .take(policy.compact_max_inputs.max(2))
-                        .collect(),
-                );
-            }
-            index += run.len();
-        }
-        None
+        self.config.maintenance.pick(eligible)
     }
 
     async fn compact(&self, environment: &str, inputs: &[Arc<Block>]) -> Result<(), StorageError> {
