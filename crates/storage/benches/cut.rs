@@ -1,5 +1,6 @@
 //! The per-span work of the write and cut paths, on spans shaped like converted X-Ray segments:
-//! encoding a batch into the head's layout, and widening a head chunk into block columns.
+//! encoding a batch into the head's layout, widening a head chunk into block columns, building a
+//! block, and merging blocks as compaction does.
 
 use combray_model::{
     AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
@@ -7,10 +8,14 @@ use combray_model::{
 };
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use combray_storage::block::wide::widen;
-use combray_storage::block::{build_block, BlockOrigin, CUT_ZSTD_LEVEL};
+use combray_storage::block::{
+    build_block, merge_blocks, Block, BlockOrigin, TraceIndex, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL,
+};
 use combray_storage::head::{to_record_batch, Chunk};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const SPANS: usize = 2_048;
 /// Segment documents ride on their top span; about one span in three is a segment.
@@ -119,5 +124,60 @@ fn build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cut_path, build);
+/// Compaction of 4 cut blocks of 16,384 spans each, from their stored (Parquet-decoded)
+/// batches: merged column by column, against narrowing every row and building afresh.
+fn compact(c: &mut Criterion) {
+    const BLOCKS: usize = 4;
+    const CHUNKS_PER_BLOCK: usize = 8;
+    let origin = BlockOrigin {
+        environment: "default",
+        node_id: "bench",
+        wal_through_segment: 0,
+        now_unix_nano: 1,
+        zstd_level: COMPACTED_ZSTD_LEVEL,
+    };
+    let inputs: Vec<(Arc<Block>, Vec<RecordBatch>)> = (0..BLOCKS)
+        .map(|b| {
+            let chunks: Vec<Arc<Chunk>> = (0..CHUNKS_PER_BLOCK)
+                .map(|i| {
+                    let offset = (b * CHUNKS_PER_BLOCK + i) * SPANS;
+                    Arc::new(Chunk::new(to_record_batch(&batch(offset)).unwrap()).unwrap())
+                })
+                .collect();
+            let built = build_block(&chunks, &origin).unwrap();
+            let batches = ParquetRecordBatchReaderBuilder::try_new(built.data.clone())
+                .unwrap()
+                .with_batch_size(65_536)
+                .build()
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let traces = TraceIndex::decode(&built.traces).unwrap();
+            (Arc::new(Block::new(built.meta, traces)), batches)
+        })
+        .collect();
+    let spans = BLOCKS * CHUNKS_PER_BLOCK * SPANS;
+    let mut group = c.benchmark_group("compact");
+    group.throughput(Throughput::Elements(spans as u64));
+    group.sample_size(10);
+    group.bench_function("merge_columns_65536_spans", |b| {
+        b.iter(|| merge_blocks(inputs.clone(), &origin).unwrap())
+    });
+    group.bench_function("narrow_and_rebuild_65536_spans", |b| {
+        b.iter(|| {
+            let chunks: Vec<Arc<Chunk>> = inputs
+                .iter()
+                .flat_map(|(block, batches)| {
+                    batches
+                        .iter()
+                        .map(|batch| Arc::new(block.to_chunk(batch.clone()).unwrap()))
+                })
+                .collect();
+            build_block(&chunks, &origin).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cut_path, build, compact);
 criterion_main!(benches);

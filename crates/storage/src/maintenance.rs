@@ -17,7 +17,11 @@ use std::time::{Duration, Instant};
 
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::block::{build_block, Block, BlockOrigin, COMPACTED_ZSTD_LEVEL};
+use crate::block::{merge_blocks, Block, BlockOrigin, COMPACTED_ZSTD_LEVEL};
+
+/// Rows per batch read from a block being compacted: a row group's worth, so the merge
+/// interleaves a few large batches rather than thousands of small ones.
+const MERGE_BATCH_ROWS: usize = 65_536;
 
 mod background;
 mod policy;
@@ -216,10 +220,10 @@ impl Storage {
             .unwrap_or(0);
         let (store, blocks) = (Arc::clone(self.blocks.store()), inputs.to_vec());
         let built = background::at_low_priority("combray-compact", move |runtime| {
-            let mut chunks = Vec::new();
-            for block in &blocks {
-                let read = runtime.block_on(block.read_all(&store))?;
-                chunks.extend(read.into_iter().map(Arc::new));
+            let mut inputs = Vec::with_capacity(blocks.len());
+            for block in blocks {
+                let batches = runtime.block_on(block.read_all_stored(&store, MERGE_BATCH_ROWS))?;
+                inputs.push((block, batches));
             }
             let origin = BlockOrigin {
                 environment: &environment_name,
@@ -228,7 +232,7 @@ impl Storage {
                 now_unix_nano: crate::now_unix_nano(),
                 zstd_level: COMPACTED_ZSTD_LEVEL,
             };
-            let mut built = build_block(&chunks, &origin)?;
+            let mut built = merge_blocks(inputs, &origin)?;
             built.meta.replaces = replaces;
             built.meta.ingested_unix_nano = oldest_ingest;
             Ok(built)

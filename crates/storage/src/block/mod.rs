@@ -2,9 +2,11 @@
 //! default), each with a trace index and a meta document written last.
 
 mod cache;
+mod merge;
 mod meta;
 mod paths;
 mod read;
+mod rows;
 mod trace_index;
 pub mod wide;
 mod write;
@@ -16,6 +18,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::RwLock;
 
+pub use merge::merge_blocks;
 pub use meta::{BlockMeta, META_FORMAT_VERSION, READABLE_META_FORMAT_VERSIONS};
 pub use paths::{BlockPaths, BLOCKS_ROOT};
 pub use read::{Block, RowGroupLayout};

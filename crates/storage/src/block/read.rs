@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use std::ops::Range;
 
+use arrow_array::RecordBatch;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
@@ -85,11 +86,13 @@ impl Block {
         Ok(loaded)
     }
 
-    async fn read(
+    /// Rows as stored: in the block layout (span schema v2) or, for old blocks, the head's.
+    async fn read_stored(
         &self,
         store: &Arc<dyn ObjectStore>,
         selection: Option<RowSelection>,
-    ) -> Result<Vec<Chunk>, StorageError> {
+        batch_rows: Option<usize>,
+    ) -> Result<Vec<RecordBatch>, StorageError> {
         let mut reader = BlockFileReader {
             store: Arc::clone(store),
             path: self.paths.data.clone(),
@@ -100,23 +103,47 @@ impl Block {
         if let Some(selection) = selection {
             builder = builder.with_row_selection(selection);
         }
+        if let Some(rows) = batch_rows {
+            builder = builder.with_batch_size(rows);
+        }
         let stream = builder.build().map_err(|e| read_error(&self.paths, e))?;
-        let batches: Vec<_> = stream
+        stream
             .try_collect()
             .await
-            .map_err(|e| read_error(&self.paths, e))?;
-        let wide = self.meta.span_schema_version == WIDE_SCHEMA_VERSION;
-        batches
-            .into_iter()
-            .map(|batch| {
-                let batch = if wide {
-                    narrow(&batch).map_err(|e| read_error(&self.paths, e))?
-                } else {
-                    batch
-                };
-                Chunk::new(batch)
-            })
-            .collect()
+            .map_err(|e| read_error(&self.paths, e))
+    }
+
+    async fn read(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        selection: Option<RowSelection>,
+    ) -> Result<Vec<Chunk>, StorageError> {
+        let batches = self.read_stored(store, selection, None).await?;
+        batches.into_iter().map(|b| self.to_chunk(b)).collect()
+    }
+
+    /// A batch of this block's rows in the head's layout.
+    pub fn to_chunk(&self, batch: RecordBatch) -> Result<Chunk, StorageError> {
+        let batch = if self.is_wide() {
+            narrow(&batch).map_err(|e| read_error(&self.paths, e))?
+        } else {
+            batch
+        };
+        Chunk::new(batch)
+    }
+
+    /// Whether the data is in the block layout (span schema v2).
+    pub fn is_wide(&self) -> bool {
+        self.meta.span_schema_version == WIDE_SCHEMA_VERSION
+    }
+
+    /// Every row as stored, in batches of up to `batch_rows`: what compaction merges.
+    pub async fn read_all_stored(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        batch_rows: usize,
+    ) -> Result<Vec<RecordBatch>, StorageError> {
+        self.read_stored(store, None, Some(batch_rows)).await
     }
 
     /// Row groups of the data file: rows, and compressed bytes per column.

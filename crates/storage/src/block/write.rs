@@ -1,20 +1,19 @@
 //! Head chunks → one block: rows sorted by trace id (then start) so a trace is one contiguous row
 //! range, Parquet with zstd and dictionaries, and the trace index beside it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use bytes::Bytes;
-use combray_model::{StatusCode, XRAY_DOCUMENT_ATTRIBUTE};
+use combray_model::XRAY_DOCUMENT_ATTRIBUTE;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, META_FORMAT_VERSION};
-use super::trace_index::{TraceEntry, TraceIndex};
-use super::wide::{ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION};
+use super::rows::{index_rows, RowKeys};
+use super::wide::{WideBatch, ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION};
 use crate::head::schema::column;
 use crate::head::Chunk;
 use crate::StorageError;
@@ -83,8 +82,15 @@ pub fn build_block(
     let sorted =
         arrow_select::interleave::interleave_record_batch(&batches, &order).map_err(codec)?;
     let sorted = Chunk::new(sorted)?;
-    let (traces, operations) = index_rows(&sorted);
-    let wide = super::wide::widen(&sorted)?;
+    finish_block(super::wide::widen(&sorted)?, origin)
+}
+
+/// A block from a batch in the block layout whose rows are sorted by trace id, then start.
+pub(super) fn finish_block(
+    wide: WideBatch,
+    origin: &BlockOrigin<'_>,
+) -> Result<BuiltBlock, StorageError> {
+    let (traces, operations) = index_rows(&RowKeys::of(&wide.batch)?);
     let data = write_parquet(&wide.batch, origin.zstd_level)?;
     let min_start = traces
         .entries
@@ -107,7 +113,7 @@ pub fn build_block(
         created_unix_nano: origin.now_unix_nano,
         ingested_unix_nano: origin.now_unix_nano,
         span_schema_version: WIDE_SCHEMA_VERSION.to_owned(),
-        span_count: sorted.len() as u64,
+        span_count: wide.batch.num_rows() as u64,
         trace_count: traces.entries.len() as u64,
         min_start_unix_nano: min_start,
         max_end_unix_nano: max_end,
@@ -121,82 +127,6 @@ pub fn build_block(
         data,
         traces: Bytes::from(traces.encode()?),
     })
-}
-
-type Operations = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
-
-/// Walks the sorted rows once: one index entry per run of equal trace ids, plus the catalogue.
-fn index_rows(chunk: &Chunk) -> (TraceIndex, Operations) {
-    let mut names: Vec<String> = Vec::new();
-    let mut name_ids: HashMap<String, u32> = HashMap::new();
-    let mut intern = |text: &str| -> u32 {
-        if let Some(id) = name_ids.get(text) {
-            return *id;
-        }
-        let id = names.len() as u32;
-        names.push(text.to_owned());
-        name_ids.insert(text.to_owned(), id);
-        id
-    };
-    let mut operations: BTreeMap<String, BTreeMap<String, BTreeSet<u8>>> = BTreeMap::new();
-    let mut entries: Vec<TraceEntry> = Vec::new();
-    let mut row = 0;
-    while row < chunk.len() {
-        let trace_id = chunk.trace_id(row);
-        let first = row;
-        let mut root = None;
-        let mut entry = TraceEntry {
-            trace_id,
-            first_row: first as u32,
-            row_count: 0,
-            start_unix_nano: u64::MAX,
-            end_unix_nano: 0,
-            error_count: 0,
-            root_service: 0,
-            root_name: 0,
-            has_root: false,
-        };
-        while row < chunk.len() && chunk.trace_id(row) == trace_id {
-            let start = chunk.start_unix_nano(row);
-            entry.start_unix_nano = entry.start_unix_nano.min(start);
-            entry.end_unix_nano = entry
-                .end_unix_nano
-                .max(start.saturating_add(chunk.duration_nano(row)));
-            if chunk.status_code(row) == StatusCode::Error {
-                entry.error_count += 1;
-            }
-            if root.is_none() && chunk.parent_span_id(row).is_none() {
-                root = Some(row);
-            }
-            operations
-                .entry(chunk.service(row).to_owned())
-                .or_default()
-                .entry(chunk.name(row).to_owned())
-                .or_default()
-                .insert(chunk.kind(row) as u8);
-            row += 1;
-        }
-        entry.row_count = (row - first) as u32;
-        entry.has_root = root.is_some();
-        // Rows of a trace are sorted by start, so the first row is the earliest span.
-        let representative = root.unwrap_or(first);
-        entry.root_service = intern(chunk.service(representative));
-        entry.root_name = intern(chunk.name(representative));
-        entries.push(entry);
-    }
-    let operations = operations
-        .into_iter()
-        .map(|(service, names)| {
-            (
-                service,
-                names
-                    .into_iter()
-                    .map(|(n, k)| (n, k.into_iter().collect()))
-                    .collect(),
-            )
-        })
-        .collect();
-    (TraceIndex { names, entries }, operations)
 }
 
 /// Columns whose values are (nearly) all distinct, besides the X-Ray document's attribute

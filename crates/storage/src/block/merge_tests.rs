@@ -1,0 +1,239 @@
+use combray_model::{
+    AttributeValue as V, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
+    SpanRecord, Status, StatusCode, TraceId,
+};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::*;
+use crate::block::{BlockMeta, TraceIndex, CUT_ZSTD_LEVEL};
+use crate::head::{to_record_batch, Chunk};
+
+fn span(trace: u8, id: u8, start: u64, attributes: Vec<KeyValue>) -> Span {
+    Span {
+        trace_id: TraceId::from_bytes([trace; 16]),
+        span_id: SpanId::from_bytes([id; 8]),
+        parent_span_id: id
+            .is_multiple_of(2)
+            .then(|| SpanId::from_bytes([id - 1; 8])),
+        trace_state: String::new(),
+        name: format!("op-{id}"),
+        kind: SpanKind::Client,
+        start_unix_nano: start,
+        duration_nano: 5,
+        status: Status {
+            code: StatusCode::Unset,
+            message: String::new(),
+        },
+        attributes,
+        events: Vec::new(),
+        links: Vec::new(),
+        flags: 0,
+        sample_rate: 1,
+        dropped_counts: [0; 3],
+    }
+}
+
+fn chunk(service: &str, resource: Vec<KeyValue>, spans: Vec<Span>) -> Arc<Chunk> {
+    let batch = SpanBatch {
+        environment: "prod".into(),
+        protocol: Protocol::XRay,
+        received_unix_nano: 0,
+        groups: vec![SpanGroup {
+            dataset: service.into(),
+            resource,
+            scope: Scope::default(),
+            spans,
+        }],
+    };
+    Arc::new(Chunk::new(to_record_batch(&batch).unwrap()).unwrap())
+}
+
+fn origin() -> BlockOrigin<'static> {
+    BlockOrigin {
+        environment: "prod",
+        node_id: "node-a",
+        wal_through_segment: 0,
+        now_unix_nano: 1_700_000_000_000_000_000,
+        zstd_level: CUT_ZSTD_LEVEL,
+    }
+}
+
+fn stored_batches(built: &BuiltBlock) -> Vec<RecordBatch> {
+    ParquetRecordBatchReaderBuilder::try_new(built.data.clone())
+        .unwrap()
+        .with_batch_size(2)
+        .build()
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A cut block as compaction reads it: its meta, and its rows as stored (two per batch).
+fn stored(chunks: &[Arc<Chunk>]) -> (Arc<Block>, Vec<RecordBatch>) {
+    let built = build_block(chunks, &origin()).unwrap();
+    let traces = TraceIndex::decode(&built.traces).unwrap();
+    let batches = stored_batches(&built);
+    (Arc::new(Block::new(built.meta, traces)), batches)
+}
+
+/// Every span of a built block, in row order, with its attributes sorted by key (the block
+/// layout keeps a span's attributes, not their order).
+fn records(built: &BuiltBlock) -> Vec<SpanRecord> {
+    let block = Block::new(
+        built.meta.clone(),
+        TraceIndex::decode(&built.traces).unwrap(),
+    );
+    let mut records = Vec::new();
+    for batch in stored_batches(built) {
+        let chunk = block.to_chunk(batch).unwrap();
+        for row in 0..chunk.len() {
+            let mut record = chunk.record(row).unwrap();
+            record.span.attributes.sort_by(|a, b| a.key.cmp(&b.key));
+            records.push(record);
+        }
+    }
+    records
+}
+
+fn kv(key: &str, value: V) -> KeyValue {
+    KeyValue::new(key, value)
+}
+
+fn first_block() -> Vec<Arc<Chunk>> {
+    vec![chunk(
+        "api",
+        vec![kv("service.version", V::String("1.2".into()))],
+        vec![
+            span(
+                3,
+                1,
+                30,
+                vec![kv("http.status", V::Int(200)), kv("mixed", V::Int(1))],
+            ),
+            span(1, 2, 10, vec![kv("only.a", V::String("x".into()))]),
+            // `mixed` is mostly an int here: this text goes to the overflow list.
+            span(1, 3, 12, vec![kv("mixed", V::String("text".into()))]),
+            span(3, 4, 31, vec![kv("mixed", V::Int(2))]),
+        ],
+    )]
+}
+
+fn second_block() -> Vec<Arc<Chunk>> {
+    vec![chunk(
+        "db",
+        vec![kv("cloud.region", V::String("eu-west-1".into()))],
+        vec![
+            span(
+                2,
+                5,
+                20,
+                vec![kv("http.status", V::Int(500)), kv("only.b", V::Bool(true))],
+            ),
+            span(
+                1,
+                6,
+                11,
+                vec![kv("tags", V::Array(vec![V::Int(1), V::Int(2)]))],
+            ),
+            span(3, 7, 29, Vec::new()),
+        ],
+    )]
+}
+
+#[test]
+fn blocks_with_different_columns_merge_column_by_column_and_keep_every_value() {
+    let (a, b) = (stored(&first_block()), stored(&second_block()));
+    let batches: Vec<&RecordBatch> = a.1.iter().chain(&b.1).collect();
+    let layout = joint_layout(&batches).expect("the blocks agree on every column");
+    let mut union = a.0.meta.columns.clone();
+    union.extend(b.0.meta.columns.clone());
+    assert_eq!(layout.columns, union);
+    assert!(
+        layout.columns.contains_key("attr.only.a")
+            && layout.columns.contains_key("resource.cloud.region")
+    );
+
+    let merged = merge_blocks(vec![a, b], &origin()).unwrap();
+    assert_eq!(merged.meta.columns, union);
+    // The same spans, block and index, as merging the head's chunks would give.
+    let chunks: Vec<Arc<Chunk>> = first_block().into_iter().chain(second_block()).collect();
+    let expected = build_block(&chunks, &origin()).unwrap();
+    assert_eq!(records(&merged), records(&expected));
+    assert_eq!(
+        TraceIndex::decode(&merged.traces).unwrap(),
+        TraceIndex::decode(&expected.traces).unwrap()
+    );
+    let summary = |m: &BlockMeta| {
+        (
+            m.span_count,
+            m.trace_count,
+            m.min_start_unix_nano,
+            m.max_end_unix_nano,
+            m.operations.clone(),
+        )
+    };
+    assert_eq!(summary(&merged.meta), summary(&expected.meta));
+    // Sorted by trace, then start; the overflow values came through.
+    let rows: Vec<(u8, u64)> = records(&merged)
+        .iter()
+        .map(|r| (r.span.trace_id.as_bytes()[0], r.span.start_unix_nano))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (1, 10),
+            (1, 11),
+            (1, 12),
+            (2, 20),
+            (3, 29),
+            (3, 30),
+            (3, 31)
+        ]
+    );
+    let text = records(&merged)
+        .into_iter()
+        .find(|r| r.span.start_unix_nano == 12)
+        .unwrap();
+    assert_eq!(
+        text.span.attributes,
+        [kv("mixed", V::String("text".into()))]
+    );
+}
+
+#[test]
+fn a_column_typed_differently_in_two_blocks_is_chosen_afresh() {
+    let int_block = vec![chunk(
+        "api",
+        Vec::new(),
+        vec![span(1, 1, 10, vec![kv("code", V::Int(7))])],
+    )];
+    let text_block = vec![chunk(
+        "api",
+        Vec::new(),
+        vec![
+            span(2, 2, 20, vec![kv("code", V::String("E7".into()))]),
+            span(2, 3, 21, vec![kv("code", V::String("E8".into()))]),
+        ],
+    )];
+    let (a, b) = (stored(&int_block), stored(&text_block));
+    let batches: Vec<&RecordBatch> = a.1.iter().chain(&b.1).collect();
+    assert!(joint_layout(&batches).is_none());
+    let merged = merge_blocks(vec![a, b], &origin()).unwrap();
+    // Widened afresh: the more common type wins the column, and the int stays in the overflow.
+    assert_eq!(
+        merged.meta.columns.get("attr.code"),
+        Some(&ColumnType::String)
+    );
+    let values: Vec<Vec<KeyValue>> = records(&merged)
+        .into_iter()
+        .map(|r| r.span.attributes)
+        .collect();
+    assert_eq!(
+        values,
+        [
+            vec![kv("code", V::Int(7))],
+            vec![kv("code", V::String("E7".into()))],
+            vec![kv("code", V::String("E8".into()))],
+        ]
+    );
+}

@@ -1,0 +1,200 @@
+//! The key columns of a batch of spans, in either layout (the head's v1 or the block's v2: both
+//! have the same key columns), and the walk that builds a block's trace index from them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type, TimestampNanosecondType, UInt8Type};
+use arrow_array::{
+    Array, FixedSizeBinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray, UInt8Array,
+};
+use combray_model::{SpanKind, StatusCode, TraceId};
+
+use super::trace_index::{TraceEntry, TraceIndex};
+use crate::head::schema::column;
+use crate::StorageError;
+
+/// A dictionary-encoded text column, resolved once.
+struct Texts<'a> {
+    keys: &'a Int32Array,
+    values: &'a StringArray,
+}
+
+impl Texts<'_> {
+    fn value(&self, row: usize) -> &str {
+        self.values.value(self.keys.value(row) as usize)
+    }
+}
+
+/// Typed views of the columns that order a block and fill its trace index.
+pub(crate) struct RowKeys<'a> {
+    trace_id: &'a FixedSizeBinaryArray,
+    parent_span_id: &'a FixedSizeBinaryArray,
+    service: Texts<'a>,
+    name: Texts<'a>,
+    kind: &'a UInt8Array,
+    start_time: &'a TimestampNanosecondArray,
+    duration_nano: &'a Int64Array,
+    status_code: &'a UInt8Array,
+}
+
+fn missing(name: &str) -> StorageError {
+    StorageError::Codec(format!("span batch has no usable {name} column"))
+}
+
+impl<'a> RowKeys<'a> {
+    /// The key columns of `batch`, checked for their types.
+    pub(crate) fn of(batch: &'a RecordBatch) -> Result<Self, StorageError> {
+        let get = |name: &str| batch.column_by_name(name).ok_or_else(|| missing(name));
+        let fixed = |name: &str| {
+            get(name)?
+                .as_fixed_size_binary_opt()
+                .ok_or_else(|| missing(name))
+        };
+        let u8s = |name: &str| {
+            get(name)?
+                .as_primitive_opt::<UInt8Type>()
+                .ok_or_else(|| missing(name))
+        };
+        let texts = |name: &str| -> Result<Texts<'a>, StorageError> {
+            let array = get(name)?
+                .as_dictionary_opt::<Int32Type>()
+                .ok_or_else(|| missing(name))?;
+            let values = array
+                .values()
+                .as_string_opt::<i32>()
+                .ok_or_else(|| missing(name))?;
+            Ok(Texts {
+                keys: array.keys(),
+                values,
+            })
+        };
+        Ok(Self {
+            trace_id: fixed(column::TRACE_ID)?,
+            parent_span_id: fixed(column::PARENT_SPAN_ID)?,
+            service: texts(column::SERVICE)?,
+            name: texts(column::NAME)?,
+            kind: u8s(column::KIND)?,
+            start_time: get(column::START_TIME)?
+                .as_primitive_opt::<TimestampNanosecondType>()
+                .ok_or_else(|| missing(column::START_TIME))?,
+            duration_nano: get(column::DURATION_NANO)?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| missing(column::DURATION_NANO))?,
+            status_code: u8s(column::STATUS_CODE)?,
+        })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.trace_id.len()
+    }
+
+    /// The trace id's bytes at a row: compare these to order rows by trace.
+    pub(crate) fn trace_id_bytes(&self, row: usize) -> &[u8] {
+        self.trace_id.value(row)
+    }
+
+    fn trace_id(&self, row: usize) -> TraceId {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(self.trace_id.value(row));
+        TraceId::from_bytes(bytes)
+    }
+
+    /// Start of a row, nanoseconds since the Unix epoch.
+    pub(crate) fn start_unix_nano(&self, row: usize) -> u64 {
+        u64::try_from(self.start_time.value(row)).unwrap_or(0)
+    }
+
+    fn end_unix_nano(&self, row: usize) -> u64 {
+        let duration = u64::try_from(self.duration_nano.value(row)).unwrap_or(0);
+        self.start_unix_nano(row).saturating_add(duration)
+    }
+
+    fn is_error(&self, row: usize) -> bool {
+        StatusCode::from_otlp(i32::from(self.status_code.value(row))) == StatusCode::Error
+    }
+
+    fn kind(&self, row: usize) -> u8 {
+        SpanKind::from_otlp(i32::from(self.kind.value(row))) as u8
+    }
+
+    fn is_root(&self, row: usize) -> bool {
+        self.parent_span_id.is_null(row)
+    }
+}
+
+/// service → span name → span kinds (OTLP numbers), as a block's meta lists them.
+pub(crate) type Operations = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
+
+/// Walks rows sorted by trace id once: one index entry per run of equal trace ids, plus the
+/// catalogue of operations.
+pub(crate) fn index_rows(rows: &RowKeys<'_>) -> (TraceIndex, Operations) {
+    let mut names: Vec<String> = Vec::new();
+    let mut name_ids: HashMap<String, u32> = HashMap::new();
+    let mut intern = |text: &str| -> u32 {
+        if let Some(id) = name_ids.get(text) {
+            return *id;
+        }
+        let id = names.len() as u32;
+        names.push(text.to_owned());
+        name_ids.insert(text.to_owned(), id);
+        id
+    };
+    let mut operations: BTreeMap<String, BTreeMap<String, BTreeSet<u8>>> = BTreeMap::new();
+    let mut entries: Vec<TraceEntry> = Vec::new();
+    let mut row = 0;
+    while row < rows.len() {
+        let trace_id = rows.trace_id_bytes(row);
+        let first = row;
+        let mut root = None;
+        let mut entry = TraceEntry {
+            trace_id: rows.trace_id(row),
+            first_row: first as u32,
+            row_count: 0,
+            start_unix_nano: u64::MAX,
+            end_unix_nano: 0,
+            error_count: 0,
+            root_service: 0,
+            root_name: 0,
+            has_root: false,
+        };
+        while row < rows.len() && rows.trace_id_bytes(row) == trace_id {
+            entry.start_unix_nano = entry.start_unix_nano.min(rows.start_unix_nano(row));
+            entry.end_unix_nano = entry.end_unix_nano.max(rows.end_unix_nano(row));
+            if rows.is_error(row) {
+                entry.error_count += 1;
+            }
+            if root.is_none() && rows.is_root(row) {
+                root = Some(row);
+            }
+            operations
+                .entry(rows.service.value(row).to_owned())
+                .or_default()
+                .entry(rows.name.value(row).to_owned())
+                .or_default()
+                .insert(rows.kind(row));
+            row += 1;
+        }
+        entry.row_count = (row - first) as u32;
+        entry.has_root = root.is_some();
+        // Rows of a trace are sorted by start, so the first row is the earliest span.
+        let representative = root.unwrap_or(first);
+        entry.root_service = intern(rows.service.value(representative));
+        entry.root_name = intern(rows.name.value(representative));
+        entries.push(entry);
+    }
+    let operations = operations
+        .into_iter()
+        .map(|(service, names)| {
+            (
+                service,
+                names
+                    .into_iter()
+                    .map(|(n, k)| (n, k.into_iter().collect()))
+                    .collect(),
+            )
+        })
+        .collect();
+    (TraceIndex { names, entries }, operations)
+}
