@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use crate::block::{build_block, Block, BlockOrigin, CUT_ZSTD_LEVEL};
+use crate::priority::{at_low_priority, CUT_NICE};
 use crate::{checkpoint, Storage, StorageError};
 
 /// What one cut did.
@@ -57,7 +58,7 @@ impl Storage {
                     environment.clone(),
                     self.config.node_id.clone(),
                 );
-                tokio::task::spawn_blocking(move || {
+                at_low_priority("combray-cut", CUT_NICE, move |_| {
                     let origin = BlockOrigin {
                         environment: &environment,
                         node_id: &node,
@@ -68,7 +69,6 @@ impl Storage {
                     build_block(&chunks, &origin)
                 })
                 .await
-                .map_err(|e| StorageError::Codec(format!("block build panicked: {e}")))?
             };
             let outcome = match built {
                 Ok(built) => self.blocks.publish(built).await,

@@ -19,6 +19,7 @@ mod error;
 pub mod head;
 mod maintenance;
 pub mod metrics;
+mod priority;
 mod read;
 mod store;
 pub mod wal;

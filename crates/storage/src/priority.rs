@@ -1,0 +1,86 @@
+//! Threads of their own, at a lower scheduling priority, for the heavy work that can wait.
+//!
+//! UDP cannot push back: a datagram that finds the receive queue full is lost. So on a small
+//! machine the receive, parse and write path must win the CPU over work that only has to keep
+//! up on average. Cuts (sort, widen, Parquet: seconds of CPU for a few hundred thousand spans)
+//! run at [`CUT_NICE`]: they free the head and the WAL, so they still get a good share, and a
+//! head that grows for a few seconds costs memory, not data. Compaction is an optimization and
+//! runs at [`COMPACTION_NICE`], taking only what ingest and cuts leave idle. (On two cores at
+//! 50k X-Ray documents/s, queues overflowed while a compaction ran at normal priority.)
+
+use crate::StorageError;
+
+/// Nice value of cut threads: a quarter of the weight of normal threads under contention.
+pub(crate) const CUT_NICE: i32 = 6;
+/// Nice value of compaction threads: the lowest priority.
+pub(crate) const COMPACTION_NICE: i32 = 19;
+
+/// Runs `work` on a new thread at `nice` and waits for its answer without blocking the caller's
+/// runtime. `work` gets a single-threaded runtime of its own for any I/O it needs.
+pub(crate) async fn at_low_priority<T, F>(name: &str, nice: i32, work: F) -> Result<T, StorageError>
+where
+    T: Send + 'static,
+    F: FnOnce(&tokio::runtime::Runtime) -> Result<T, StorageError> + Send + 'static,
+{
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            lower_this_threads_priority(nice);
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StorageError::Codec(format!("cannot start a runtime: {e}")))
+                .and_then(|runtime| work(&runtime));
+            let _ = answer.send(outcome);
+        })
+        .map_err(|e| StorageError::Codec(format!("cannot start a thread: {e}")))?;
+    answered
+        .await
+        .map_err(|_| StorageError::Codec(format!("{name} stopped without an answer")))?
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn lower_this_threads_priority(nice: i32) {
+    // Linux keeps the nice value per thread: `who = 0` with PRIO_PROCESS is this thread only.
+    // SAFETY: setpriority reads no memory of ours; its only effect is this thread's nice value.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a background thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_this_threads_priority(_nice: i32) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    #[allow(unsafe_code)]
+    async fn work_runs_at_the_nice_value_asked_and_its_answer_comes_back() {
+        for wanted in [CUT_NICE, COMPACTION_NICE] {
+            let nice = at_low_priority("combray-test", wanted, |runtime| {
+                let slept = runtime.block_on(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    true
+                });
+                assert!(slept);
+                // SAFETY: getpriority only reads this thread's nice value.
+                Ok(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) })
+            })
+            .await
+            .unwrap();
+            if cfg!(target_os = "linux") {
+                assert_eq!(nice, wanted);
+            }
+        }
+        let failed = at_low_priority::<(), _>("combray-test", CUT_NICE, |_| {
+            Err(StorageError::Codec("no".into()))
+        })
+        .await;
+        assert!(failed.is_err());
+    }
+}
