@@ -19,12 +19,11 @@ use arrow_array::{new_null_array, Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, FieldRef, Schema, SchemaRef};
 
 use super::read::Block;
-use super::rows::RowKeys;
 use super::wide::{
-    ColumnType, WideBatch, ATTRIBUTE_PREFIX, MAX_ATTRIBUTE_COLUMNS, MAX_RESOURCE_COLUMNS,
-    RESOURCE_PREFIX, WIDE_SCHEMA_VERSION,
+    ColumnType, ATTRIBUTE_PREFIX, MAX_ATTRIBUTE_COLUMNS, MAX_RESOURCE_COLUMNS, RESOURCE_PREFIX,
+    WIDE_SCHEMA_VERSION,
 };
-use super::write::{build_block, finish_block, BlockOrigin, BuiltBlock};
+use super::write::{build_block, write_sorted, BlockOrigin, BuiltBlock};
 use crate::head::schema::VERSION_KEY;
 use crate::StorageError;
 
@@ -160,27 +159,8 @@ fn merge_columns(
             RecordBatch::try_new(Arc::clone(&layout.schema), arrays).map_err(codec)
         })
         .collect::<Result<Vec<RecordBatch>, StorageError>>()?;
-    let keys: Vec<RowKeys<'_>> = conformed
-        .iter()
-        .map(RowKeys::of)
-        .collect::<Result<_, _>>()?;
-    let mut order: Vec<(usize, usize)> = keys
-        .iter()
-        .enumerate()
-        .flat_map(|(b, k)| (0..k.len()).map(move |r| (b, r)))
-        .collect();
-    order.sort_by(|&(a, i), &(b, j)| {
-        (keys[a].trace_id_bytes(i), keys[a].start_unix_nano(i))
-            .cmp(&(keys[b].trace_id_bytes(j), keys[b].start_unix_nano(j)))
-    });
     let sources: Vec<&RecordBatch> = conformed.iter().collect();
-    let sorted =
-        arrow_select::interleave::interleave_record_batch(&sources, &order).map_err(codec)?;
-    let wide = WideBatch {
-        batch: sorted,
-        columns: layout.columns,
-    };
-    finish_block(wide, origin)
+    write_sorted(&sources, layout.columns, origin, Ok)
 }
 
 #[cfg(test)]

@@ -90,12 +90,20 @@ impl<'a> RowKeys<'a> {
         self.trace_id.len()
     }
 
+    pub(crate) fn service(&self, row: usize) -> &str {
+        self.service.value(row)
+    }
+
+    pub(crate) fn name(&self, row: usize) -> &str {
+        self.name.value(row)
+    }
+
     /// The trace id's bytes at a row: compare these to order rows by trace.
     pub(crate) fn trace_id_bytes(&self, row: usize) -> &[u8] {
         self.trace_id.value(row)
     }
 
-    fn trace_id(&self, row: usize) -> TraceId {
+    pub(crate) fn trace_id(&self, row: usize) -> TraceId {
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(self.trace_id.value(row));
         TraceId::from_bytes(bytes)
@@ -106,30 +114,49 @@ impl<'a> RowKeys<'a> {
         u64::try_from(self.start_time.value(row)).unwrap_or(0)
     }
 
-    fn end_unix_nano(&self, row: usize) -> u64 {
+    pub(crate) fn end_unix_nano(&self, row: usize) -> u64 {
         let duration = u64::try_from(self.duration_nano.value(row)).unwrap_or(0);
         self.start_unix_nano(row).saturating_add(duration)
     }
 
-    fn is_error(&self, row: usize) -> bool {
+    pub(crate) fn is_error(&self, row: usize) -> bool {
         StatusCode::from_otlp(i32::from(self.status_code.value(row))) == StatusCode::Error
     }
 
-    fn kind(&self, row: usize) -> u8 {
+    pub(crate) fn kind(&self, row: usize) -> u8 {
         SpanKind::from_otlp(i32::from(self.kind.value(row))) as u8
     }
 
-    fn is_root(&self, row: usize) -> bool {
+    pub(crate) fn is_root(&self, row: usize) -> bool {
         self.parent_span_id.is_null(row)
+    }
+}
+
+/// The rows of several batches in block order (by trace id, then start), as `order` lists them
+/// in `(batch, row)` pairs.
+pub(crate) struct Ordered<'k, 'a> {
+    pub keys: &'k [RowKeys<'a>],
+    pub order: &'k [(usize, usize)],
+}
+
+impl Ordered<'_, '_> {
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The key columns and the row within them of the `index`th row.
+    fn at(&self, index: usize) -> (&RowKeys<'_>, usize) {
+        let (batch, row) = self.order[index];
+        (&self.keys[batch], row)
     }
 }
 
 /// service → span name → span kinds (OTLP numbers), as a block's meta lists them.
 pub(crate) type Operations = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
 
-/// Walks rows sorted by trace id once: one index entry per run of equal trace ids, plus the
+/// Walks the rows in order once: one index entry per run of equal trace ids, plus the
 /// catalogue of operations.
-pub(crate) fn index_rows(rows: &RowKeys<'_>) -> (TraceIndex, Operations) {
+pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
     let mut names: Vec<String> = Vec::new();
     let mut name_ids: HashMap<String, u32> = HashMap::new();
     let mut intern = |text: &str| -> u32 {
@@ -143,13 +170,14 @@ pub(crate) fn index_rows(rows: &RowKeys<'_>) -> (TraceIndex, Operations) {
     };
     let mut operations: BTreeMap<String, BTreeMap<String, BTreeSet<u8>>> = BTreeMap::new();
     let mut entries: Vec<TraceEntry> = Vec::new();
-    let mut row = 0;
-    while row < rows.len() {
-        let trace_id = rows.trace_id_bytes(row);
-        let first = row;
+    let mut index = 0;
+    while index < rows.len() {
+        let (keys, row) = rows.at(index);
+        let trace_id = keys.trace_id_bytes(row);
+        let first = index;
         let mut root = None;
         let mut entry = TraceEntry {
-            trace_id: rows.trace_id(row),
+            trace_id: keys.trace_id(row),
             first_row: first as u32,
             row_count: 0,
             start_unix_nano: u64::MAX,
@@ -159,29 +187,33 @@ pub(crate) fn index_rows(rows: &RowKeys<'_>) -> (TraceIndex, Operations) {
             root_name: 0,
             has_root: false,
         };
-        while row < rows.len() && rows.trace_id_bytes(row) == trace_id {
-            entry.start_unix_nano = entry.start_unix_nano.min(rows.start_unix_nano(row));
-            entry.end_unix_nano = entry.end_unix_nano.max(rows.end_unix_nano(row));
-            if rows.is_error(row) {
+        while index < rows.len() {
+            let (keys, row) = rows.at(index);
+            if keys.trace_id_bytes(row) != trace_id {
+                break;
+            }
+            entry.start_unix_nano = entry.start_unix_nano.min(keys.start_unix_nano(row));
+            entry.end_unix_nano = entry.end_unix_nano.max(keys.end_unix_nano(row));
+            if keys.is_error(row) {
                 entry.error_count += 1;
             }
-            if root.is_none() && rows.is_root(row) {
-                root = Some(row);
+            if root.is_none() && keys.is_root(row) {
+                root = Some(index);
             }
             operations
-                .entry(rows.service.value(row).to_owned())
+                .entry(keys.service(row).to_owned())
                 .or_default()
-                .entry(rows.name.value(row).to_owned())
+                .entry(keys.name(row).to_owned())
                 .or_default()
-                .insert(rows.kind(row));
-            row += 1;
+                .insert(keys.kind(row));
+            index += 1;
         }
-        entry.row_count = (row - first) as u32;
+        entry.row_count = (index - first) as u32;
         entry.has_root = root.is_some();
         // Rows of a trace are sorted by start, so the first row is the earliest span.
-        let representative = root.unwrap_or(first);
-        entry.root_service = intern(rows.service.value(representative));
-        entry.root_name = intern(rows.name.value(representative));
+        let (keys, row) = rows.at(root.unwrap_or(first));
+        entry.root_service = intern(keys.service(row));
+        entry.root_name = intern(keys.name(row));
         entries.push(entry);
     }
     let operations = operations

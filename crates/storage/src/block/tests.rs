@@ -218,3 +218,72 @@ fn columns_of_distinct_values_are_written_without_a_dictionary() {
     assert!(has_dictionary("service"));
     assert!(has_dictionary("name"));
 }
+
+/// A block is written a row group at a time, with its columns chosen over every row: a key seen
+/// only in the last row group still has its column, in every row group, and every row reads
+/// back with its values where the trace index says.
+#[tokio::test]
+async fn a_block_of_several_row_groups_has_one_schema_and_keeps_every_value() {
+    const SPANS: usize = 70_000;
+    let spans: Vec<Span> = (0..SPANS)
+        .map(|i| {
+            let mut span = span(1 + (i % 200) as u8, 1 + (i % 250) as u8, None, i as u64);
+            let (key, value) = if i >= SPANS - 5 {
+                ("late", AttributeValue::String(format!("late-{i}")))
+            } else {
+                ("n", AttributeValue::Int(i as i64))
+            };
+            span.attributes = vec![KeyValue::new(key, value)];
+            span
+        })
+        .collect();
+    let built = build_block(&[chunk("api", spans)], &origin(0)).unwrap();
+    assert_eq!(built.meta.span_count, SPANS as u64);
+    assert_eq!(
+        built.meta.columns.get("attr.late"),
+        Some(&super::wide::ColumnType::String)
+    );
+    {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(built.data.clone()).unwrap();
+        assert_eq!(reader.metadata().num_row_groups(), 2);
+        let schema = reader.metadata().file_metadata().schema_descr();
+        assert!(schema.columns().iter().any(|c| c.name() == "attr.late"));
+    }
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let blocks = Blocks::load(Arc::clone(&store), "node-a", 0).await.unwrap();
+    let block = blocks.publish(built).await.unwrap();
+    // Spans with i % 200 == 199 form the last trace; the five `late` ones are its newest.
+    let entry = block
+        .traces
+        .find(&TraceId::from_bytes([200; 16]))
+        .unwrap()
+        .clone();
+    assert_eq!(entry.row_count as usize, SPANS / 200);
+    assert_eq!(entry.first_row as usize + entry.row_count as usize, SPANS);
+    let rows = block
+        .read_rows(&store, entry.first_row as usize, entry.row_count as usize)
+        .await
+        .unwrap();
+    let records: Vec<_> = rows
+        .iter()
+        .flat_map(|c| (0..c.len()).map(move |r| c.record(r).unwrap()))
+        .collect();
+    assert!(records
+        .iter()
+        .all(|r| r.span.trace_id == TraceId::from_bytes([200; 16])));
+    let last = &records[records.len() - 1].span;
+    assert_eq!(last.start_unix_nano, (SPANS - 1) as u64);
+    assert_eq!(
+        last.attributes,
+        [KeyValue::new(
+            "late",
+            AttributeValue::String(format!("late-{}", SPANS - 1))
+        )]
+    );
+    let first = &records[0].span;
+    assert_eq!(
+        first.attributes,
+        [KeyValue::new("n", AttributeValue::Int(199))]
+    );
+}

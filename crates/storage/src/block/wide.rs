@@ -88,31 +88,96 @@ fn codec(error: impl std::fmt::Display) -> StorageError {
     StorageError::Codec(error.to_string())
 }
 
-/// Picks each key's column type (its most common scalar type) and the keys that get columns
-/// (the most frequent `limit`), from `(key, value, weight)` observations.
-fn choose_columns<'a, 'v: 'a>(
-    observations: impl Iterator<Item = (&'a str, &'a AttributeValueRef<'v>, usize)>,
-    limit: usize,
-) -> BTreeMap<&'a str, ColumnType> {
-    let mut counts: FastMap<&str, [usize; 4]> = FastMap::default();
-    for (key, value, weight) in observations {
-        if let Some(column_type) = ColumnType::of(value) {
-            counts.entry(key).or_default()[column_type.index()] += weight;
+/// How often each attribute key was seen with each scalar type.
+#[derive(Default)]
+struct ColumnCounts {
+    counts: FastMap<String, [usize; 4]>,
+}
+
+impl ColumnCounts {
+    fn observe(&mut self, key: &str, value: &AttributeValueRef<'_>, weight: usize) {
+        let Some(column_type) = ColumnType::of(value) else {
+            return;
+        };
+        // Keys repeat on every row: allocate one only the first time it is seen.
+        match self.counts.get_mut(key) {
+            Some(by_type) => by_type[column_type.index()] += weight,
+            None => {
+                let mut by_type = [0; 4];
+                by_type[column_type.index()] = weight;
+                self.counts.insert(key.to_owned(), by_type);
+            }
         }
     }
-    let mut ranked: Vec<(&str, usize, ColumnType)> = counts
-        .into_iter()
-        .map(|(key, by_type)| {
-            let best = ColumnType::ALL
-                .into_iter()
-                .max_by_key(|t| (by_type[t.index()], std::cmp::Reverse(t.index())))
-                .unwrap_or(ColumnType::String);
-            (key, by_type.iter().sum(), best)
+
+    /// Each key's column type (its most common scalar type), for the `limit` most frequent keys.
+    fn choose(self, limit: usize) -> BTreeMap<String, ColumnType> {
+        let mut ranked: Vec<(String, usize, ColumnType)> = self
+            .counts
+            .into_iter()
+            .map(|(key, by_type)| {
+                let best = ColumnType::ALL
+                    .into_iter()
+                    .max_by_key(|t| (by_type[t.index()], std::cmp::Reverse(t.index())))
+                    .unwrap_or(ColumnType::String);
+                (key, by_type.iter().sum(), best)
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(limit);
+        ranked.into_iter().map(|(k, _, t)| (k, t)).collect()
+    }
+}
+
+/// The attribute columns of a block, chosen once over all its rows, so that a block built slice
+/// by slice has one schema.
+pub struct BlockColumns {
+    /// Span attribute key → column type.
+    span: BTreeMap<String, ColumnType>,
+    /// Resource attribute key → column type.
+    resource: BTreeMap<String, ColumnType>,
+}
+
+impl BlockColumns {
+    /// Chooses the columns for the rows of `chunks`: the most frequent keys, each with its most
+    /// common scalar type (a resource counts once per span it applies to).
+    pub fn choose<'c>(chunks: impl IntoIterator<Item = &'c Chunk>) -> Result<Self, StorageError> {
+        let (mut span, mut resource) = (ColumnCounts::default(), ColumnCounts::default());
+        for chunk in chunks {
+            for row in 0..chunk.len() {
+                for attribute in chunk.attribute_views(row)? {
+                    span.observe(attribute.key, &attribute.value, 1);
+                }
+            }
+            let (resources, resource_of_row) = chunk.distinct_resources()?;
+            let mut weights = vec![0usize; resources.len()];
+            for &index in &resource_of_row {
+                weights[index] += 1;
+            }
+            for (attributes, weight) in resources.iter().zip(weights) {
+                for attribute in attributes.iter().filter(|_| weight > 0) {
+                    resource.observe(attribute.key, &attribute.value, weight);
+                }
+            }
+        }
+        Ok(Self {
+            span: span.choose(MAX_ATTRIBUTE_COLUMNS),
+            resource: resource.choose(MAX_RESOURCE_COLUMNS),
         })
-        .collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    ranked.truncate(limit);
-    ranked.into_iter().map(|(k, _, t)| (k, t)).collect()
+    }
+
+    /// Column name → type, as a block's meta lists them.
+    pub fn names(&self) -> BTreeMap<String, ColumnType> {
+        let span = self
+            .span
+            .iter()
+            .map(|(k, t)| (format!("{ATTRIBUTE_PREFIX}{k}"), *t));
+        let resource = self
+            .resource
+            .iter()
+            .map(|(k, t)| (format!("{RESOURCE_PREFIX}{k}"), *t));
+        span.chain(resource).collect()
+    }
 }
 
 /// One typed column being filled row by row.
@@ -182,10 +247,10 @@ struct ColumnSet<'a> {
 }
 
 impl<'a> ColumnSet<'a> {
-    fn new(chosen: BTreeMap<&'a str, ColumnType>) -> Self {
+    fn new(chosen: &'a BTreeMap<String, ColumnType>) -> Self {
         let columns: Vec<_> = chosen
-            .into_iter()
-            .map(|(key, t)| (key, t, TypedBuilder::new(t)))
+            .iter()
+            .map(|(key, t)| (key.as_str(), *t, TypedBuilder::new(*t)))
             .collect();
         let index = columns
             .iter()
@@ -244,23 +309,25 @@ pub struct WideBatch {
     pub columns: BTreeMap<String, ColumnType>,
 }
 
-/// v1 → v2.
+/// v1 → v2, with columns chosen for this chunk alone.
 pub fn widen(chunk: &Chunk) -> Result<WideBatch, StorageError> {
-    let rows = chunk.len();
-    // Borrowed views: keys and text point into the chunk, so sorting attributes into columns
-    // allocates nothing per attribute.
-    let attributes: Vec<Vec<KeyValueRef<'_>>> = (0..rows)
-        .map(|row| chunk.attribute_views(row))
-        .collect::<Result<_, _>>()?;
-    let chosen = choose_columns(
-        attributes.iter().flatten().map(|kv| (kv.key, &kv.value, 1)),
-        MAX_ATTRIBUTE_COLUMNS,
-    );
-    let mut span_columns = ColumnSet::new(chosen);
+    let columns = BlockColumns::choose([chunk])?;
+    Ok(WideBatch {
+        batch: widen_with(chunk, &columns)?,
+        columns: columns.names(),
+    })
+}
+
+/// v1 → v2 with the block's columns: values that do not fit them go to the overflow list.
+pub fn widen_with(chunk: &Chunk, columns: &BlockColumns) -> Result<RecordBatch, StorageError> {
+    let mut span_columns = ColumnSet::new(&columns.span);
     let mut overflow = BinaryBuilder::new();
     let mut encoded = Vec::new();
-    for (row, row_attributes) in attributes.iter().enumerate() {
-        let leftovers = span_columns.push_row(row, row_attributes);
+    for row in 0..chunk.len() {
+        // Borrowed views: keys and text point into the chunk, so sorting attributes into
+        // columns allocates nothing per attribute.
+        let attributes = chunk.attribute_views(row)?;
+        let leftovers = span_columns.push_row(row, &attributes);
         if leftovers.is_empty() {
             overflow.append_null();
         } else {
@@ -270,20 +337,7 @@ pub fn widen(chunk: &Chunk) -> Result<WideBatch, StorageError> {
         }
     }
     let (resources, resource_of_row) = chunk.distinct_resources()?;
-    let mut weights = vec![0usize; resources.len()];
-    for &resource in &resource_of_row {
-        weights[resource] += 1;
-    }
-    let chosen = choose_columns(
-        resources.iter().zip(&weights).flat_map(|(attrs, &weight)| {
-            attrs
-                .iter()
-                .filter(move |_| weight > 0)
-                .map(move |kv| (kv.key, &kv.value, weight))
-        }),
-        MAX_RESOURCE_COLUMNS,
-    );
-    let mut resource_columns = ColumnSet::new(chosen);
+    let mut resource_columns = ColumnSet::new(&columns.resource);
     for (row, &resource) in resource_of_row.iter().enumerate() {
         resource_columns.push_row(row, &resources[resource]);
     }
@@ -300,26 +354,11 @@ pub fn widen(chunk: &Chunk) -> Result<WideBatch, StorageError> {
             arrays.push(Arc::clone(array));
         }
     }
-    let first_attribute_column = fields.len();
     span_columns.finish(ATTRIBUTE_PREFIX, &mut fields, &mut arrays);
     resource_columns.finish(RESOURCE_PREFIX, &mut fields, &mut arrays);
-    let columns = fields[first_attribute_column..]
-        .iter()
-        .map(|f| (f.name().clone(), column_type_of(f.data_type())))
-        .collect();
     let metadata = HashMap::from([(VERSION_KEY.to_owned(), WIDE_SCHEMA_VERSION.to_owned())]);
     let schema = Arc::new(Schema::new_with_metadata(fields, metadata));
-    let batch = RecordBatch::try_new(schema, arrays).map_err(codec)?;
-    Ok(WideBatch { batch, columns })
-}
-
-fn column_type_of(data_type: &DataType) -> ColumnType {
-    match data_type {
-        DataType::Int64 => ColumnType::Int,
-        DataType::Float64 => ColumnType::Double,
-        DataType::Boolean => ColumnType::Bool,
-        _ => ColumnType::String,
-    }
+    RecordBatch::try_new(schema, arrays).map_err(codec)
 }
 
 /// Reads the value of a typed column at a row, if present, borrowing text from the column.

@@ -1,9 +1,11 @@
 //! Head chunks → one block: rows sorted by trace id (then start) so a trace is one contiguous row
 //! range, Parquet with zstd and dictionaries, and the trace index beside it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_select::interleave::interleave_record_batch;
 use bytes::Bytes;
 use combray_model::XRAY_DOCUMENT_ATTRIBUTE;
 use parquet::arrow::ArrowWriter;
@@ -12,8 +14,11 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, META_FORMAT_VERSION};
-use super::rows::{index_rows, RowKeys};
-use super::wide::{WideBatch, ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION};
+use super::rows::{index_rows, Operations, Ordered, RowKeys};
+use super::trace_index::TraceIndex;
+use super::wide::{
+    widen_with, BlockColumns, ColumnType, ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION,
+};
 use crate::head::schema::column;
 use crate::head::Chunk;
 use crate::StorageError;
@@ -69,29 +74,65 @@ pub fn build_block(
     chunks: &[Arc<Chunk>],
     origin: &BlockOrigin<'_>,
 ) -> Result<BuiltBlock, StorageError> {
-    let mut order: Vec<(usize, usize)> = chunks
-        .iter()
-        .enumerate()
-        .flat_map(|(c, chunk)| (0..chunk.len()).map(move |r| (c, r)))
-        .collect();
-    order.sort_by(|a, b| {
-        let key = |&(c, r): &(usize, usize)| (chunks[c].trace_id(r), chunks[c].start_unix_nano(r));
-        key(a).cmp(&key(b))
-    });
+    let columns = BlockColumns::choose(chunks.iter().map(|chunk| chunk.as_ref()))?;
     let batches: Vec<&RecordBatch> = chunks.iter().map(|chunk| chunk.record_batch()).collect();
-    let sorted =
-        arrow_select::interleave::interleave_record_batch(&batches, &order).map_err(codec)?;
-    let sorted = Chunk::new(sorted)?;
-    finish_block(super::wide::widen(&sorted)?, origin)
+    write_sorted(&batches, columns.names(), origin, |rows| {
+        widen_with(&Chunk::new(rows)?, &columns)
+    })
 }
 
-/// A block from a batch in the block layout whose rows are sorted by trace id, then start.
-pub(super) fn finish_block(
-    wide: WideBatch,
+/// Writes the rows of `batches` as a block, sorted by trace id, then start (a stable sort:
+/// ties keep input order). `to_block_layout` turns each row group's gathered rows into the
+/// block layout with `columns`.
+///
+/// One row group at a time: its rows are gathered, converted and encoded before the next is
+/// gathered, so the working memory is a row group's, not the whole block's (whole-block buffers
+/// of a few hundred thousand spans were faulted in afresh at every cut).
+pub(super) fn write_sorted(
+    batches: &[&RecordBatch],
+    columns: BTreeMap<String, ColumnType>,
+    origin: &BlockOrigin<'_>,
+    to_block_layout: impl Fn(RecordBatch) -> Result<RecordBatch, StorageError>,
+) -> Result<BuiltBlock, StorageError> {
+    let keys: Vec<RowKeys<'_>> = batches
+        .iter()
+        .map(|batch| RowKeys::of(batch))
+        .collect::<Result<_, _>>()?;
+    let mut order: Vec<(usize, usize)> = keys
+        .iter()
+        .enumerate()
+        .flat_map(|(batch, k)| (0..k.len()).map(move |row| (batch, row)))
+        .collect();
+    order.sort_by(|&(a, i), &(b, j)| {
+        (keys[a].trace_id_bytes(i), keys[a].start_unix_nano(i))
+            .cmp(&(keys[b].trace_id_bytes(j), keys[b].start_unix_nano(j)))
+    });
+    let index = index_rows(&Ordered {
+        keys: &keys,
+        order: &order,
+    });
+    let mut writer = ParquetSink::new(origin.zstd_level);
+    let mut groups = order.chunks(ROW_GROUP_ROWS).peekable();
+    if groups.peek().is_none() {
+        // No rows: the file still needs its schema.
+        let empty = interleave_record_batch(batches, &[]).map_err(codec)?;
+        writer.write(&to_block_layout(empty)?)?;
+    }
+    for group in groups {
+        let rows = interleave_record_batch(batches, group).map_err(codec)?;
+        writer.write(&to_block_layout(rows)?)?;
+    }
+    assemble(index, columns, writer.finish()?, order.len(), origin)
+}
+
+/// The meta, data and trace index of a block.
+fn assemble(
+    (traces, operations): (TraceIndex, Operations),
+    columns: BTreeMap<String, ColumnType>,
+    data: Bytes,
+    spans: usize,
     origin: &BlockOrigin<'_>,
 ) -> Result<BuiltBlock, StorageError> {
-    let (traces, operations) = index_rows(&RowKeys::of(&wide.batch)?);
-    let data = write_parquet(&wide.batch, origin.zstd_level)?;
     let min_start = traces
         .entries
         .iter()
@@ -113,13 +154,13 @@ pub(super) fn finish_block(
         created_unix_nano: origin.now_unix_nano,
         ingested_unix_nano: origin.now_unix_nano,
         span_schema_version: WIDE_SCHEMA_VERSION.to_owned(),
-        span_count: wide.batch.num_rows() as u64,
+        span_count: spans as u64,
         trace_count: traces.entries.len() as u64,
         min_start_unix_nano: min_start,
         max_end_unix_nano: max_end,
         data_bytes: data.len() as u64,
         operations,
-        columns: wide.columns,
+        columns,
         replaces: Vec::new(),
     };
     Ok(BuiltBlock {
@@ -142,7 +183,42 @@ const DISTINCT_VALUE_COLUMNS: [&str; 7] = [
     OVERFLOW_COLUMN,
 ];
 
-fn write_parquet(batch: &RecordBatch, zstd_level: i32) -> Result<Bytes, StorageError> {
+/// `data.parquet`, written batch by batch; the writer starts with the first batch's schema.
+struct ParquetSink {
+    zstd_level: i32,
+    writer: Option<ArrowWriter<Vec<u8>>>,
+}
+
+impl ParquetSink {
+    fn new(zstd_level: i32) -> Self {
+        Self {
+            zstd_level,
+            writer: None,
+        }
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), StorageError> {
+        let writer = match &mut self.writer {
+            Some(writer) => writer,
+            None => {
+                let properties = writer_properties(self.zstd_level)?;
+                let writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties))
+                    .map_err(codec)?;
+                self.writer.insert(writer)
+            }
+        };
+        writer.write(batch).map_err(codec)
+    }
+
+    fn finish(self) -> Result<Bytes, StorageError> {
+        let writer = self
+            .writer
+            .ok_or_else(|| codec("a block needs at least one batch"))?;
+        Ok(Bytes::from(writer.into_inner().map_err(codec)?))
+    }
+}
+
+fn writer_properties(zstd_level: i32) -> Result<WriterProperties, StorageError> {
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(zstd_level).map_err(codec)?,
@@ -157,11 +233,5 @@ fn write_parquet(batch: &RecordBatch, zstd_level: i32) -> Result<Bytes, StorageE
     {
         properties = properties.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
-    let properties = properties.build();
-    let mut buffer = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut buffer, batch.schema(), Some(properties)).map_err(codec)?;
-    writer.write(batch).map_err(codec)?;
-    writer.close().map_err(codec)?;
-    Ok(Bytes::from(buffer))
+    Ok(properties.build())
 }
