@@ -90,11 +90,11 @@ impl<'a> RowKeys<'a> {
         self.trace_id.len()
     }
 
-    pub(crate) fn service(&self, row: usize) -> &str {
+    fn service(&self, row: usize) -> &str {
         self.service.value(row)
     }
 
-    pub(crate) fn name(&self, row: usize) -> &str {
+    fn name(&self, row: usize) -> &str {
         self.name.value(row)
     }
 
@@ -103,7 +103,7 @@ impl<'a> RowKeys<'a> {
         self.trace_id.value(row)
     }
 
-    pub(crate) fn trace_id(&self, row: usize) -> TraceId {
+    fn trace_id(&self, row: usize) -> TraceId {
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(self.trace_id.value(row));
         TraceId::from_bytes(bytes)
@@ -114,20 +114,20 @@ impl<'a> RowKeys<'a> {
         u64::try_from(self.start_time.value(row)).unwrap_or(0)
     }
 
-    pub(crate) fn end_unix_nano(&self, row: usize) -> u64 {
+    fn end_unix_nano(&self, row: usize) -> u64 {
         let duration = u64::try_from(self.duration_nano.value(row)).unwrap_or(0);
         self.start_unix_nano(row).saturating_add(duration)
     }
 
-    pub(crate) fn is_error(&self, row: usize) -> bool {
+    fn is_error(&self, row: usize) -> bool {
         StatusCode::from_otlp(i32::from(self.status_code.value(row))) == StatusCode::Error
     }
 
-    pub(crate) fn kind(&self, row: usize) -> u8 {
+    fn kind(&self, row: usize) -> u8 {
         SpanKind::from_otlp(i32::from(self.kind.value(row))) as u8
     }
 
-    pub(crate) fn is_root(&self, row: usize) -> bool {
+    fn is_root(&self, row: usize) -> bool {
         self.parent_span_id.is_null(row)
     }
 }
