@@ -1,5 +1,6 @@
-//! Head chunks → one block: rows sorted by trace id (then start) so a trace is one contiguous row
-//! range, Parquet with zstd and dictionaries, and the trace index beside it.
+//! Head chunks (or compaction's merged batches) → one block: rows sorted by trace id (then
+//! start) so a trace is one contiguous row range, Parquet with zstd and dictionaries written one
+//! row group at a time, and the trace index beside it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
