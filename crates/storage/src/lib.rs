@@ -22,6 +22,8 @@ pub mod metrics;
 mod priority;
 mod read;
 mod store;
+#[cfg(test)]
+mod test_support;
 pub mod wal;
 
 pub use backend::open_object_store;

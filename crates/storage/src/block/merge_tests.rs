@@ -1,61 +1,20 @@
-use combray_model::{
-    AttributeValue as V, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
-    SpanRecord, Status, StatusCode, TraceId,
-};
+use combray_model::{AttributeValue as V, KeyValue, Span, SpanId, SpanKind, SpanRecord};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::*;
-use crate::block::{BlockMeta, TraceIndex, CUT_ZSTD_LEVEL};
-use crate::head::{to_record_batch, Chunk};
+use crate::block::{BlockMeta, TraceIndex};
+use crate::head::Chunk;
+use crate::test_support::{self, chunk, origin};
 
 fn span(trace: u8, id: u8, start: u64, attributes: Vec<KeyValue>) -> Span {
-    Span {
-        trace_id: TraceId::from_bytes([trace; 16]),
-        span_id: SpanId::from_bytes([id; 8]),
-        parent_span_id: id
-            .is_multiple_of(2)
-            .then(|| SpanId::from_bytes([id - 1; 8])),
-        trace_state: String::new(),
-        name: format!("op-{id}"),
-        kind: SpanKind::Client,
-        start_unix_nano: start,
-        duration_nano: 5,
-        status: Status {
-            code: StatusCode::Unset,
-            message: String::new(),
-        },
-        attributes,
-        events: Vec::new(),
-        links: Vec::new(),
-        flags: 0,
-        sample_rate: 1,
-        dropped_counts: [0; 3],
-    }
-}
-
-fn chunk(service: &str, resource: Vec<KeyValue>, spans: Vec<Span>) -> Arc<Chunk> {
-    let batch = SpanBatch {
-        environment: "prod".into(),
-        protocol: Protocol::XRay,
-        received_unix_nano: 0,
-        groups: vec![SpanGroup {
-            dataset: service.into(),
-            resource,
-            scope: Scope::default(),
-            spans,
-        }],
-    };
-    Arc::new(Chunk::new(to_record_batch(&batch).unwrap()).unwrap())
-}
-
-fn origin() -> BlockOrigin<'static> {
-    BlockOrigin {
-        environment: "prod",
-        node_id: "node-a",
-        wal_through_segment: 0,
-        now_unix_nano: 1_700_000_000_000_000_000,
-        zstd_level: CUT_ZSTD_LEVEL,
-    }
+    let mut span = test_support::span(trace, id, start);
+    span.parent_span_id = id
+        .is_multiple_of(2)
+        .then(|| SpanId::from_bytes([id - 1; 8]));
+    span.kind = SpanKind::Client;
+    span.duration_nano = 5;
+    span.attributes = attributes;
+    span
 }
 
 fn stored_batches(built: &BuiltBlock) -> Vec<RecordBatch> {
@@ -70,7 +29,7 @@ fn stored_batches(built: &BuiltBlock) -> Vec<RecordBatch> {
 
 /// A cut block as compaction reads it: its meta, and its rows as stored (two per batch).
 fn stored(chunks: &[Arc<Chunk>]) -> (Arc<Block>, Vec<RecordBatch>) {
-    let built = build_block(chunks, &origin()).unwrap();
+    let built = build_block(chunks, &origin(0)).unwrap();
     let traces = TraceIndex::decode(&built.traces).unwrap();
     let batches = stored_batches(&built);
     (Arc::new(Block::new(built.meta, traces)), batches)
@@ -153,11 +112,11 @@ fn blocks_with_different_columns_merge_column_by_column_and_keep_every_value() {
             && layout.columns.contains_key("resource.cloud.region")
     );
 
-    let merged = merge_blocks(vec![a, b], &origin()).unwrap();
+    let merged = merge_blocks(vec![a, b], &origin(0)).unwrap();
     assert_eq!(merged.meta.columns, union);
     // The same spans, block and index, as merging the head's chunks would give.
     let chunks: Vec<Arc<Chunk>> = first_block().into_iter().chain(second_block()).collect();
-    let expected = build_block(&chunks, &origin()).unwrap();
+    let expected = build_block(&chunks, &origin(0)).unwrap();
     assert_eq!(records(&merged), records(&expected));
     assert_eq!(
         TraceIndex::decode(&merged.traces).unwrap(),
@@ -218,7 +177,7 @@ fn a_column_typed_differently_in_two_blocks_is_chosen_afresh() {
     let (a, b) = (stored(&int_block), stored(&text_block));
     let batches: Vec<&RecordBatch> = a.1.iter().chain(&b.1).collect();
     assert!(joint_layout(&batches).is_none());
-    let merged = merge_blocks(vec![a, b], &origin()).unwrap();
+    let merged = merge_blocks(vec![a, b], &origin(0)).unwrap();
     // Widened afresh: the more common type wins the column, and the int stays in the overflow.
     assert_eq!(
         merged.meta.columns.get("attr.code"),

@@ -1,65 +1,35 @@
 use std::sync::Arc;
 
 use combray_model::{
-    AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
-    Status, StatusCode, TraceId,
+    AttributeValue, KeyValue, Span, SpanId, SpanKind, SpanRecord, StatusCode, TraceId,
 };
 use object_store::memory::InMemory;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::*;
-use crate::head::{to_record_batch, Chunk};
+use crate::head::Chunk;
+use crate::test_support::{self, origin};
 
 fn span(trace: u8, id: u8, parent: Option<u8>, start: u64) -> Span {
-    Span {
-        trace_id: TraceId::from_bytes([trace; 16]),
-        span_id: SpanId::from_bytes([id; 8]),
-        parent_span_id: parent.map(|p| SpanId::from_bytes([p; 8])),
-        trace_state: String::new(),
-        name: format!("op-{id}"),
-        kind: SpanKind::Server,
-        start_unix_nano: start,
-        duration_nano: 10,
-        status: Status {
-            code: if id == 3 {
-                StatusCode::Error
-            } else {
-                StatusCode::Unset
-            },
-            message: String::new(),
-        },
-        attributes: vec![KeyValue::new("n", AttributeValue::Int(i64::from(id)))],
-        events: Vec::new(),
-        links: Vec::new(),
-        flags: 0,
-        sample_rate: 1,
-        dropped_counts: [0; 3],
+    let mut span = test_support::span(trace, id, start);
+    span.parent_span_id = parent.map(|p| SpanId::from_bytes([p; 8]));
+    if id == 3 {
+        span.status.code = StatusCode::Error;
     }
+    span.attributes = vec![KeyValue::new("n", AttributeValue::Int(i64::from(id)))];
+    span
 }
 
 fn chunk(service: &str, spans: Vec<Span>) -> Arc<Chunk> {
-    let batch = SpanBatch {
-        environment: "prod".into(),
-        protocol: Protocol::OtlpGrpc,
-        received_unix_nano: 0,
-        groups: vec![SpanGroup {
-            dataset: service.into(),
-            resource: Vec::new(),
-            scope: Scope::default(),
-            spans,
-        }],
-    };
-    Arc::new(Chunk::new(to_record_batch(&batch).unwrap()).unwrap())
+    test_support::chunk(service, Vec::new(), spans)
 }
 
-fn origin(wal_through_segment: u64) -> BlockOrigin<'static> {
-    BlockOrigin {
-        environment: "prod",
-        node_id: "node-a",
-        wal_through_segment,
-        now_unix_nano: 1_700_000_000_000_000_000,
-        zstd_level: super::CUT_ZSTD_LEVEL,
-    }
+/// Every span of some chunks, in row order.
+fn records_of(chunks: &[Chunk]) -> Vec<SpanRecord> {
+    chunks
+        .iter()
+        .flat_map(|c| (0..c.len()).map(move |r| c.record(r).unwrap()))
+        .collect()
 }
 
 fn sample_chunks() -> Vec<Arc<Chunk>> {
@@ -111,10 +81,7 @@ async fn a_block_keeps_every_span_and_finds_a_trace_by_its_row_range() {
         )
         .await
         .unwrap();
-    let records: Vec<_> = rows
-        .iter()
-        .flat_map(|c| (0..c.len()).map(move |r| c.record(r).unwrap()))
-        .collect();
+    let records = records_of(&rows);
     let names: Vec<&str> = records.iter().map(|r| r.span.name.as_str()).collect();
     assert_eq!(
         names,
@@ -265,10 +232,7 @@ async fn a_block_of_several_row_groups_has_one_schema_and_keeps_every_value() {
         .read_rows(&store, entry.first_row as usize, entry.row_count as usize)
         .await
         .unwrap();
-    let records: Vec<_> = rows
-        .iter()
-        .flat_map(|c| (0..c.len()).map(move |r| c.record(r).unwrap()))
-        .collect();
+    let records = records_of(&rows);
     assert!(records
         .iter()
         .all(|r| r.span.trace_id == TraceId::from_bytes([200; 16])));

@@ -1,32 +1,14 @@
-use combray_model::{
-    AttributeValue as V, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
-    Status, StatusCode, TraceId,
-};
+use combray_model::{AttributeValue as V, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup};
 
 use super::*;
 use crate::head::to_record_batch;
 
 fn span(id: u8, attributes: Vec<KeyValue>) -> Span {
-    Span {
-        trace_id: TraceId::from_bytes([1; 16]),
-        span_id: SpanId::from_bytes([id; 8]),
-        parent_span_id: None,
-        trace_state: String::new(),
-        name: "op".into(),
-        kind: SpanKind::Server,
-        start_unix_nano: 1,
-        duration_nano: 1,
-        status: Status {
-            code: StatusCode::Unset,
-            message: String::new(),
-        },
-        attributes,
-        events: Vec::new(),
-        links: Vec::new(),
-        flags: 0,
-        sample_rate: 1,
-        dropped_counts: [0; 3],
-    }
+    let mut span = crate::test_support::span(1, id, 1);
+    span.name = "op".into();
+    span.duration_nano = 1;
+    span.attributes = attributes;
+    span
 }
 
 fn group(resource: Vec<KeyValue>, spans: Vec<Span>) -> SpanGroup {

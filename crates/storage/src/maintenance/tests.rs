@@ -1,49 +1,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use combray_model::{
-    Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind, Status, StatusCode, TraceId,
-};
+use combray_model::{Span, SpanBatch, TraceId};
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
 
+use crate::test_support::span;
 use crate::{MaintenancePolicy, SpanStore, Storage, StorageConfig};
 
-fn span(trace: u8, id: u8, start: u64) -> Span {
-    Span {
-        trace_id: TraceId::from_bytes([trace; 16]),
-        span_id: SpanId::from_bytes([id; 8]),
-        parent_span_id: None,
-        trace_state: String::new(),
-        name: format!("op-{id}"),
-        kind: SpanKind::Server,
-        start_unix_nano: start,
-        duration_nano: 10,
-        status: Status {
-            code: StatusCode::Unset,
-            message: String::new(),
-        },
-        attributes: Vec::new(),
-        events: Vec::new(),
-        links: Vec::new(),
-        flags: 0,
-        sample_rate: 1,
-        dropped_counts: [0; 3],
-    }
-}
-
 fn batch(spans: Vec<Span>) -> SpanBatch {
-    SpanBatch {
-        environment: "prod".into(),
-        protocol: Protocol::OtlpGrpc,
-        received_unix_nano: 0,
-        groups: vec![SpanGroup {
-            dataset: "api".into(),
-            resource: Vec::new(),
-            scope: Scope::default(),
-            spans,
-        }],
-    }
+    crate::test_support::batch("api", Vec::new(), spans)
 }
 
 fn now() -> u64 {
