@@ -103,6 +103,11 @@ impl<'a> RowKeys<'a> {
         self.trace_id.value(row)
     }
 
+    /// The trace id at a row as an integer that orders as its bytes do.
+    pub(crate) fn trace_id_order_key(&self, row: usize) -> u128 {
+        u128::from_be_bytes(*self.trace_id(row).as_bytes())
+    }
+
     fn trace_id(&self, row: usize) -> TraceId {
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(self.trace_id.value(row));

@@ -99,15 +99,7 @@ pub(super) fn write_sorted(
         .iter()
         .map(|batch| RowKeys::of(batch))
         .collect::<Result<_, _>>()?;
-    let mut order: Vec<(usize, usize)> = keys
-        .iter()
-        .enumerate()
-        .flat_map(|(batch, k)| (0..k.len()).map(move |row| (batch, row)))
-        .collect();
-    order.sort_by(|&(a, i), &(b, j)| {
-        (keys[a].trace_id_bytes(i), keys[a].start_unix_nano(i))
-            .cmp(&(keys[b].trace_id_bytes(j), keys[b].start_unix_nano(j)))
-    });
+    let order = sorted_order(&keys);
     let index = index_rows(&Ordered {
         keys: &keys,
         order: &order,
@@ -124,6 +116,34 @@ pub(super) fn write_sorted(
         writer.write(&to_block_layout(rows)?)?;
     }
     assemble(index, columns, writer.finish()?, order.len(), origin)
+}
+
+/// Every row as (batch, row), sorted by trace id, then start; ties keep input order.
+///
+/// The sort keys are read out once, into integers that compare as the bytes do: comparing
+/// through the Arrow arrays cost two lookups and a `memcmp` per comparison, which made the
+/// sort a tenth of a cut.
+fn sorted_order(keys: &[RowKeys<'_>]) -> Vec<(usize, usize)> {
+    let mut keyed: Vec<(u128, u64, u32, u32)> =
+        Vec::with_capacity(keys.iter().map(RowKeys::len).sum());
+    for (batch, batch_keys) in keys.iter().enumerate() {
+        for row in 0..batch_keys.len() {
+            // Batch and row indices fit u32: a batch holds at most u32::MAX rows by Arrow's
+            // offsets, and a block is built from far fewer batches.
+            keyed.push((
+                batch_keys.trace_id_order_key(row),
+                batch_keys.start_unix_nano(row),
+                batch as u32,
+                row as u32,
+            ));
+        }
+    }
+    // (batch, row) is unique and rises with input order, so an unstable sort is stable here.
+    keyed.sort_unstable();
+    keyed
+        .into_iter()
+        .map(|(_, _, batch, row)| (batch as usize, row as usize))
+        .collect()
 }
 
 /// The meta, data and trace index of a block.
