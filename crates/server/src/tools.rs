@@ -133,14 +133,16 @@ pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
         for (offset, payload) in &segment.records {
             records += 1;
             match decode_wal_record(payload) {
-                Ok(batch) => {
-                    spans += batch.span_count();
+                Ok(record) => {
+                    spans += record.span_count();
+                    let protocols: Vec<&str> =
+                        record.protocols().into_iter().map(|p| p.as_str()).collect();
                     println!(
                         "  @{offset:<10} {:>8} B  env={} protocol={} spans={}",
                         payload.len(),
-                        batch.environment,
-                        batch.protocol.as_str(),
-                        batch.span_count()
+                        record.environment,
+                        protocols.join(","),
+                        record.span_count()
                     );
                 }
                 Err(error) => println!(

@@ -14,6 +14,7 @@ use combray_storage::block::{
     build_block, merge_blocks, Block, BlockOrigin, TraceIndex, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL,
 };
 use combray_storage::head::{to_record_batch, Chunk};
+use combray_storage::WalRecord;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -94,6 +95,29 @@ fn cut_path(c: &mut Criterion) {
     let chunk = Chunk::new(to_record_batch(&batch).unwrap()).unwrap();
     group.bench_function("widen_2048_spans", |b| b.iter(|| widen(&chunk).unwrap()));
     group.finish();
+
+    // What an append encodes: the WAL record and the head's columns. Before record type 2 the
+    // WAL held the batch in postcard and the head encoded it again.
+    let mut group = c.benchmark_group("append_encode");
+    group.throughput(Throughput::Elements(SPANS as u64));
+    group.bench_function("postcard_record_and_head_2048_spans", |b| {
+        b.iter(|| {
+            let payload = postcard::to_allocvec(&batch).unwrap();
+            (payload, to_record_batch(&batch).unwrap())
+        })
+    });
+    group.bench_function("columns_record_2048_spans", |b| {
+        b.iter(|| {
+            let record = WalRecord::of(&batch).unwrap();
+            (record.encode().unwrap(), record)
+        })
+    });
+    group.finish();
+    let postcard_bytes = postcard::to_allocvec(&batch).unwrap().len();
+    let columns_bytes = WalRecord::of(&batch).unwrap().encode().unwrap().len();
+    eprintln!(
+        "WAL record of {SPANS} spans: postcard {postcard_bytes} B, columns {columns_bytes} B"
+    );
 }
 
 /// A cut of 16 head chunks (32,768 spans): sort by trace, widen, write Parquet.

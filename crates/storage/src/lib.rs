@@ -1,9 +1,10 @@
 //! Combray's storage: the durable write path and the read API over what it holds.
 //!
-//! Write path: [`Storage::append`] serializes a [`combray_model::SpanBatch`], appends it to the
-//! [`wal`] and waits until it is durable under the configured [`wal::FsyncPolicy`]; only then is
-//! the batch added to the in-memory [`head`], where it is queryable at once, and only then may the
-//! caller acknowledge it. On start, the WAL is replayed into the head.
+//! Write path: [`Storage::append`] encodes a [`combray_model::SpanBatch`] into the head's columns
+//! once, appends those (as a [`WalRecord`]) to the [`wal`] and waits until they are durable under
+//! the configured [`wal::FsyncPolicy`]; only then are the columns added to the in-memory
+//! [`head`], where they are queryable at once, and only then may the caller acknowledge them. On
+//! start, the WAL is replayed into the head.
 //!
 //! Read path: [`SpanStore`] answers over the columnar head (Arrow record batches with the schema
 //! in [`head::schema`]) and the immutable [`block`]s the head is cut into.
@@ -21,6 +22,7 @@ mod maintenance;
 pub mod metrics;
 mod priority;
 mod read;
+mod record;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -31,6 +33,7 @@ pub use cut::CutReport;
 pub use error::{StorageError, StorageErrorKind};
 pub use maintenance::{MaintenancePolicy, MaintenanceReport};
 pub use read::{Snapshot, SpanStore};
+pub use record::WalRecord;
 pub use store::{decode_wal_record, CutPolicy, Storage, StorageConfig};
 
 /// Nanoseconds since the Unix epoch, now.

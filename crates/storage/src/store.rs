@@ -13,11 +13,9 @@ use tokio::sync::RwLock;
 use crate::block::{Block, Blocks, Owner};
 use crate::head::Head;
 use crate::maintenance::MaintenancePolicy;
+use crate::record::WalRecord;
 use crate::wal::{ReplayReport, Wal, WalConfig, WalStats};
 use crate::{checkpoint, StorageError};
-
-/// Record type byte of a WAL record holding a postcard-encoded [`SpanBatch`].
-const RECORD_SPAN_BATCH: u8 = 1;
 
 /// When the head is cut into blocks.
 #[derive(Debug, Clone, Copy)]
@@ -85,27 +83,9 @@ pub struct Storage {
     owner: Owner,
 }
 
-fn encode_record(batch: &SpanBatch) -> Result<Vec<u8>, StorageError> {
-    let mut payload = vec![RECORD_SPAN_BATCH];
-    postcard::to_io(batch, &mut payload).map_err(|e| StorageError::Codec(e.to_string()))?;
-    Ok(payload)
-}
-
-fn decode_record(payload: &[u8]) -> Result<SpanBatch, StorageError> {
-    match payload.split_first() {
-        Some((&RECORD_SPAN_BATCH, body)) => {
-            postcard::from_bytes(body).map_err(|e| StorageError::Codec(e.to_string()))
-        }
-        Some((other, _)) => Err(StorageError::Codec(format!(
-            "unknown WAL record type {other}"
-        ))),
-        None => Err(StorageError::Codec("empty WAL record".into())),
-    }
-}
-
 /// Decodes a WAL record's payload, for operator tools.
-pub fn decode_wal_record(payload: &[u8]) -> Result<SpanBatch, StorageError> {
-    decode_record(payload)
+pub fn decode_wal_record(payload: &[u8]) -> Result<WalRecord, StorageError> {
+    WalRecord::decode(payload)
 }
 
 fn replay_wal(
@@ -117,8 +97,8 @@ fn replay_wal(
     let (wal, replay) = Wal::open_after_checkpoint(config.wal.clone(), checkpoint, |payload| {
         // A record that passed its checksum but does not decode was written by a build with a
         // different record layout; skipping it (loudly) beats refusing to start.
-        match decode_record(payload) {
-            Ok(batch) => head.insert(&batch),
+        match WalRecord::decode(payload) {
+            Ok(record) => head.insert_columns(&record.environment, record.columns),
             Err(error) => {
                 undecodable += 1;
                 tracing::error!(%error, "skipping a WAL record that does not decode");
@@ -213,10 +193,12 @@ impl Storage {
                 limit: self.config.max_head_bytes,
             });
         }
-        let payload = encode_record(batch)?;
+        let record = WalRecord::of(batch)?;
+        let payload = record.encode()?;
         let _gate = self.gate.read().await;
         self.wal.append(payload).await?;
-        self.head.insert(batch)
+        self.head
+            .insert_columns(&record.environment, record.columns)
     }
 
     /// The in-memory head.

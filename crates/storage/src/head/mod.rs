@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use combray_model::{SpanBatch, SpanKind, StatusCode, TraceId};
 use parking_lot::RwLock;
 
@@ -186,12 +187,22 @@ impl Head {
         if batch.span_count() == 0 {
             return Ok(());
         }
-        let chunk = Arc::new(Chunk::new(to_record_batch(batch)?)?);
+        self.insert_columns(&batch.environment, to_record_batch(batch)?)
+    }
+
+    /// Adds a batch already in the span schema (from [`to_record_batch`] or the WAL).
+    pub fn insert_columns(
+        &self,
+        environment: &str,
+        columns: RecordBatch,
+    ) -> Result<(), StorageError> {
+        if columns.num_rows() == 0 {
+            return Ok(());
+        }
+        let chunk = Arc::new(Chunk::new(columns)?);
         let bytes = chunk.memory_bytes();
         let rows = chunk.len() as u64;
-        self.environment_or_create(&batch.environment)
-            .write()
-            .add(chunk);
+        self.environment_or_create(environment).write().add(chunk);
         self.memory_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.spans.fetch_add(rows, Ordering::Relaxed);
         self.oldest_insert.lock().get_or_insert_with(Instant::now);
