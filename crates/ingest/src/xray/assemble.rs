@@ -13,7 +13,7 @@
 //! document is released anyway, an orphan with the service `unknown_service`. Nothing is ever
 //! dropped here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,10 +66,10 @@ type IdMap<V> = HashMap<(TraceId, SpanId), V, foldhash::quality::RandomState>;
 pub struct Assembler {
     wait: Duration,
     max_waiting: usize,
+    /// Ids remembered per generation of [`Assembler::known`].
     max_known: usize,
-    /// Which service owns an id, for ids seen recently (oldest evicted first).
-    known: IdMap<Arc<Owner>>,
-    known_order: VecDeque<(TraceId, SpanId)>,
+    /// Which service owns an id, for ids seen recently.
+    known: KnownOwners,
     /// Independent subsegments by the parent id they wait for.
     orphans: IdMap<Vec<Waiting>>,
     /// In-progress documents by their own id.
@@ -96,8 +96,7 @@ impl Assembler {
             wait,
             max_waiting,
             max_known: max_waiting.saturating_mul(4).max(1024),
-            known: IdMap::default(),
-            known_order: VecDeque::new(),
+            known: KnownOwners::default(),
             orphans: IdMap::default(),
             in_progress: IdMap::default(),
             waiting: 0,
@@ -263,9 +262,7 @@ impl Assembler {
         ready: &mut Vec<ResolvedSpan>,
     ) {
         let key = (trace_id, id);
-        if self.known.insert(key, Arc::clone(owner)).is_none() {
-            self.known_order.push_back(key);
-        }
+        self.known.insert(key, owner, self.max_known);
         if let Some(children) = self.orphans.remove(&key) {
             self.waiting -= children.len();
             self.departed.extend(
@@ -277,10 +274,30 @@ impl Assembler {
                 self.release(child.document, ready);
             }
         }
-        while self.known_order.len() > self.max_known {
-            if let Some(old) = self.known_order.pop_front() {
-                self.known.remove(&old);
-            }
+    }
+}
+
+/// Owners of recently seen ids in two generations: ids go into the young one; once it holds
+/// `max_known`, the old one is emptied whole and the two swap. So an id is remembered for at
+/// least `max_known` later ids. A queue of ids, evicting one per insert, cost a second hash
+/// lookup (usually a cache miss) for every span of every document.
+#[derive(Default)]
+struct KnownOwners {
+    young: IdMap<Arc<Owner>>,
+    old: IdMap<Arc<Owner>>,
+}
+
+impl KnownOwners {
+    fn get(&self, key: &(TraceId, SpanId)) -> Option<&Arc<Owner>> {
+        self.young.get(key).or_else(|| self.old.get(key))
+    }
+
+    fn insert(&mut self, key: (TraceId, SpanId), owner: &Arc<Owner>, max_known: usize) {
+        self.young.insert(key, Arc::clone(owner));
+        if self.young.len() >= max_known {
+            std::mem::swap(&mut self.young, &mut self.old);
+            // Keeps the table's capacity for the next generation.
+            self.young.clear();
         }
     }
 }

@@ -155,3 +155,30 @@ fn spans_are_grouped_by_service_and_resource() {
     assert_eq!(groups[0].spans.len(), 2);
     assert_eq!(groups[1].dataset, UNRESOLVED_SERVICE);
 }
+
+#[test]
+fn owners_are_remembered_for_at_least_a_generation_of_later_ids_then_forgotten() {
+    // max_waiting 1 → generations of 1,024 ids.
+    let mut assembler = Assembler::new(Duration::from_secs(10), 1);
+    let now = Instant::now();
+    let mut push_segments = |assembler: &mut Assembler, range: std::ops::Range<u64>| {
+        for id in range {
+            assert!(
+                !assembler
+                    .push(segment(&format!("{id:016x}"), r#""end_time":2.0"#), now)
+                    .held
+            );
+        }
+    };
+    push_segments(&mut assembler, 1..2);
+    // 1,024 later ids: the first segment's owner is still known.
+    push_segments(&mut assembler, 100..1_124);
+    let late = assembler.push(subsegment("00000000000000c1", "0000000000000001"), now);
+    assert!(!late.held);
+    assert_eq!(late.ready[0].owner.service, "backend-flask");
+    // Two generations later it is forgotten: a subsegment naming it waits as an orphan.
+    push_segments(&mut assembler, 2_000..4_100);
+    let forgotten = assembler.push(subsegment("00000000000000c2", "0000000000000001"), now);
+    assert!(forgotten.held);
+    assert!(forgotten.ready.is_empty());
+}
