@@ -173,10 +173,12 @@ pub fn to_record_batch(batch: &SpanBatch) -> Result<RecordBatch, StorageError> {
     for group in &batch.groups {
         let resource = postcard::to_allocvec(&group.resource).map_err(codec_error)?;
         let scope = postcard::to_allocvec(&group.scope).map_err(codec_error)?;
+        // Once per group, not per span: each append hashes the value to find its key.
+        let spans = group.spans.len();
+        columns.service.append_values(&group.dataset, spans);
+        columns.resource.append_values(&resource, spans);
+        columns.scope.append_values(&scope, spans);
         for span in &group.spans {
-            columns.service.append_value(&group.dataset);
-            columns.resource.append_value(&resource);
-            columns.scope.append_value(&scope);
             columns.push_span(span, protocol)?;
         }
     }
