@@ -70,6 +70,8 @@ pub struct Assembler {
     max_known: usize,
     /// Which service owns an id, for ids seen recently.
     known: KnownOwners,
+    /// Owners seen recently, so documents of one service share one.
+    owners: RecentOwners,
     /// Independent subsegments by the parent id they wait for.
     orphans: IdMap<Vec<Waiting>>,
     /// In-progress documents by their own id.
@@ -97,6 +99,7 @@ impl Assembler {
             max_waiting,
             max_known: max_waiting.saturating_mul(4).max(1024),
             known: KnownOwners::default(),
+            owners: RecentOwners::default(),
             orphans: IdMap::default(),
             in_progress: IdMap::default(),
             waiting: 0,
@@ -120,7 +123,10 @@ impl Assembler {
     }
 
     /// Takes a document; says which spans are now ready and whether the document waits.
-    pub fn push(&mut self, document: Document, now: Instant) -> Pushed {
+    pub fn push(&mut self, mut document: Document, now: Instant) -> Pushed {
+        if let Some(owner) = document.owner.take() {
+            document.owner = Some(self.owners.intern(owner));
+        }
         let mut ready = Vec::new();
         let key = (document.trace_id, document.id);
         if document.in_progress {
@@ -228,13 +234,13 @@ impl Assembler {
     fn release(&mut self, document: Document, ready: &mut Vec<ResolvedSpan>) {
         let owner = self.owner_of(&document).unwrap_or_else(|| {
             self.counts.unresolved += 1;
-            Arc::new(Owner {
+            self.owners.intern(Arc::new(Owner {
                 service: UNRESOLVED_SERVICE.to_owned(),
                 resource: vec![KeyValue::new(
                     "service.name",
                     combray_model::AttributeValue::String(UNRESOLVED_SERVICE.into()),
                 )],
-            })
+            }))
         });
         let trace_id = document.trace_id;
         let first = ready.len();
@@ -299,6 +305,35 @@ impl KnownOwners {
             // Keeps the table's capacity for the next generation.
             self.young.clear();
         }
+    }
+}
+
+/// How many distinct owners [`RecentOwners`] keeps.
+const RECENT_OWNERS: usize = 32;
+
+/// A few recently seen owners. Every segment document brings its own copy of its service's
+/// owner; sharing one instead keeps the id map from holding (and later freeing, cache-cold)
+/// hundreds of thousands of copies, and lets [`group_spans`] match owners by pointer.
+#[derive(Default)]
+struct RecentOwners {
+    owners: Vec<Arc<Owner>>,
+    /// The slot the next new owner replaces once the list is full.
+    next_slot: usize,
+}
+
+impl RecentOwners {
+    /// The shared owner equal to `owner`, which becomes the shared one if none is.
+    fn intern(&mut self, owner: Arc<Owner>) -> Arc<Owner> {
+        if let Some(known) = self.owners.iter().find(|known| ***known == *owner) {
+            return Arc::clone(known);
+        }
+        if self.owners.len() < RECENT_OWNERS {
+            self.owners.push(Arc::clone(&owner));
+        } else {
+            self.owners[self.next_slot] = Arc::clone(&owner);
+            self.next_slot = (self.next_slot + 1) % RECENT_OWNERS;
+        }
+        owner
     }
 }
 

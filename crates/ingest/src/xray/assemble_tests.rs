@@ -161,7 +161,7 @@ fn owners_are_remembered_for_at_least_a_generation_of_later_ids_then_forgotten()
     // max_waiting 1 → generations of 1,024 ids.
     let mut assembler = Assembler::new(Duration::from_secs(10), 1);
     let now = Instant::now();
-    let mut push_segments = |assembler: &mut Assembler, range: std::ops::Range<u64>| {
+    let push_segments = |assembler: &mut Assembler, range: std::ops::Range<u64>| {
         for id in range {
             assert!(
                 !assembler
@@ -181,4 +181,20 @@ fn owners_are_remembered_for_at_least_a_generation_of_later_ids_then_forgotten()
     let forgotten = assembler.push(subsegment("00000000000000c2", "0000000000000001"), now);
     assert!(forgotten.held);
     assert!(forgotten.ready.is_empty());
+}
+
+#[test]
+fn documents_of_one_service_share_one_owner_and_others_keep_theirs() {
+    let mut assembler = Assembler::new(Duration::from_secs(10), 100);
+    let now = Instant::now();
+    let first = assembler.push(segment("00000000000000a1", r#""end_time":2.0"#), now);
+    let second = assembler.push(segment("00000000000000a2", r#""end_time":2.0"#), now);
+    assert!(Arc::ptr_eq(&first.ready[0].owner, &second.ready[0].owner));
+    let other = parse_document(&format!(
+        r#"{{"trace_id":"{TRACE}","id":"00000000000000b1","name":"worker","start_time":1.0,"end_time":2.0}}"#
+    ))
+    .unwrap();
+    let other = assembler.push(other, now);
+    assert_eq!(other.ready[0].owner.service, "worker");
+    assert_eq!(first.ready[0].owner.service, "backend-flask");
 }
