@@ -124,25 +124,19 @@ pub(super) fn write_sorted(
 /// through the Arrow arrays cost two lookups and a `memcmp` per comparison, which made the
 /// sort a tenth of a cut.
 fn sorted_order(keys: &[RowKeys<'_>]) -> Vec<(usize, usize)> {
-    let mut keyed: Vec<(u128, u64, u32, u32)> =
+    let mut keyed: Vec<(u128, u64, usize, usize)> =
         Vec::with_capacity(keys.iter().map(RowKeys::len).sum());
     for (batch, batch_keys) in keys.iter().enumerate() {
         for row in 0..batch_keys.len() {
-            // Batch and row indices fit u32: a batch holds at most u32::MAX rows by Arrow's
-            // offsets, and a block is built from far fewer batches.
-            keyed.push((
-                batch_keys.trace_id_order_key(row),
-                batch_keys.start_unix_nano(row),
-                batch as u32,
-                row as u32,
-            ));
+            let trace_id = batch_keys.trace_id_order_key(row);
+            keyed.push((trace_id, batch_keys.start_unix_nano(row), batch, row));
         }
     }
     // (batch, row) is unique and rises with input order, so an unstable sort is stable here.
     keyed.sort_unstable();
     keyed
         .into_iter()
-        .map(|(_, _, batch, row)| (batch as usize, row as usize))
+        .map(|(_, _, batch, row)| (batch, row))
         .collect()
 }
 
