@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use crate::block::{build_block, Block, BlockOrigin, CUT_ZSTD_LEVEL};
-use crate::priority::{at_low_priority, CUT_NICE};
+use crate::priority::{at_low_priority, cut_nice};
 use crate::{checkpoint, Storage, StorageError};
 
 /// What one cut did.
@@ -58,7 +58,8 @@ impl Storage {
                     environment.clone(),
                     self.config.node_id.clone(),
                 );
-                at_low_priority("combray-cut", CUT_NICE, move |_| {
+                let nice = cut_nice(self.head.memory_bytes(), self.config.max_head_bytes);
+                at_low_priority("combray-cut", nice, move |_| {
                     let origin = BlockOrigin {
                         environment: &environment,
                         node_id: &node,
