@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use crate::block::{build_block, Block, BlockOrigin, CUT_ZSTD_LEVEL};
-use crate::priority::{at_low_priority, cut_nice};
+use crate::priority::{cut_nice, on_thread_at_nice};
 use crate::{checkpoint, Storage, StorageError};
 
 /// What one cut did.
@@ -59,7 +59,7 @@ impl Storage {
                     self.config.node_id.clone(),
                 );
                 let nice = cut_nice(self.head.memory_bytes(), self.config.max_head_bytes);
-                at_low_priority("combray-cut", nice, move |_| {
+                on_thread_at_nice("combray-cut", nice, move |_| {
                     let origin = BlockOrigin {
                         environment: &environment,
                         node_id: &node,

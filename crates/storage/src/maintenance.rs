@@ -26,7 +26,7 @@ const MERGE_BATCH_ROWS: usize = 65_536;
 mod policy;
 pub use policy::MaintenancePolicy;
 
-use crate::priority::{at_low_priority, COMPACTION_NICE};
+use crate::priority::{on_thread_at_nice, COMPACTION_NICE};
 use crate::{Storage, StorageError};
 
 /// What one maintenance pass did.
@@ -219,7 +219,7 @@ impl Storage {
             .min()
             .unwrap_or(0);
         let (store, blocks) = (Arc::clone(self.blocks.store()), inputs.to_vec());
-        let built = at_low_priority("combray-compact", COMPACTION_NICE, move |runtime| {
+        let built = on_thread_at_nice("combray-compact", COMPACTION_NICE, move |runtime| {
             let mut inputs = Vec::with_capacity(blocks.len());
             for block in blocks {
                 let batches = runtime.block_on(block.read_all_stored(&store, MERGE_BATCH_ROWS))?;

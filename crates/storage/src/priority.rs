@@ -4,10 +4,10 @@
 //! machine the receive, parse and write path must win the CPU over work that only has to keep
 //! up on average. Cuts (sort, widen, Parquet: seconds of CPU for a few hundred thousand spans)
 //! run at [`CUT_NICE`] (normal priority once the head is a quarter full, see [`cut_nice`]): they
-//! free the head and the WAL, so they still get a good share, and a
-//! head that grows for a few seconds costs memory, not data. Compaction is an optimization and
-//! runs at [`COMPACTION_NICE`], taking only what ingest and cuts leave idle. (On two cores at
-//! 50k X-Ray documents/s, queues overflowed while a compaction ran at normal priority.)
+//! free the head and the WAL, so they still get a good share, and a head that grows for a few
+//! seconds costs memory, not data. Compaction is an optimization and runs at
+//! [`COMPACTION_NICE`], taking only what ingest and cuts leave idle. (On two cores at 50k X-Ray
+//! documents/s, queues overflowed while a compaction ran at normal priority.)
 
 use crate::StorageError;
 
@@ -31,7 +31,11 @@ pub(crate) fn cut_nice(head_bytes: usize, max_head_bytes: usize) -> i32 {
 
 /// Runs `work` on a new thread at `nice` and waits for its answer without blocking the caller's
 /// runtime. `work` gets a single-threaded runtime of its own for any I/O it needs.
-pub(crate) async fn at_low_priority<T, F>(name: &str, nice: i32, work: F) -> Result<T, StorageError>
+pub(crate) async fn on_thread_at_nice<T, F>(
+    name: &str,
+    nice: i32,
+    work: F,
+) -> Result<T, StorageError>
 where
     T: Send + 'static,
     F: FnOnce(&tokio::runtime::Runtime) -> Result<T, StorageError> + Send + 'static,
@@ -40,7 +44,7 @@ where
     std::thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
-            lower_this_threads_priority(nice);
+            set_this_threads_nice(nice);
             let outcome = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -56,17 +60,17 @@ where
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn lower_this_threads_priority(nice: i32) {
+fn set_this_threads_nice(nice: i32) {
     // Linux keeps the nice value per thread: `who = 0` with PRIO_PROCESS is this thread only.
     // SAFETY: setpriority reads no memory of ours; its only effect is this thread's nice value.
     let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
     if result != 0 {
-        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a background thread's priority");
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot set a background thread's nice value");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_this_threads_priority(_nice: i32) {}
+fn set_this_threads_nice(_nice: i32) {}
 
 #[cfg(test)]
 mod tests {
@@ -84,7 +88,7 @@ mod tests {
     #[allow(unsafe_code)]
     async fn work_runs_at_the_nice_value_asked_and_its_answer_comes_back() {
         for wanted in [CUT_NICE, COMPACTION_NICE] {
-            let nice = at_low_priority("combray-test", wanted, |runtime| {
+            let nice = on_thread_at_nice("combray-test", wanted, |runtime| {
                 let slept = runtime.block_on(async {
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                     true
@@ -99,7 +103,7 @@ mod tests {
                 assert_eq!(nice, wanted);
             }
         }
-        let failed = at_low_priority::<(), _>("combray-test", CUT_NICE, |_| {
+        let failed = on_thread_at_nice::<(), _>("combray-test", CUT_NICE, |_| {
             Err(StorageError::Codec("no".into()))
         })
         .await;
