@@ -1,7 +1,7 @@
 //! The key columns of a batch of spans, in either layout (the head's v1 or the block's v2: both
 //! have the same key columns), and the walk that builds a block's trace index from them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampNanosecondType, UInt8Type};
@@ -23,7 +23,16 @@ struct Texts<'a> {
 
 impl Texts<'_> {
     fn value(&self, row: usize) -> &str {
-        self.values.value(self.keys.value(row) as usize)
+        self.text_of_key(self.key(row))
+    }
+
+    /// The dictionary key of a row: rows with equal keys have equal text.
+    fn key(&self, row: usize) -> i32 {
+        self.keys.value(row)
+    }
+
+    fn text_of_key(&self, key: i32) -> &str {
+        self.values.value(key as usize)
     }
 }
 
@@ -98,11 +107,6 @@ impl<'a> RowKeys<'a> {
         self.name.value(row)
     }
 
-    /// The trace id's bytes at a row: compare these to order rows by trace.
-    pub(crate) fn trace_id_bytes(&self, row: usize) -> &[u8] {
-        self.trace_id.value(row)
-    }
-
     /// The trace id at a row as an integer that orders as its bytes do.
     pub(crate) fn trace_id_order_key(&self, row: usize) -> u128 {
         u128::from_be_bytes(*self.trace_id(row).as_bytes())
@@ -159,8 +163,8 @@ impl Ordered<'_, '_> {
 /// service → span name → span kinds (OTLP numbers), as a block's meta lists them.
 pub(crate) type Operations = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
 
-/// Walks the rows in order once: one index entry per run of equal trace ids, plus the
-/// catalogue of operations.
+/// Walks the rows in order once for the trace index (one entry per run of equal trace ids), and
+/// the batches once more for the catalogue of operations.
 pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
     let mut names: Vec<String> = Vec::new();
     let mut name_ids: HashMap<String, u32> = HashMap::new();
@@ -173,12 +177,11 @@ pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
         name_ids.insert(text.to_owned(), id);
         id
     };
-    let mut operations: BTreeMap<String, BTreeMap<String, BTreeSet<u8>>> = BTreeMap::new();
     let mut entries: Vec<TraceEntry> = Vec::new();
     let mut index = 0;
     while index < rows.len() {
         let (keys, row) = rows.at(index);
-        let trace_id = keys.trace_id_bytes(row);
+        let trace_id = keys.trace_id_order_key(row);
         let first = index;
         let mut root = None;
         let mut entry = TraceEntry {
@@ -194,7 +197,7 @@ pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
         };
         while index < rows.len() {
             let (keys, row) = rows.at(index);
-            if keys.trace_id_bytes(row) != trace_id {
+            if keys.trace_id_order_key(row) != trace_id {
                 break;
             }
             entry.start_unix_nano = entry.start_unix_nano.min(keys.start_unix_nano(row));
@@ -205,12 +208,6 @@ pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
             if root.is_none() && keys.is_root(row) {
                 root = Some(index);
             }
-            operations
-                .entry(keys.service(row).to_owned())
-                .or_default()
-                .entry(keys.name(row).to_owned())
-                .or_default()
-                .insert(keys.kind(row));
             index += 1;
         }
         entry.row_count = (index - first) as u32;
@@ -221,17 +218,37 @@ pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
         entry.root_name = intern(keys.name(row));
         entries.push(entry);
     }
-    let operations = operations
+    (TraceIndex { names, entries }, operations(rows.keys))
+}
+
+/// The catalogue of (service, span name, kind) the rows hold. Order does not matter, so each
+/// batch is read in place, by dictionary keys: text is looked up once per distinct key pair,
+/// not once per row.
+fn operations(batches: &[RowKeys<'_>]) -> Operations {
+    let mut catalogue: BTreeMap<String, BTreeMap<String, BTreeSet<u8>>> = BTreeMap::new();
+    let mut seen: HashSet<(i32, i32, u8), foldhash::fast::RandomState> = HashSet::default();
+    for keys in batches {
+        seen.clear();
+        for row in 0..keys.len() {
+            seen.insert((keys.service.key(row), keys.name.key(row), keys.kind(row)));
+        }
+        for &(service, name, kind) in &seen {
+            catalogue
+                .entry(keys.service.text_of_key(service).to_owned())
+                .or_default()
+                .entry(keys.name.text_of_key(name).to_owned())
+                .or_default()
+                .insert(kind);
+        }
+    }
+    catalogue
         .into_iter()
         .map(|(service, names)| {
-            (
-                service,
-                names
-                    .into_iter()
-                    .map(|(n, k)| (n, k.into_iter().collect()))
-                    .collect(),
-            )
+            let names = names
+                .into_iter()
+                .map(|(name, kinds)| (name, kinds.into_iter().collect()))
+                .collect();
+            (service, names)
         })
-        .collect();
-    (TraceIndex { names, entries }, operations)
+        .collect()
 }
