@@ -198,6 +198,10 @@ const DISTINCT_VALUE_COLUMNS: [&str; 7] = [
     OVERFLOW_COLUMN,
 ];
 
+/// Columns no query prunes by value (they are decoded, never compared), besides the X-Ray
+/// document's: their min/max statistics would cost a comparison per value and help nothing.
+const UNPRUNED_COLUMNS: [&str; 3] = [column::EVENTS, column::LINKS, OVERFLOW_COLUMN];
+
 /// `data.parquet`, written batch by batch; the writer starts with the first batch's schema.
 struct ParquetSink {
     zstd_level: i32,
@@ -247,6 +251,13 @@ fn writer_properties(zstd_level: i32) -> Result<WriterProperties, StorageError> 
         .chain([document_column.as_str()])
     {
         properties = properties.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    for name in UNPRUNED_COLUMNS
+        .into_iter()
+        .chain([document_column.as_str()])
+    {
+        properties = properties
+            .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
     }
     Ok(properties.build())
 }
