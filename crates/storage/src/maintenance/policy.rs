@@ -40,7 +40,7 @@ impl Default for MaintenancePolicy {
         Self {
             compact_below_bytes: 128 * 1024 * 1024,
             compact_eager_below_bytes: 4 * 1024 * 1024,
-            compact_fanout: 4,
+            compact_fanout: 8,
             compact_max_inputs: 16,
             compact_window: Duration::from_secs(3600),
             retention: Duration::from_secs(30 * 24 * 3600),
@@ -146,32 +146,26 @@ mod tests {
         assert_eq!(policy.tier(0), 0);
         assert_eq!(policy.tier(4 * MIB - 1), 0);
         assert_eq!(policy.tier(4 * MIB), 1);
-        assert_eq!(policy.tier(16 * MIB - 1), 1);
-        assert_eq!(policy.tier(16 * MIB), 2);
-        assert_eq!(policy.tier(64 * MIB), 3);
+        assert_eq!(policy.tier(32 * MIB - 1), 1);
+        assert_eq!(policy.tier(32 * MIB), 2);
+        assert_eq!(policy.tier(256 * MIB), 3);
     }
 
     #[test]
     fn small_blocks_merge_in_pairs_and_bigger_ones_only_with_a_fanout_of_their_size() {
         let policy = MaintenancePolicy::default();
         let start = 10 * HOUR;
-        // One small block and three of 5-10 MiB: nothing to do, so the big ones are not
+        // One small block and seven of 5-11 MiB: nothing to do, so the big ones are not
         // rewritten to absorb the small one.
-        let mut blocks = vec![
-            block("small", MIB, start),
-            block("big-1", 5 * MIB, start + 1),
-            block("big-2", 6 * MIB, start + 2),
-            block("big-3", 10 * MIB, start + 3),
-        ];
+        let mut blocks = vec![block("small", MIB, start)];
+        blocks.extend((1..8).map(|i| block(&format!("big-{i}"), (4 + i) * MIB, start + i)));
         assert_eq!(ids(policy.pick(blocks.clone())), Vec::<String>::new());
-        // A fourth of their tier: the four merge, and the small one stays.
-        blocks.push(block("big-4", 7 * MIB, start + 4));
-        assert_eq!(
-            ids(policy.pick(blocks.clone())),
-            ["big-1", "big-2", "big-3", "big-4"]
-        );
+        // An eighth of their tier: the eight merge, and the small one stays.
+        blocks.push(block("big-8", 7 * MIB, start + 8));
+        let big: Vec<String> = (1..=8).map(|i| format!("big-{i}")).collect();
+        assert_eq!(ids(policy.pick(blocks.clone())), big);
         // A second small block: the lowest tier goes first.
-        blocks.push(block("small-2", 2 * MIB, start + 5));
+        blocks.push(block("small-2", 2 * MIB, start + 9));
         assert_eq!(ids(policy.pick(blocks)), ["small", "small-2"]);
     }
 
