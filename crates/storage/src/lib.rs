@@ -12,6 +12,7 @@
 //! Maintenance: [`Storage::cut`] turns the head into Parquet blocks in an object store and
 //! truncates the WAL, in an order that survives a crash at any step.
 
+mod append;
 mod backend;
 pub mod block;
 mod checkpoint;
@@ -28,6 +29,7 @@ mod store;
 mod test_support;
 pub mod wal;
 
+pub use append::PendingAppend;
 pub use backend::open_object_store;
 pub use cut::CutReport;
 pub use error::{StorageError, StorageErrorKind};

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use combray_model::SpanBatch;
 use object_store::ObjectStore;
 use parking_lot::Mutex;
 use tokio::sync::RwLock;
@@ -72,7 +71,7 @@ pub struct Storage {
     pub(crate) config: StorageConfig,
     /// Appends hold it shared from WAL append to head insert; a cut holds it exclusively while
     /// it rotates the WAL and snapshots the head, so the two always agree.
-    pub(crate) gate: RwLock<()>,
+    pub(crate) gate: Arc<RwLock<()>>,
     /// Blocks of a failed cut that could not be deleted yet; the next cut deletes them first.
     pub(crate) orphans: Mutex<Vec<Arc<Block>>>,
     /// Blocks of the running cut that are listed while the head still holds their spans;
@@ -166,7 +165,7 @@ impl Storage {
             blocks,
             replay,
             config,
-            gate: RwLock::new(()),
+            gate: Arc::new(RwLock::new(())),
             orphans: Mutex::new(Vec::new()),
             cut_in_flight: parking_lot::RwLock::new(std::collections::HashSet::new()),
             pending_deletions: Mutex::new(Vec::new()),
@@ -178,27 +177,6 @@ impl Storage {
             storage.publish_checkpoint(checkpoint).await;
         }
         Ok(storage)
-    }
-
-    /// Makes a batch durable, then queryable. Returns only once the WAL policy is satisfied, so a
-    /// caller that acknowledges after this returns never acknowledges data a crash could lose.
-    pub async fn append(&self, batch: &SpanBatch) -> Result<(), StorageError> {
-        if batch.span_count() == 0 {
-            return Ok(());
-        }
-        let held = self.head.memory_bytes();
-        if held > self.config.max_head_bytes {
-            return Err(StorageError::HeadFull {
-                bytes: held,
-                limit: self.config.max_head_bytes,
-            });
-        }
-        let record = WalRecord::of(batch)?;
-        let payload = record.encode()?;
-        let _gate = self.gate.read().await;
-        self.wal.append(payload).await?;
-        self.head
-            .insert_columns(&record.environment, record.columns)
     }
 
     /// The in-memory head.

@@ -113,6 +113,36 @@ async fn a_cut_moves_spans_into_blocks_exactly_once_across_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_begun_append_is_queryable_once_finished_and_a_cut_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Storage::open(config(dir.path())).await.unwrap());
+    let first = storage
+        .begin_append(&batch("prod", "api", vec![span(1, 1, None)]))
+        .await
+        .unwrap();
+    let second = storage
+        .begin_append(&batch("prod", "api", vec![span(1, 2, Some(1))]))
+        .await
+        .unwrap();
+    assert_eq!(storage.head().span_count(), 0, "nothing is queryable yet");
+
+    // The cut must not snapshot the head while records it would seal are not in it.
+    let cut = tokio::spawn({
+        let storage = Arc::clone(&storage);
+        async move { storage.cut().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!cut.is_finished(), "the cut waits for begun appends");
+
+    first.finish().await.unwrap();
+    assert_eq!(storage.head().span_count(), 1);
+    second.finish().await.unwrap();
+    let report = cut.await.unwrap().unwrap().expect("head was not empty");
+    assert_eq!(report.spans, 2);
+    assert_eq!(span_ids(&storage, "prod", 1).await, [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cut_policy_follows_size_and_age() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path());
