@@ -4,8 +4,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use combray_ingest::otlp::Normalized;
+use combray_model::Protocol;
 use combray_query::sql::{SqlEngine, SqlLimits};
-use combray_storage::Storage;
+use combray_storage::{PendingAppend, Storage, StorageError};
 
 use object_store::ObjectStore;
 
@@ -86,6 +87,12 @@ impl AppState {
 
     /// Makes a normalized request durable and counts it. Returns once it may be acknowledged.
     pub async fn commit(&self, normalized: &Normalized) -> Result<(), ApiError> {
+        self.begin_commit(normalized).await?.finish(self).await
+    }
+
+    /// Queues a normalized request's WAL record without waiting for it to be durable; see
+    /// [`PendingAppend`] for how the returned commit must be driven.
+    pub async fn begin_commit(&self, normalized: &Normalized) -> Result<PendingCommit, ApiError> {
         let storage = self.storage()?;
         let spans = normalized.batch.span_count() as u64;
         if normalized.rejected_spans > 0 {
@@ -93,17 +100,41 @@ impl AppState {
                 .spans_rejected(Rejection::InvalidSpan, normalized.rejected_spans);
             tracing::debug!(rejected = normalized.rejected_spans, reason = %normalized.rejection_reason, "partial success");
         }
-        match storage.append(&normalized.batch).await {
+        match storage.begin_append(&normalized.batch).await {
+            Ok(append) => Ok(PendingCommit {
+                append,
+                protocol: normalized.batch.protocol,
+                spans,
+            }),
+            Err(error) => Err(self.refused(error, spans)),
+        }
+    }
+
+    /// Counts spans the write path refused, as the error that says why.
+    fn refused(&self, error: StorageError, spans: u64) -> ApiError {
+        let error = ApiError::from(error);
+        self.metrics.spans_rejected(error.rejection(), spans);
+        error
+    }
+}
+
+/// A request whose spans are on their way to durability; they are counted once they arrive.
+#[must_use = "the spans are only stored and counted once `finish` has run"]
+pub struct PendingCommit {
+    append: PendingAppend,
+    protocol: Protocol,
+    spans: u64,
+}
+
+impl PendingCommit {
+    /// Waits until the spans are durable and queryable, then counts them.
+    pub async fn finish(self, state: &AppState) -> Result<(), ApiError> {
+        match self.append.finish().await {
             Ok(()) => {
-                self.metrics
-                    .spans_accepted(normalized.batch.protocol, spans);
+                state.metrics.spans_accepted(self.protocol, self.spans);
                 Ok(())
             }
-            Err(error) => {
-                let error = ApiError::from(error);
-                self.metrics.spans_rejected(error.rejection(), spans);
-                Err(error)
-            }
+            Err(error) => Err(state.refused(error, self.spans)),
         }
     }
 }

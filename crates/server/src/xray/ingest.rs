@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use super::held::{HeldDocument, HeldJournal};
 use crate::config::Config;
 use crate::http::error::ApiError;
-use crate::state::{now_unix_nano, AppState};
+use crate::state::{now_unix_nano, AppState, PendingCommit};
 
 /// Most documents the assembler of one environment holds at once (past it, documents are
 /// stored at once, orphans with an unknown service).
@@ -244,42 +244,80 @@ fn normalized(environment: &str, spans: Vec<ResolvedSpan>) -> Normalized {
     }
 }
 
-/// Makes spans durable in an environment.
-pub async fn commit(
+/// What an assembler released, on its way to durability, with the journal entries that must
+/// wait for it: a departure is written only after the spans it released are durable, so a
+/// crash in between stores them twice rather than never.
+#[must_use = "nothing is stored or journaled until `finish` has run"]
+pub struct Settling {
+    environment: String,
+    spans: Option<PendingCommit>,
+    held: Vec<HeldDocument>,
+    departed: Departed,
+    accepted_documents: u64,
+}
+
+impl Settling {
+    /// Waits for the released spans to be durable, journals what now waits and what left, and
+    /// counts the documents of the batch as accepted.
+    pub async fn finish(self, state: &AppState) -> Result<(), ApiError> {
+        if let Some(spans) = self.spans {
+            spans.finish(state).await?;
+        }
+        state
+            .xray
+            .journal
+            .record(&self.environment, self.held, &self.departed)
+            .await
+            .map_err(ApiError::from)?;
+        XRayCounters::bump(
+            &state.xray.counters.documents_accepted,
+            self.accepted_documents,
+        );
+        Ok(())
+    }
+
+    /// Documents of the batch this settles (none for what the assembler released on its own).
+    pub fn documents(&self) -> u64 {
+        self.accepted_documents
+    }
+}
+
+/// Queues the WAL record of what is ready; see [`Settling`].
+async fn begin_settle(
     state: &AppState,
     environment: &str,
-    spans: Vec<ResolvedSpan>,
-) -> Result<(), ApiError> {
-    if spans.is_empty() {
-        return Ok(());
-    }
-    state.commit(&normalized(environment, spans)).await
+    assembled: Assembled,
+    accepted_documents: u64,
+) -> Result<Settling, ApiError> {
+    let spans = if assembled.ready.is_empty() {
+        None
+    } else {
+        let batch = normalized(environment, assembled.ready);
+        Some(state.begin_commit(&batch).await?)
+    };
+    Ok(Settling {
+        environment: environment.to_owned(),
+        spans,
+        held: assembled.held,
+        departed: assembled.departed,
+        accepted_documents,
+    })
 }
 
-/// Stores what is ready, then journals what now waits and what left. A departure is written
-/// only after the spans it released are durable, so a crash in between stores them twice
-/// rather than never.
-async fn settle(state: &AppState, environment: &str, assembled: Assembled) -> Result<(), ApiError> {
-    commit(state, environment, assembled.ready).await?;
-    state
-        .xray
-        .journal
-        .record(environment, assembled.held, &assembled.departed)
-        .await
-        .map_err(ApiError::from)
-}
-
-/// Takes valid documents from the UDP port and stores what is ready. Documents that wait in
-/// the assembler are stored by [`flush_expired`] or at shutdown; nothing was acknowledged to
-/// their sender, so they are not journaled.
-pub async fn ingest(
+/// Takes valid documents from the UDP port and queues the WAL record of what is ready, without
+/// waiting for it: nothing is acknowledged to a UDP sender, so the receiver may go on with its
+/// next batch. Documents that wait in the assembler are stored by [`begin_flush_expired`] or at
+/// shutdown; nothing was acknowledged to their sender, so they are not journaled.
+pub async fn begin_ingest(
     state: &AppState,
     environment: &str,
     documents: Vec<Document>,
-) -> Result<(), ApiError> {
-    let count = documents.len();
-    let documents = documents.into_iter().map(|d| (d, None));
-    assemble_and_settle(state, environment, documents, count).await
+) -> Result<Settling, ApiError> {
+    let count = documents.len() as u64;
+    let assembled = state
+        .xray
+        .assemble(environment, documents.into_iter().map(|d| (d, None)));
+    begin_settle(state, environment, assembled, count).await
 }
 
 /// Takes valid documents with their text (PutTraceSegments); returns once every one is
@@ -289,32 +327,33 @@ pub async fn ingest_acknowledged(
     environment: &str,
     documents: Vec<(Document, String)>,
 ) -> Result<(), ApiError> {
-    let count = documents.len();
+    let count = documents.len() as u64;
     let documents = documents.into_iter().map(|(d, text)| (d, Some(text)));
-    assemble_and_settle(state, environment, documents, count).await
-}
-
-async fn assemble_and_settle(
-    state: &AppState,
-    environment: &str,
-    documents: impl IntoIterator<Item = (Document, Option<String>)>,
-    count: usize,
-) -> Result<(), ApiError> {
     let assembled = state.xray.assemble(environment, documents);
-    settle(state, environment, assembled).await?;
-    XRayCounters::bump(&state.xray.counters.documents_accepted, count as u64);
-    Ok(())
+    begin_settle(state, environment, assembled, count)
+        .await?
+        .finish(state)
+        .await
 }
 
-/// Stores documents that have waited long enough (or all of them, at shutdown), and keeps the
-/// held journal small.
-pub async fn flush_expired(state: &AppState, everything: bool) {
+/// Queues the WAL records of documents that have waited long enough (or all of them, at
+/// shutdown). What cannot be queued is logged; the returned settlings must be finished.
+pub async fn begin_flush_expired(state: &AppState, everything: bool) -> Vec<Settling> {
+    let mut settling = Vec::new();
     for (environment, released) in state.xray.release(everything) {
         let count = released.ready.len();
-        if let Err(error) = settle(state, &environment, released).await {
-            tracing::error!(%error, spans = count, %environment, "cannot store X-Ray documents released by the assembler");
+        match begin_settle(state, &environment, released, 0).await {
+            Ok(queued) => settling.push(queued),
+            Err(error) => {
+                tracing::error!(%error, spans = count, %environment, "cannot store X-Ray documents released by the assembler");
+            }
         }
     }
+    settling
+}
+
+/// Rewrites the held journal as what is held now, once it has grown enough.
+pub async fn compact_journal(state: &AppState) {
     if let Err(error) = state.xray.journal.compact_if_due().await {
         tracing::error!(%error, "cannot compact the X-Ray held-documents journal");
     }
