@@ -132,6 +132,7 @@ fn build(c: &mut Criterion) {
         wal_through_segment: 1,
         now_unix_nano: 1,
         zstd_level: CUT_ZSTD_LEVEL,
+        pause_while: None,
     };
     let built = build_block(&chunks, &origin).unwrap();
     eprintln!(
@@ -148,6 +149,45 @@ fn build(c: &mut Criterion) {
     group.finish();
 }
 
+/// Trace ids as they arrive in production: in no order. Each trace keeps its spans.
+fn scrambled(mut batch: SpanBatch) -> SpanBatch {
+    const ODD: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+    for span in batch.groups.iter_mut().flat_map(|g| g.spans.iter_mut()) {
+        let ordered = u128::from_be_bytes(*span.trace_id.as_bytes());
+        span.trace_id = TraceId::from_bytes(ordered.wrapping_mul(ODD).to_be_bytes());
+    }
+    batch
+}
+
+/// Cuts of random trace ids, small and large: the sort makes every output row come from
+/// anywhere in the head, so the per-span cost shows how the cut's size (its working set)
+/// matters.
+fn build_scrambled(c: &mut Criterion) {
+    let origin = BlockOrigin {
+        environment: "default",
+        node_id: "bench",
+        wal_through_segment: 1,
+        now_unix_nano: 1,
+        zstd_level: CUT_ZSTD_LEVEL,
+        pause_while: None,
+    };
+    let mut group = c.benchmark_group("cut_scrambled");
+    group.sample_size(10);
+    for chunks in [16, 256] {
+        let head: Vec<Arc<Chunk>> = (0..chunks)
+            .map(|i| {
+                let batch = scrambled(batch(i * SPANS));
+                Arc::new(Chunk::new(to_record_batch(&batch).unwrap()).unwrap())
+            })
+            .collect();
+        group.throughput(Throughput::Elements((chunks * SPANS) as u64));
+        group.bench_function(format!("build_block_{}_spans", chunks * SPANS), |b| {
+            b.iter(|| build_block(&head, &origin).unwrap())
+        });
+    }
+    group.finish();
+}
+
 /// Compaction of 4 cut blocks of 16,384 spans each, from their stored (Parquet-decoded)
 /// batches: merged column by column, against narrowing every row and building afresh.
 fn compact(c: &mut Criterion) {
@@ -159,6 +199,7 @@ fn compact(c: &mut Criterion) {
         wal_through_segment: 0,
         now_unix_nano: 1,
         zstd_level: COMPACTED_ZSTD_LEVEL,
+        pause_while: None,
     };
     let inputs: Vec<(Arc<Block>, Vec<RecordBatch>)> = (0..BLOCKS)
         .map(|b| {
@@ -203,5 +244,5 @@ fn compact(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cut_path, build, compact);
+criterion_group!(benches, cut_path, build, build_scrambled, compact);
 criterion_main!(benches);

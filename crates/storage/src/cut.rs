@@ -66,6 +66,7 @@ impl Storage {
                         wal_through_segment: sealed,
                         now_unix_nano: crate::now_unix_nano(),
                         zstd_level: CUT_ZSTD_LEVEL,
+                        pause_while: None,
                     };
                     build_block(&chunks, &origin)
                 })

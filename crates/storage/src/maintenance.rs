@@ -26,7 +26,7 @@ const MERGE_BATCH_ROWS: usize = 65_536;
 mod policy;
 pub use policy::MaintenancePolicy;
 
-use crate::priority::{on_thread_at_nice, COMPACTION_NICE};
+use crate::priority::{compaction_gives_way, on_thread_at_nice, COMPACTION_NICE};
 use crate::{Storage, StorageError};
 
 /// What one maintenance pass did.
@@ -219,19 +219,23 @@ impl Storage {
             .min()
             .unwrap_or(0);
         let (store, blocks) = (Arc::clone(self.blocks.store()), inputs.to_vec());
+        let (head, max_head_bytes) = (Arc::clone(&self.head), self.config.max_head_bytes);
         let built = on_thread_at_nice("combray-compact", COMPACTION_NICE, move |runtime| {
-            let mut inputs = Vec::with_capacity(blocks.len());
-            for block in blocks {
-                let batches = runtime.block_on(block.read_all_stored(&store, MERGE_BATCH_ROWS))?;
-                inputs.push((block, batches));
-            }
+            let cuts_behind = move || compaction_gives_way(head.memory_bytes(), max_head_bytes);
             let origin = BlockOrigin {
                 environment: &environment_name,
                 node_id: &node,
                 wal_through_segment: 0,
                 now_unix_nano: crate::now_unix_nano(),
                 zstd_level: COMPACTED_ZSTD_LEVEL,
+                pause_while: Some(&cuts_behind),
             };
+            let mut inputs = Vec::with_capacity(blocks.len());
+            for block in blocks {
+                origin.wait_while_paused();
+                let batches = runtime.block_on(block.read_all_stored(&store, MERGE_BATCH_ROWS))?;
+                inputs.push((block, batches));
+            }
             let mut built = merge_blocks(inputs, &origin)?;
             built.meta.replaces = replaces;
             built.meta.ingested_unix_nano = oldest_ingest;

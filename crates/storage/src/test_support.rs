@@ -64,5 +64,6 @@ pub(crate) fn origin(wal_through_segment: u64) -> BlockOrigin<'static> {
         wal_through_segment,
         now_unix_nano: 1_700_000_000_000_000_000,
         zstd_level: CUT_ZSTD_LEVEL,
+        pause_while: None,
     }
 }

@@ -114,6 +114,7 @@ async fn regenerate() {
         wal_through_segment: 1,
         now_unix_nano: 1_700_000_002_000_000_000,
         zstd_level: combray_storage::block::COMPACTED_ZSTD_LEVEL,
+        pause_while: None,
     };
     let blocks = Blocks::load_read_only(Arc::clone(&store), &|_, _| {})
         .await

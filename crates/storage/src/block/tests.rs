@@ -251,3 +251,18 @@ async fn a_block_of_several_row_groups_has_one_schema_and_keeps_every_value() {
         [KeyValue::new("n", AttributeValue::Int(199))]
     );
 }
+
+#[test]
+fn a_paused_writer_waits_until_its_pause_ends_then_writes_every_row() {
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    // Paused for the first two questions: the writer must ask a third time before writing.
+    let paused = || asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2;
+    let origin = BlockOrigin {
+        pause_while: Some(&paused),
+        ..origin(1)
+    };
+    let built = build_block(&sample_chunks(), &origin).unwrap();
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+    let spans: usize = sample_chunks().iter().map(|c| c.len()).sum();
+    assert_eq!(built.meta.span_count, spans as u64);
+}

@@ -49,6 +49,23 @@ pub struct BlockOrigin<'a> {
     pub now_unix_nano: u64,
     /// zstd level of the data pages: [`CUT_ZSTD_LEVEL`] or [`COMPACTED_ZSTD_LEVEL`].
     pub zstd_level: i32,
+    /// Asked before each row group is written; while it answers `true` the writer sleeps.
+    /// Compaction gives way with it to cuts that fall behind.
+    pub pause_while: Option<&'a (dyn Fn() -> bool + Sync)>,
+}
+
+/// How often a paused writer asks again.
+const PAUSE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl BlockOrigin<'_> {
+    /// Returns once [`BlockOrigin::pause_while`] (if any) says the writer may go on.
+    pub fn wait_while_paused(&self) {
+        if let Some(paused) = self.pause_while {
+            while paused() {
+                std::thread::sleep(PAUSE_POLL);
+            }
+        }
+    }
 }
 
 /// zstd level of blocks cut from the head. Cuts run beside ingest, so they take the fastest
@@ -112,6 +129,7 @@ pub(super) fn write_sorted(
         writer.write(&to_block_layout(empty)?)?;
     }
     for group in groups {
+        origin.wait_while_paused();
         let rows = interleave_record_batch(batches, group).map_err(codec)?;
         writer.write(&to_block_layout(rows)?)?;
     }
