@@ -15,8 +15,41 @@
 use std::sync::Arc;
 
 use crate::block::{build_block, Block, BlockOrigin, CUT_ZSTD_LEVEL};
+use crate::head::Chunk;
 use crate::priority::{cut_nice, on_thread_at_nice};
 use crate::{checkpoint, Storage, StorageError};
+
+/// Most head memory one cut block is built from. A block's rows are sorted by trace id, so
+/// building it reads its chunks in random order: past a few hundred MiB every row costs cache
+/// and TLB misses. At 50k X-Ray documents/s on two cores, a cut of 1 M spans in one block took
+/// 7 µs of CPU per span against 3.9 µs for 32 K spans (`cut_scrambled` in the cut bench), and
+/// the slower cuts let the head grow until it was full. A larger cut becomes several blocks of
+/// consecutive chunks; a trace that straddles two of them reads as one, as it does across cuts,
+/// and compaction merges the blocks later.
+const MAX_HEAD_BYTES_PER_BLOCK: usize = 128 * 1024 * 1024;
+
+/// Consecutive runs of `chunks` holding at most `max_bytes` each (or one chunk, if a chunk alone
+/// is larger).
+fn block_sized(chunks: &[Arc<Chunk>], max_bytes: usize) -> impl Iterator<Item = &[Arc<Chunk>]> {
+    let mut rest = chunks;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let length = rest
+            .iter()
+            .take_while(|chunk| {
+                bytes += chunk.memory_bytes();
+                bytes <= max_bytes
+            })
+            .count()
+            .max(1);
+        let (piece, remaining) = rest.split_at(length);
+        rest = remaining;
+        Some(piece)
+    })
+}
 
 /// What one cut did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +70,7 @@ impl Storage {
             || self.head.age().is_some_and(|age| age >= policy.max_age)
     }
 
-    /// Cuts the whole head into blocks (one per environment). Returns `None` when the head is
+    /// Cuts the whole head into blocks (one or more per environment). Returns `None` when the head is
     /// empty. Ingest continues while blocks are built and uploaded.
     pub async fn cut(&self) -> Result<Option<CutReport>, StorageError> {
         self.delete_orphans().await?;
@@ -51,13 +84,16 @@ impl Storage {
         };
         let mut published: Vec<Arc<Block>> = Vec::with_capacity(snapshot.len());
         let mut report = CutReport::default();
+        let mut pieces: Vec<(String, Vec<Arc<Chunk>>)> = Vec::new();
         for (environment, chunks) in &snapshot {
+            pieces.extend(
+                block_sized(chunks, MAX_HEAD_BYTES_PER_BLOCK)
+                    .map(|piece| (environment.clone(), piece.to_vec())),
+            );
+        }
+        for (environment, chunks) in pieces {
             let built = {
-                let (chunks, environment, node) = (
-                    chunks.clone(),
-                    environment.clone(),
-                    self.config.node_id.clone(),
-                );
+                let node = self.config.node_id.clone();
                 let nice = cut_nice(self.head.memory_bytes(), self.config.max_head_bytes);
                 on_thread_at_nice("combray-cut", nice, move |_| {
                     let origin = BlockOrigin {
@@ -157,5 +193,30 @@ impl Storage {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{chunk, span};
+
+    #[test]
+    fn a_large_cut_becomes_runs_of_consecutive_chunks_under_the_size_limit() {
+        let chunks: Vec<Arc<Chunk>> = (1..=5)
+            .map(|i| chunk("api", Vec::new(), vec![span(i, i, 0)]))
+            .collect();
+        let size = chunks[0].memory_bytes();
+        assert!(chunks.iter().all(|c| c.memory_bytes() == size));
+        let lengths =
+            |max_bytes| -> Vec<usize> { block_sized(&chunks, max_bytes).map(<[_]>::len).collect() };
+        assert_eq!(lengths(2 * size + 1), [2, 2, 1]);
+        assert_eq!(lengths(5 * size), [5]);
+        // A chunk larger than the limit is a block of its own.
+        assert_eq!(lengths(0), [1, 1, 1, 1, 1]);
+        let first_of_each: Vec<u8> = block_sized(&chunks, 2 * size)
+            .map(|piece| piece[0].trace_id(0).as_bytes()[0])
+            .collect();
+        assert_eq!(first_of_each, [1, 3, 5], "runs keep the chunks' order");
     }
 }
