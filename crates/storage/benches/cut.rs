@@ -9,7 +9,7 @@ use combray_model::{
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use combray_storage::block::wide::widen;
+use combray_storage::block::wide::{widen, BlockColumns};
 use combray_storage::block::{
     build_block, merge_blocks, Block, BlockOrigin, TraceIndex, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL,
 };
@@ -183,6 +183,9 @@ fn build_scrambled(c: &mut Criterion) {
         group.throughput(Throughput::Elements((chunks * SPANS) as u64));
         group.bench_function(format!("build_block_{}_spans", chunks * SPANS), |b| {
             b.iter(|| build_block(&head, &origin).unwrap())
+        });
+        group.bench_function(format!("choose_columns_{}_spans", chunks * SPANS), |b| {
+            b.iter(|| BlockColumns::choose(head.iter().map(|c| c.as_ref())).unwrap())
         });
     }
     group.finish();

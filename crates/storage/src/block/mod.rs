@@ -2,6 +2,7 @@
 //! default), each with a trace index and a meta document written last.
 
 mod cache;
+mod key_types;
 mod merge;
 mod meta;
 mod paths;

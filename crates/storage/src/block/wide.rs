@@ -21,6 +21,7 @@ use arrow_schema::{DataType, Field, Schema};
 use combray_model::{AttributeValueRef, KeyValueRef};
 use serde::{Deserialize, Serialize};
 
+use super::key_types::for_each_key_type;
 use crate::head::schema::{column, span_schema, VERSION_KEY};
 use crate::head::Chunk;
 use crate::StorageError;
@@ -96,7 +97,11 @@ struct ColumnCounts {
 
 impl ColumnCounts {
     fn observe(&mut self, key: &str, value: &AttributeValueRef<'_>, weight: usize) {
-        let Some(column_type) = ColumnType::of(value) else {
+        self.observe_type(key, ColumnType::of(value), weight);
+    }
+
+    fn observe_type(&mut self, key: &str, column_type: Option<ColumnType>, weight: usize) {
+        let Some(column_type) = column_type else {
             return;
         };
         // Keys repeat on every row: allocate one only the first time it is seen.
@@ -145,9 +150,9 @@ impl BlockColumns {
         let (mut span, mut resource) = (ColumnCounts::default(), ColumnCounts::default());
         for chunk in chunks {
             for row in 0..chunk.len() {
-                for attribute in chunk.attribute_views(row)? {
-                    span.observe(attribute.key, &attribute.value, 1);
-                }
+                for_each_key_type(chunk.attribute_bytes(row), |key, column_type| {
+                    span.observe_type(key, column_type, 1)
+                })?;
             }
             let (resources, resource_of_row) = chunk.distinct_resources()?;
             let mut weights = vec![0usize; resources.len()];

@@ -235,7 +235,12 @@ impl Chunk {
 
     /// Span attributes of a row, borrowing their text from the chunk.
     pub fn attribute_views(&self, row: usize) -> Result<Vec<KeyValueRef<'_>>, StorageError> {
-        postcard::from_bytes(self.attributes.value(row)).map_err(codec_error)
+        postcard::from_bytes(self.attribute_bytes(row)).map_err(codec_error)
+    }
+
+    /// The encoded attribute list of a row (a postcard list of `KeyValue`s).
+    pub(crate) fn attribute_bytes(&self, row: usize) -> &[u8] {
+        self.attributes.value(row)
     }
 
     /// Resource attributes of a row.
