@@ -141,22 +141,53 @@ impl<'a> RowKeys<'a> {
     }
 }
 
-/// The rows of several batches in block order (by trace id, then start), as `order` lists them
-/// in `(batch, row)` pairs.
-pub(crate) struct Ordered<'k, 'a> {
-    pub keys: &'k [RowKeys<'a>],
-    pub order: &'k [(usize, usize)],
+/// A row as the block orders and indexes it, read out of its batch once, in the batches' order:
+/// sorting these and walking them in block order touches no column again (the rows of a block
+/// come from anywhere in its sources, and reading five columns at random per row cost cache
+/// misses on each).
+#[derive(Clone, Copy)]
+pub(crate) struct SortedRow {
+    /// The trace id as an integer that orders as its bytes do.
+    pub trace: u128,
+    /// Start, nanoseconds since the Unix epoch.
+    pub start: u64,
+    /// End, nanoseconds since the Unix epoch.
+    pub end: u64,
+    /// Which batch.
+    pub batch: u32,
+    /// Which row of it.
+    pub row: u32,
+    /// Whether the span's status is an error.
+    pub error: bool,
+    /// Whether the span has no parent.
+    pub root: bool,
 }
 
-impl Ordered<'_, '_> {
-    fn len(&self) -> usize {
-        self.order.len()
+impl SortedRow {
+    /// Every row of `keys`, in block order: by trace id, then start; ties keep input order.
+    pub(crate) fn sorted(keys: &[RowKeys<'_>]) -> Vec<SortedRow> {
+        let mut rows = Vec::with_capacity(keys.iter().map(RowKeys::len).sum());
+        for (batch, batch_keys) in keys.iter().enumerate() {
+            for row in 0..batch_keys.len() {
+                rows.push(SortedRow {
+                    trace: batch_keys.trace_id_order_key(row),
+                    start: batch_keys.start_unix_nano(row),
+                    end: batch_keys.end_unix_nano(row),
+                    batch: batch as u32,
+                    row: row as u32,
+                    error: batch_keys.is_error(row),
+                    root: batch_keys.is_root(row),
+                });
+            }
+        }
+        // (batch, row) is unique and rises with input order, so an unstable sort is stable here.
+        rows.sort_unstable_by_key(|r| (r.trace, r.start, r.batch, r.row));
+        rows
     }
 
-    /// The key columns and the row within them of the `index`th row.
-    fn at(&self, index: usize) -> (&RowKeys<'_>, usize) {
-        let (batch, row) = self.order[index];
-        (&self.keys[batch], row)
+    /// Where the row is, as `interleave` takes it.
+    pub(crate) fn position(&self) -> (usize, usize) {
+        (self.batch as usize, self.row as usize)
     }
 }
 
@@ -165,7 +196,7 @@ pub(crate) type Operations = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
 
 /// Walks the rows in order once for the trace index (one entry per run of equal trace ids), and
 /// the batches once more for the catalogue of operations.
-pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
+pub(crate) fn index_rows(keys: &[RowKeys<'_>], rows: &[SortedRow]) -> (TraceIndex, Operations) {
     let mut names: Vec<String> = Vec::new();
     let mut name_ids: HashMap<String, u32> = HashMap::new();
     let mut intern = |text: &str| -> u32 {
@@ -178,47 +209,31 @@ pub(crate) fn index_rows(rows: &Ordered<'_, '_>) -> (TraceIndex, Operations) {
         id
     };
     let mut entries: Vec<TraceEntry> = Vec::new();
-    let mut index = 0;
-    while index < rows.len() {
-        let (keys, row) = rows.at(index);
-        let trace_id = keys.trace_id_order_key(row);
-        let first = index;
-        let mut root = None;
-        let mut entry = TraceEntry {
-            trace_id: keys.trace_id(row),
-            first_row: first as u32,
-            row_count: 0,
-            start_unix_nano: u64::MAX,
-            end_unix_nano: 0,
-            error_count: 0,
-            root_service: 0,
-            root_name: 0,
-            has_root: false,
-        };
-        while index < rows.len() {
-            let (keys, row) = rows.at(index);
-            if keys.trace_id_order_key(row) != trace_id {
-                break;
-            }
-            entry.start_unix_nano = entry.start_unix_nano.min(keys.start_unix_nano(row));
-            entry.end_unix_nano = entry.end_unix_nano.max(keys.end_unix_nano(row));
-            if keys.is_error(row) {
-                entry.error_count += 1;
-            }
-            if root.is_none() && keys.is_root(row) {
-                root = Some(index);
-            }
-            index += 1;
-        }
-        entry.row_count = (index - first) as u32;
-        entry.has_root = root.is_some();
+    for (first, trace) in rows
+        .chunk_by(|a, b| a.trace == b.trace)
+        .scan(0, |at, trace| {
+            let first = *at;
+            *at += trace.len();
+            Some((first, trace))
+        })
+    {
         // Rows of a trace are sorted by start, so the first row is the earliest span.
-        let (keys, row) = rows.at(root.unwrap_or(first));
-        entry.root_service = intern(keys.service(row));
-        entry.root_name = intern(keys.name(row));
-        entries.push(entry);
+        let root = trace.iter().find(|r| r.root).unwrap_or(&trace[0]);
+        let root_keys = &keys[root.batch as usize];
+        let root_row = root.row as usize;
+        entries.push(TraceEntry {
+            trace_id: TraceId::from_bytes(trace[0].trace.to_be_bytes()),
+            first_row: first as u32,
+            row_count: trace.len() as u32,
+            start_unix_nano: trace.iter().map(|r| r.start).min().unwrap_or(u64::MAX),
+            end_unix_nano: trace.iter().map(|r| r.end).max().unwrap_or(0),
+            error_count: trace.iter().filter(|r| r.error).count() as u32,
+            root_service: intern(root_keys.service(root_row)),
+            root_name: intern(root_keys.name(root_row)),
+            has_root: trace.iter().any(|r| r.root),
+        });
     }
-    (TraceIndex { names, entries }, operations(rows.keys))
+    (TraceIndex { names, entries }, operations(keys))
 }
 
 /// The catalogue of (service, span name, kind) the rows hold. Order does not matter, so each

@@ -15,7 +15,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use super::meta::{BlockMeta, META_FORMAT_VERSION};
-use super::rows::{index_rows, Operations, Ordered, RowKeys};
+use super::rows::{index_rows, Operations, RowKeys, SortedRow};
 use super::trace_index::TraceIndex;
 use super::wide::{
     widen_with, BlockColumns, ColumnType, ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, WIDE_SCHEMA_VERSION,
@@ -116,11 +116,10 @@ pub(super) fn write_sorted(
         .iter()
         .map(|batch| RowKeys::of(batch))
         .collect::<Result<_, _>>()?;
-    let order = sorted_order(&keys);
-    let index = index_rows(&Ordered {
-        keys: &keys,
-        order: &order,
-    });
+    let sorted = SortedRow::sorted(&keys);
+    let index = index_rows(&keys, &sorted);
+    let order: Vec<(usize, usize)> = sorted.iter().map(SortedRow::position).collect();
+    drop(sorted);
     let mut writer = ParquetSink::new(origin.zstd_level);
     let mut groups = order.chunks(ROW_GROUP_ROWS).peekable();
     if groups.peek().is_none() {
@@ -134,28 +133,6 @@ pub(super) fn write_sorted(
         writer.write(&to_block_layout(rows)?)?;
     }
     assemble(index, columns, writer.finish()?, order.len(), origin)
-}
-
-/// Every row as (batch, row), sorted by trace id, then start; ties keep input order.
-///
-/// The sort keys are read out once, into integers that compare as the bytes do: comparing
-/// through the Arrow arrays cost two lookups and a `memcmp` per comparison, which made the
-/// sort a tenth of a cut.
-fn sorted_order(keys: &[RowKeys<'_>]) -> Vec<(usize, usize)> {
-    let mut keyed: Vec<(u128, u64, usize, usize)> =
-        Vec::with_capacity(keys.iter().map(RowKeys::len).sum());
-    for (batch, batch_keys) in keys.iter().enumerate() {
-        for row in 0..batch_keys.len() {
-            let trace_id = batch_keys.trace_id_order_key(row);
-            keyed.push((trace_id, batch_keys.start_unix_nano(row), batch, row));
-        }
-    }
-    // (batch, row) is unique and rises with input order, so an unstable sort is stable here.
-    keyed.sort_unstable();
-    keyed
-        .into_iter()
-        .map(|(_, _, batch, row)| (batch, row))
-        .collect()
 }
 
 /// The meta, data and trace index of a block.
