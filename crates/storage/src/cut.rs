@@ -12,6 +12,7 @@
 //! deletes them and replays their spans from the WAL. A crash after 3 leaves segments the
 //! checkpoint covers: restart deletes them instead of replaying them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::block::{build_block, Block, BlockOrigin, CUT_ZSTD_LEVEL};
@@ -51,6 +52,22 @@ fn block_sized(chunks: &[Arc<Chunk>], max_bytes: usize) -> impl Iterator<Item = 
     })
 }
 
+/// Counts a cut as running until it is dropped, however the cut ends.
+struct RunningCut<'a>(&'a AtomicUsize);
+
+impl<'a> RunningCut<'a> {
+    fn start(running: &'a AtomicUsize) -> Self {
+        running.fetch_add(1, Ordering::SeqCst);
+        Self(running)
+    }
+}
+
+impl Drop for RunningCut<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// What one cut did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CutReport {
@@ -73,6 +90,7 @@ impl Storage {
     /// Cuts the whole head into blocks (one or more per environment). Returns `None` when the head is
     /// empty. Ingest continues while blocks are built and uploaded.
     pub async fn cut(&self) -> Result<Option<CutReport>, StorageError> {
+        let _running = RunningCut::start(&self.cuts_running);
         self.delete_orphans().await?;
         let (sealed, snapshot) = {
             let _exclusive = self.gate.write().await;

@@ -220,8 +220,12 @@ impl Storage {
             .unwrap_or(0);
         let (store, blocks) = (Arc::clone(self.blocks.store()), inputs.to_vec());
         let (head, max_head_bytes) = (Arc::clone(&self.head), self.config.max_head_bytes);
+        let cuts_running = Arc::clone(&self.cuts_running);
         let built = on_thread_at_nice("combray-compact", COMPACTION_NICE, move |runtime| {
-            let cuts_behind = move || compaction_gives_way(head.memory_bytes(), max_head_bytes);
+            let cuts_behind = move || {
+                cuts_running.load(std::sync::atomic::Ordering::SeqCst) > 0
+                    && compaction_gives_way(head.memory_bytes(), max_head_bytes)
+            };
             let origin = BlockOrigin {
                 environment: &environment_name,
                 node_id: &node,

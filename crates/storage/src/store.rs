@@ -77,6 +77,10 @@ pub struct Storage {
     /// Blocks of the running cut that are listed while the head still holds their spans;
     /// snapshots take it shared and leave these blocks out.
     pub(crate) cut_in_flight: parking_lot::RwLock<std::collections::HashSet<String>>,
+    /// Cuts running now. Compaction gives way to them only while one runs: with none (at
+    /// shutdown, the final cut waits for maintenance), waiting for the head to shrink would
+    /// wait forever.
+    pub(crate) cuts_running: Arc<std::sync::atomic::AtomicUsize>,
     /// Replaced or expired blocks whose objects go once their grace period is over.
     pub(crate) pending_deletions: Mutex<Vec<(std::time::Instant, Arc<Block>)>>,
     owner: Owner,
@@ -168,6 +172,7 @@ impl Storage {
             gate: Arc::new(RwLock::new(())),
             orphans: Mutex::new(Vec::new()),
             cut_in_flight: parking_lot::RwLock::new(std::collections::HashSet::new()),
+            cuts_running: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             pending_deletions: Mutex::new(Vec::new()),
             owner,
         };

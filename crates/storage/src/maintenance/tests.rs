@@ -226,3 +226,35 @@ async fn leftovers_of_a_compacted_block_stay_replaced_after_it_is_compacted_agai
     assert_eq!(other.blocks().blocks("prod").len(), 1);
     assert_eq!(spans_of(&other, 1).await, 3);
 }
+
+/// At shutdown the final cut waits for maintenance: a compaction that waited for a full head
+/// to shrink while no cut runs would never end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_with_a_full_head_and_no_cut_running_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let mut config = StorageConfig::new(dir.path().to_path_buf(), Arc::clone(&store));
+    config.node_id = "node-a".into();
+    let storage = Arc::new(Storage::open(config.clone()).await.unwrap());
+    let base = now();
+    for round in 0..2u8 {
+        storage
+            .append(&batch(vec![span(round + 1, 1, base)]))
+            .await
+            .unwrap();
+        storage.cut().await.unwrap();
+    }
+    drop(storage);
+    // Reopened with a head limit the next append passes an eighth of.
+    config.max_head_bytes = 1;
+    let storage = Arc::new(Storage::open(config).await.unwrap());
+    storage
+        .append(&batch(vec![span(9, 1, base)]))
+        .await
+        .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(30), storage.maintain())
+        .await
+        .expect("compaction must not wait for a cut that is not running")
+        .unwrap();
+    assert_eq!((report.compacted_into, report.compacted_from), (1, 2));
+}
