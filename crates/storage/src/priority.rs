@@ -30,8 +30,9 @@ pub(crate) fn cut_nice(head_bytes: usize, max_head_bytes: usize) -> i32 {
     }
 }
 
-/// Whether a compaction should stop where it is and wait: the head holds an eighth of its
-/// limit, so cuts are behind, and even at nice 19 a compaction takes a large share of an idle
+/// Whether a compaction should stop where it is and wait, asked while a cut runs (with none
+/// running, nothing would shrink the head): the head holds an eighth of its limit, so cuts are
+/// behind, and even at nice 19 a compaction takes a large share of an idle
 /// moment's CPU from them. (At 50k X-Ray documents/s on two cores, compactions took ~70% as
 /// much CPU as the cuts, and the head filled in five minutes.) A compaction that waits costs
 /// more blocks for a while; a cut that falls behind fills the head, which then refuses data.
