@@ -19,6 +19,18 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const SPANS: usize = 2_048;
+
+/// Who writes the bench's blocks.
+fn origin(wal_through_segment: u64, zstd_level: i32) -> BlockOrigin<'static> {
+    BlockOrigin {
+        environment: "default",
+        node_id: "bench",
+        wal_through_segment,
+        now_unix_nano: 1,
+        zstd_level,
+        pause_while: None,
+    }
+}
 /// Segment documents ride on their top span; about one span in three is a segment.
 const DOCUMENT_EVERY: usize = 3;
 
@@ -126,14 +138,7 @@ fn build(c: &mut Criterion) {
     let chunks: Vec<Arc<Chunk>> = (0..CHUNKS)
         .map(|i| Arc::new(Chunk::new(to_record_batch(&batch(i * SPANS)).unwrap()).unwrap()))
         .collect();
-    let origin = BlockOrigin {
-        environment: "default",
-        node_id: "bench",
-        wal_through_segment: 1,
-        now_unix_nano: 1,
-        zstd_level: CUT_ZSTD_LEVEL,
-        pause_while: None,
-    };
+    let origin = origin(1, CUT_ZSTD_LEVEL);
     let built = build_block(&chunks, &origin).unwrap();
     eprintln!(
         "block of {} spans: {} bytes",
@@ -163,14 +168,7 @@ fn scrambled(mut batch: SpanBatch) -> SpanBatch {
 /// anywhere in the head, so the per-span cost shows how the cut's size (its working set)
 /// matters.
 fn build_scrambled(c: &mut Criterion) {
-    let origin = BlockOrigin {
-        environment: "default",
-        node_id: "bench",
-        wal_through_segment: 1,
-        now_unix_nano: 1,
-        zstd_level: CUT_ZSTD_LEVEL,
-        pause_while: None,
-    };
+    let origin = origin(1, CUT_ZSTD_LEVEL);
     let mut group = c.benchmark_group("cut_scrambled");
     group.sample_size(10);
     for chunks in [16, 256] {
@@ -196,14 +194,7 @@ fn build_scrambled(c: &mut Criterion) {
 fn compact(c: &mut Criterion) {
     const BLOCKS: usize = 4;
     const CHUNKS_PER_BLOCK: usize = 8;
-    let origin = BlockOrigin {
-        environment: "default",
-        node_id: "bench",
-        wal_through_segment: 0,
-        now_unix_nano: 1,
-        zstd_level: COMPACTED_ZSTD_LEVEL,
-        pause_while: None,
-    };
+    let origin = origin(0, COMPACTED_ZSTD_LEVEL);
     let inputs: Vec<(Arc<Block>, Vec<RecordBatch>)> = (0..BLOCKS)
         .map(|b| {
             let chunks: Vec<Arc<Chunk>> = (0..CHUNKS_PER_BLOCK)

@@ -87,8 +87,8 @@ impl Storage {
             || self.head.age().is_some_and(|age| age >= policy.max_age)
     }
 
-    /// Cuts the whole head into blocks (one or more per environment). Returns `None` when the head is
-    /// empty. Ingest continues while blocks are built and uploaded.
+    /// Cuts the whole head into blocks (one or more per environment). Returns `None` when the
+    /// head is empty. Ingest continues while blocks are built and uploaded.
     pub async fn cut(&self) -> Result<Option<CutReport>, StorageError> {
         let _running = RunningCut::start(&self.cuts_running);
         self.delete_orphans().await?;

@@ -217,20 +217,23 @@ pub(crate) fn index_rows(keys: &[RowKeys<'_>], rows: &[SortedRow]) -> (TraceInde
             Some((first, trace))
         })
     {
-        // Rows of a trace are sorted by start, so the first row is the earliest span.
-        let root = trace.iter().find(|r| r.root).unwrap_or(&trace[0]);
-        let root_keys = &keys[root.batch as usize];
-        let root_row = root.row as usize;
+        // Rows of a trace are sorted by start, so the first row is the earliest span (and
+        // stands in for the root when the trace has none).
+        let earliest = &trace[0];
+        let root = trace.iter().find(|r| r.root);
+        let named = root.unwrap_or(earliest);
+        let named_keys = &keys[named.batch as usize];
+        let named_row = named.row as usize;
         entries.push(TraceEntry {
-            trace_id: TraceId::from_bytes(trace[0].trace.to_be_bytes()),
+            trace_id: TraceId::from_bytes(earliest.trace.to_be_bytes()),
             first_row: first as u32,
             row_count: trace.len() as u32,
-            start_unix_nano: trace.iter().map(|r| r.start).min().unwrap_or(u64::MAX),
+            start_unix_nano: earliest.start,
             end_unix_nano: trace.iter().map(|r| r.end).max().unwrap_or(0),
             error_count: trace.iter().filter(|r| r.error).count() as u32,
-            root_service: intern(root_keys.service(root_row)),
-            root_name: intern(root_keys.name(root_row)),
-            has_root: trace.iter().any(|r| r.root),
+            root_service: intern(named_keys.service(named_row)),
+            root_name: intern(named_keys.name(named_row)),
+            has_root: root.is_some(),
         });
     }
     (TraceIndex { names, entries }, operations(keys))
