@@ -28,8 +28,10 @@ class PortTaken(Exception):
 class Combray:
     """A running `combray serve` with its addresses and data directory."""
 
-    def __init__(self, data_dir, extra_args=(), env=None):
+    def __init__(self, data_dir, extra_args=(), env=None, wrap=()):
         self.data_dir = Path(data_dir)
+        # A command line the binary runs under (strace, for one test).
+        self.wrap = list(wrap)
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
         self.http_port = free_port()
@@ -77,7 +79,7 @@ class Combray:
     def _start_once(self):
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [BIN, "serve", "--data-dir", str(self.data_dir),
+            [*self.wrap, BIN, "serve", "--data-dir", str(self.data_dir),
              "--otlp-http-addr", f"127.0.0.1:{self.http_port}",
              "--otlp-grpc-addr", f"127.0.0.1:{self.grpc_port}",
              "--api-addr", f"127.0.0.1:{self.api_port}",
@@ -134,8 +136,8 @@ class Combray:
 def make_combray(tmp_path):
     started = []
 
-    def make(extra_args=(), name="data", env=None):
-        server = Combray(tmp_path / name, extra_args, env)
+    def make(extra_args=(), name="data", env=None, wrap=()):
+        server = Combray(tmp_path / name, extra_args, env, wrap)
         started.append(server)
         return server
 

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::data_dir::DataDirLock;
 use crate::grpc::{normalize_status, OtlpGrpc};
 use crate::http::{api_router, otlp_router};
 use crate::keys::KeyRing;
@@ -72,31 +73,15 @@ fn storage_config(
     let mut storage = StorageConfig::new(config.data_dir.clone(), store);
     storage.wal.fsync = config.wal_fsync;
     storage.wal.segment_bytes = config.wal_segment_bytes;
+    storage.wal.skip_damaged = config.wal_skip_damaged;
     storage.max_head_bytes = config.max_head_bytes;
-    storage.node_id = node_id(config)?;
+    storage.node_id = crate::data_dir::node_id(config.node_id.as_deref(), &config.data_dir)?;
     storage.maintenance.retention = Duration::from_secs(config.retention_days * 24 * 3600);
     storage.cut = CutPolicy {
         max_head_bytes: config.block_max_bytes,
         max_age: Duration::from_secs(config.block_max_age_seconds),
     };
     Ok(storage)
-}
-
-/// The configured node id, or the one kept in the data directory (made on first start).
-fn node_id(config: &Config) -> anyhow::Result<String> {
-    if let Some(node_id) = &config.node_id {
-        return Ok(node_id.clone());
-    }
-    let path = config.data_dir.join("node_id");
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
-        _ => {
-            let node_id = format!("node-{:016x}", rand::random::<u64>());
-            std::fs::write(&path, &node_id)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(node_id)
-        }
-    }
 }
 
 /// Cuts the head into blocks whenever the policy says so. A task of its own: a compaction can
@@ -152,7 +137,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    // Held until serve returns: a second server on this directory would replay, cut and delete
+    // this one's WAL.
+    let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let keys = KeyRing::open(&config.data_dir)?;
+    warn_if_open_without_keys(&config, &keys);
+    announce_xray_environment(&config, &keys);
     let store = open_object_store(config.storage_url.as_deref(), &config.data_dir)
         .context("cannot open the object store")?;
     let state = Arc::new(AppState::new(&config, keys, Arc::clone(&store))?);
@@ -235,6 +225,33 @@ pub async fn serve(
     log_join("API", api.await);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The daemon's port carries no key, so where its segments land is configuration: say it, and
+/// say when no key could ever read it.
+fn announce_xray_environment(config: &Config, keys: &KeyRing) {
+    let environment = &config.xray_environment;
+    tracing::info!(%environment, addr = %config.xray_addr, "the X-Ray daemon port (UDP segments; TCP sampling rules, targets and segments) writes to and answers from environment {environment} (--xray-environment)");
+    if keys.has_keys() && !keys.has_environment(environment) {
+        tracing::warn!(%environment, "keys exist, but none for environment {environment}: X-Ray SDK segments sent to {} land there, where no key can read them, and sampling rules made with another environment's key never reach the SDKs. Start with --xray-environment <your environment>", config.xray_addr);
+    }
+}
+
+/// Keys are optional only while nobody else can reach the ports.
+fn warn_if_open_without_keys(config: &Config, keys: &KeyRing) {
+    if !keys.has_keys() {
+        let listeners = [
+            ("OTLP/HTTP", config.otlp_http_addr),
+            ("OTLP/gRPC", config.otlp_grpc_addr),
+            ("API", config.api_addr),
+            ("X-Ray", config.xray_addr),
+        ];
+        for (what, addr) in listeners {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "the {what} listener binds a non-loopback address and no keys exist: anyone who can reach it can send and read everything; create keys with `combray keys create`");
+            }
+        }
+    }
 }
 
 fn log_join(what: &str, joined: Result<anyhow::Result<()>, tokio::task::JoinError>) {

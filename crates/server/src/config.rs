@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// [default: group]
     #[arg(long, env = "COMBRAY_WAL_FSYNC")]
     pub wal_fsync: Option<FsyncPolicy>,
+    /// Start even if a WAL segment is damaged beyond a torn last write: replay its intact records
+    /// and keep the damaged copy in <data-dir>/wal/quarantine (without it, start-up refuses)
+    #[arg(long, env = "COMBRAY_WAL_SKIP_DAMAGED")]
+    pub wal_skip_damaged: bool,
     /// Size at which a WAL segment is closed and a new one started [default: 134217728]
     #[arg(long, env = "COMBRAY_WAL_SEGMENT_BYTES")]
     pub wal_segment_bytes: Option<u64>,
@@ -179,6 +183,7 @@ struct FileApi {
 #[serde(deny_unknown_fields)]
 struct FileWal {
     fsync: Option<String>,
+    skip_damaged: Option<bool>,
     segment_bytes: Option<u64>,
 }
 
@@ -212,6 +217,8 @@ pub struct Config {
     pub wal_fsync: FsyncPolicy,
     /// WAL segment size.
     pub wal_segment_bytes: u64,
+    /// Start despite damaged WAL segments, keeping them in quarantine.
+    pub wal_skip_damaged: bool,
     /// Retry-After seconds on 503.
     pub retry_after_seconds: u64,
     /// Head bytes that trigger a cut into blocks.
@@ -305,6 +312,7 @@ impl Config {
                     .unwrap_or(4096 * MIB),
             ),
             wal_fsync: fsync,
+            wal_skip_damaged: args.wal_skip_damaged || file.wal.skip_damaged.unwrap_or(false),
             wal_segment_bytes: args
                 .wal_segment_bytes
                 .or(file.wal.segment_bytes)

@@ -19,6 +19,7 @@ pub const KEY_HEADER: &str = "x-honeycomb-team";
 /// Environment used when no keys exist.
 pub const DEFAULT_ENVIRONMENT: &str = "default";
 const KEYS_FILE: &str = "keys.json";
+const KEYS_LOCK_FILE: &str = "keys.lock";
 const KEYS_FORMAT_VERSION: u32 = 1;
 /// How often a running server looks for keys created by `combray keys create`.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -123,6 +124,9 @@ pub fn create_key(
         "environment names are 1 to 64 letters, digits, '-' or '_'"
     );
     std::fs::create_dir_all(data_dir)?;
+    // Read, add and write under an exclusive lock, so two `keys create` at once both land.
+    let lock = std::fs::File::create(data_dir.join(KEYS_LOCK_FILE))?;
+    lock.lock()?;
     let path = keys_path(data_dir);
     let mut keys = read_keys(&path)?;
     let prefix = match kind {
@@ -170,10 +174,10 @@ pub fn create_key(
         version: KEYS_FORMAT_VERSION,
         keys,
     })?;
-    // Write-then-rename so a running server never reads half a file.
-    let temporary = path.with_extension("json.tmp");
-    std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, &path)?;
+    // Owner-only, written whole and renamed into place: a running server never reads half a
+    // file, and a power cut leaves the old keys or the new ones.
+    combray_storage::write_file_durably(&path, text.as_bytes())?;
+    drop(lock);
     Ok((stored, secret))
 }
 
@@ -284,6 +288,13 @@ impl KeyRing {
         !self.loaded.lock().by_hash.is_empty()
     }
 
+    /// Whether some key acts in this environment.
+    pub fn has_environment(&self, environment: &str) -> bool {
+        self.refresh_if_changed();
+        let loaded = self.loaded.lock();
+        loaded.by_hash.values().any(|(env, _)| env == environment)
+    }
+
     /// The secret and environment of an AWS access key id.
     pub fn aws_key(&self, access_key_id: &str) -> Option<(String, String)> {
         self.refresh_if_changed();
@@ -294,6 +305,39 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_created_at_once_all_land_in_an_owner_only_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let created: Vec<String> = std::thread::scope(|scope| {
+            let makers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        create_key(dir.path(), "prod", KeyKind::Ingest)
+                            .unwrap()
+                            .0
+                            .id
+                    })
+                })
+                .collect();
+            makers.into_iter().map(|m| m.join().unwrap()).collect()
+        });
+        let mut stored: Vec<String> = list_keys(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        stored.sort();
+        let mut expected = created;
+        expected.sort();
+        assert_eq!(stored, expected);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(keys_path(dir.path()))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     #[test]
     fn no_keys_means_default_environment_without_auth() {

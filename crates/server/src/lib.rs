@@ -7,6 +7,7 @@
 //! - [`grpc`]: the OTLP/gRPC receiver.
 //! - [`xray`]: the X-Ray daemon's UDP port and the X-Ray API.
 //! - [`keys`]: environments and API keys, the Honeycomb way.
+//! - [`data_dir`]: the data directory's lock (one server at a time) and node id.
 //! - [`admission`] and [`metrics`]: bounded ingest memory and Prometheus counters.
 //! - [`tools`]: read-only operator commands over blocks and the WAL.
 //! - [`sql_cli`]: `combray sql`, a client of a running server's SQL endpoint.
@@ -14,6 +15,7 @@
 pub mod admission;
 pub mod app;
 pub mod config;
+pub mod data_dir;
 pub mod grpc;
 pub mod http;
 pub mod keys;

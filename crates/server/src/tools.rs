@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use combray_storage::block::Blocks;
+use combray_storage::wal::QuarantineState;
 use combray_storage::{decode_wal_record, open_object_store, wal};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -124,8 +125,13 @@ pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
     let mut records = 0;
     let mut spans = 0;
     for segment in &segments {
+        let state = match segment.quarantine {
+            None => "",
+            Some(QuarantineState::Refused) => " [quarantined: start refused]",
+            Some(QuarantineState::Skipped) => " [quarantined: skipped by --wal-skip-damaged]",
+        };
         println!(
-            "segment {} ({} bytes) {}",
+            "segment {} ({} bytes) {}{state}",
             segment.sequence,
             segment.bytes,
             segment.path.display()
@@ -152,7 +158,7 @@ pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
             }
         }
         if let Some(problem) = &segment.problem {
-            println!("  damaged: {problem} (replay will truncate it)");
+            println!("  damaged: {problem}");
         }
     }
     println!(

@@ -41,21 +41,10 @@ pub(crate) fn read(wal_dir: &Path) -> Result<u64, StorageError> {
 
 /// Records that every segment up to `through_segment` is published.
 pub(crate) fn write(wal_dir: &Path, through_segment: u64) -> Result<(), StorageError> {
-    let path = wal_dir.join(FILE);
-    let temporary = wal_dir.join("checkpoint.json.tmp");
     let text = serde_json::to_vec(&Checkpoint {
         version: 1,
         through_segment,
     })
     .map_err(|e| StorageError::Codec(e.to_string()))?;
-    let file =
-        std::fs::File::create(&temporary).map_err(|e| StorageError::io("create", &temporary, e))?;
-    std::io::Write::write_all(&mut &file, &text)
-        .map_err(|e| StorageError::io("write", &temporary, e))?;
-    file.sync_all()
-        .map_err(|e| StorageError::io("sync", &temporary, e))?;
-    std::fs::rename(&temporary, &path).map_err(|e| StorageError::io("rename", &path, e))?;
-    std::fs::File::open(wal_dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| StorageError::io("sync", wal_dir, e))
+    crate::durable::write_file_durably(&wal_dir.join(FILE), &text)
 }

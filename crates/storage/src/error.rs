@@ -38,6 +38,18 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// A WAL segment holds damage a torn last write cannot explain; it was moved to quarantine.
+    #[error("WAL segment {segment} is damaged at byte {offset}: {reason}. It may hold acknowledged spans, so Combray will not start without it. The segment is kept in {quarantined} (`combray wal dump` reads it). To start anyway, replaying its intact records and keeping the damaged copy, pass --wal-skip-damaged")]
+    WalDamaged {
+        /// Where the segment was found.
+        segment: PathBuf,
+        /// Where it is kept now.
+        quarantined: PathBuf,
+        /// Byte offset of the damage in the segment.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
     /// A record could not be serialized or deserialized.
     #[error("cannot encode or decode a WAL record: {0}")]
     Codec(String),
@@ -59,7 +71,9 @@ impl StorageError {
     pub fn kind(&self) -> StorageErrorKind {
         match self {
             Self::Io { .. } => StorageErrorKind::Io,
-            Self::Corrupt { .. } | Self::Codec(_) => StorageErrorKind::Corrupt,
+            Self::Corrupt { .. } | Self::WalDamaged { .. } | Self::Codec(_) => {
+                StorageErrorKind::Corrupt
+            }
             Self::Closed(_) => StorageErrorKind::Closed,
             Self::HeadFull { .. } => StorageErrorKind::Full,
         }

@@ -96,24 +96,18 @@ fn replay_wal(
     checkpoint: u64,
     head: &Head,
 ) -> Result<(Wal, ReplayReport), StorageError> {
-    let mut undecodable = 0u64;
     let (wal, replay) = Wal::open_after_checkpoint(config.wal.clone(), checkpoint, |payload| {
-        // A record that passed its checksum but does not decode was written by a build with a
-        // different record layout; skipping it (loudly) beats refusing to start.
-        match WalRecord::decode(payload) {
-            Ok(record) => head.insert_columns(&record.environment, record.columns),
-            Err(error) => {
-                undecodable += 1;
-                tracing::error!(%error, "skipping a WAL record that does not decode");
-                Ok(())
-            }
-        }
+        // A record that passed its checksum but does not decode is damage (a decode error is of
+        // kind Corrupt): replay quarantines its segment rather than drop acknowledged spans.
+        let record = WalRecord::decode(payload)?;
+        head.insert_columns(&record.environment, record.columns)
     })?;
     tracing::info!(
         segments = replay.segments,
         records = replay.records,
         truncated_bytes = replay.truncated_bytes,
-        undecodable,
+        skipped_segments = replay.skipped_segments,
+        skipped_records = replay.skipped_records,
         spans = head.span_count(),
         "write-ahead log replayed"
     );

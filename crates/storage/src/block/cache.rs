@@ -38,9 +38,7 @@ impl Blocks {
         postcard::to_io(&superseded, &mut bytes).map_err(codec)?;
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
-        let temporary = path.with_extension("bin.tmp");
-        std::fs::write(&temporary, &bytes).map_err(|e| StorageError::io("write", &temporary, e))?;
-        std::fs::rename(&temporary, path).map_err(|e| StorageError::io("rename", path, e))
+        crate::durable::write_file_durably(path, &bytes)
     }
 
     /// Reads the cache; `None` when it is missing or unusable (then the store is listed instead).

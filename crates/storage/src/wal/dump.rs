@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::frame::{self, Decoded};
+use super::quarantine::{self, QuarantineState};
 use super::segment::list_segments;
 use crate::StorageError;
 
@@ -17,17 +18,26 @@ pub struct SegmentDump {
     pub bytes: u64,
     /// Intact records: offset and payload.
     pub records: Vec<(usize, Vec<u8>)>,
-    /// What is wrong past the last intact record, if anything (replay would cut it off).
+    /// What is wrong past the last intact record, if anything.
     pub problem: Option<String>,
+    /// Set for a segment kept in `wal/quarantine/`.
+    pub quarantine: Option<QuarantineState>,
 }
 
-/// Reads every segment without changing any. `progress` is told `(segments read, segments)`
-/// before each segment and once at the end.
+/// Reads every segment, live and quarantined, in sequence order, without changing any.
+/// `progress` is told `(segments read, segments)` before each segment and once at the end.
 pub fn dump(dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<Vec<SegmentDump>, StorageError> {
-    let listed = list_segments(dir)?;
+    let mut listed: Vec<_> = list_segments(dir)?
+        .into_iter()
+        .map(|(sequence, path)| (sequence, path, None))
+        .collect();
+    for (sequence, path, state) in quarantine::list(dir)? {
+        listed.push((sequence, path, Some(state)));
+    }
+    listed.sort_by_key(|(sequence, _, _)| *sequence);
     let total = listed.len();
     let mut segments = Vec::new();
-    for (index, (sequence, path)) in listed.into_iter().enumerate() {
+    for (index, (sequence, path, quarantine)) in listed.into_iter().enumerate() {
         progress(index, total);
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
         let mut dump = SegmentDump {
@@ -36,6 +46,7 @@ pub fn dump(dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<Vec<SegmentDu
             bytes: bytes.len() as u64,
             records: Vec::new(),
             problem: None,
+            quarantine,
         };
         if let Err(problem) = frame::check_header(&bytes) {
             dump.problem = Some(format!("header: {problem:?}"));

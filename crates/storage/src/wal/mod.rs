@@ -8,6 +8,7 @@
 
 mod dump;
 mod frame;
+mod quarantine;
 mod replay;
 mod segment;
 mod writer;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub use dump::{dump, SegmentDump};
+pub use quarantine::QuarantineState;
 pub use replay::ReplayReport;
 
 use crate::metrics::LatencyHistogram;
@@ -78,6 +80,9 @@ pub struct WalConfig {
     pub max_group_bytes: usize,
     /// Appends that may wait for the writer at once.
     pub queue_depth: usize,
+    /// Start even when a segment is damaged beyond a torn last write: replay its intact
+    /// records and keep the damaged copy in quarantine (`--wal-skip-damaged`).
+    pub skip_damaged: bool,
 }
 
 impl WalConfig {
@@ -89,6 +94,7 @@ impl WalConfig {
             segment_bytes: 128 * 1024 * 1024,
             max_group_bytes: 32 * 1024 * 1024,
             queue_depth: 4096,
+            skip_damaged: false,
         }
     }
 }
@@ -134,7 +140,8 @@ pub struct Wal {
 
 impl Wal {
     /// Replays every intact record into `consume`, oldest first, then opens a fresh segment for
-    /// appends. A damaged tail is truncated and reported, never fatal.
+    /// appends. A torn last write is truncated and reported; other damage quarantines its
+    /// segment and fails with [`StorageError::WalDamaged`] unless `skip_damaged` is set.
     pub fn open(
         config: WalConfig,
         consume: impl FnMut(&[u8]) -> Result<(), StorageError>,
@@ -151,7 +158,13 @@ impl Wal {
     ) -> Result<(Self, ReplayReport), StorageError> {
         std::fs::create_dir_all(&config.dir)
             .map_err(|e| StorageError::io("create", &config.dir, e))?;
-        let report = replay::replay(&config.dir, checkpoint, consume)?;
+        let options = replay::ReplayOptions {
+            skip_damaged: config.skip_damaged,
+            // A commit group takes appends until it passes max_group_bytes, so it ends at most
+            // one record past it; records come from bodies far smaller than the group limit.
+            torn_tail_limit: config.max_group_bytes.saturating_mul(2),
+        };
+        let report = replay::replay(&config.dir, checkpoint, options, consume)?;
         let dir = config.dir.clone();
         let stats = Arc::new(WalStats::default());
         let (sender, receiver) = mpsc::channel(config.queue_depth.max(1));
@@ -212,7 +225,7 @@ impl Wal {
             removed += 1;
         }
         if removed > 0 {
-            segment::sync_dir(&self.dir)?;
+            crate::durable::sync_dir(&self.dir)?;
         }
         Ok(removed)
     }

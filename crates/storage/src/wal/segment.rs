@@ -9,10 +9,15 @@ const SUFFIX: &str = ".log";
 
 /// Path of the segment with this sequence number.
 pub(crate) fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
-    dir.join(format!("{PREFIX}{sequence:020}{SUFFIX}"))
+    dir.join(segment_file_name(sequence))
 }
 
-fn sequence_of(file_name: &str) -> Option<u64> {
+/// File name of the segment with this sequence number.
+pub(crate) fn segment_file_name(sequence: u64) -> String {
+    format!("{PREFIX}{sequence:020}{SUFFIX}")
+}
+
+pub(crate) fn sequence_of(file_name: &str) -> Option<u64> {
     file_name
         .strip_prefix(PREFIX)?
         .strip_suffix(SUFFIX)?
@@ -33,13 +38,6 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StorageEr
     }
     segments.sort_unstable_by_key(|(sequence, _)| *sequence);
     Ok(segments)
-}
-
-/// Makes a directory entry (a new or removed segment) durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    std::fs::File::open(dir)
-        .and_then(|handle| handle.sync_all())
-        .map_err(|e| StorageError::io("sync directory", dir, e))
 }
 
 #[cfg(test)]

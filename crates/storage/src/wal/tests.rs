@@ -3,6 +3,7 @@ use std::sync::atomic::Ordering;
 
 use super::segment::list_segments;
 use super::*;
+use crate::StorageErrorKind;
 
 fn open_collecting(config: &WalConfig) -> (Wal, ReplayReport, Vec<Vec<u8>>) {
     let mut replayed = Vec::new();
@@ -187,4 +188,190 @@ async fn rotation_seals_what_came_before_and_checkpointed_segments_are_not_repla
     drop(wal);
     let (_, _, replayed) = open_collecting(&config);
     assert_eq!(replayed, vec![b"after".to_vec()]);
+}
+
+/// A WAL with two sealed segments: `first` holds "a1", "a2", "a3"; the newest holds "b1".
+async fn two_segments(config: &WalConfig) -> (u64, u64) {
+    let (wal, _, _) = open_collecting(config);
+    for payload in [&b"a1"[..], b"a2", b"a3"] {
+        wal.append(payload.to_vec()).await.unwrap();
+    }
+    let first = wal.rotate().await.unwrap();
+    wal.append(b"b1".to_vec()).await.unwrap();
+    let second = wal.rotate().await.unwrap();
+    drop(wal);
+    (first, second)
+}
+
+/// Flips a byte inside the payload of the `index`-th record of a segment.
+fn damage_record(path: &std::path::Path, index: usize) -> usize {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut offset = frame::HEADER_LEN;
+    for _ in 0..index {
+        let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+        offset += frame::RECORD_PREFIX_LEN + length;
+    }
+    bytes[offset + frame::RECORD_PREFIX_LEN] ^= 0x55;
+    std::fs::write(path, bytes).unwrap();
+    offset
+}
+
+fn replay_with(config: &WalConfig) -> Result<(Wal, ReplayReport, Vec<Vec<u8>>), StorageError> {
+    let mut replayed = Vec::new();
+    let (wal, report) = Wal::open(config.clone(), |payload| {
+        replayed.push(payload.to_vec());
+        Ok(())
+    })?;
+    Ok((wal, report, replayed))
+}
+
+#[tokio::test]
+async fn damage_in_a_sealed_segment_is_quarantined_and_refused_until_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path().join("wal"));
+    let (first, _) = two_segments(&config).await;
+    let original = segment::segment_path(&config.dir, first);
+    let offset = damage_record(&original, 1);
+
+    let error = replay_with(&config)
+        .err()
+        .expect("damage must refuse start-up");
+    let message = error.to_string();
+    let quarantined =
+        quarantine::quarantine_dir(&config.dir).join(segment::segment_file_name(first));
+    assert!(
+        message.contains(&original.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains(&format!("at byte {offset}")), "{message}");
+    assert!(message.contains("--wal-skip-damaged"), "{message}");
+    assert!(
+        message.contains(&quarantined.display().to_string()),
+        "{message}"
+    );
+    assert!(!original.exists() && quarantined.exists());
+    assert_eq!(error.kind(), StorageErrorKind::Corrupt);
+
+    // Moving it aside must not let the next start pass without it.
+    let again = replay_with(&config).err().expect("still refused");
+    assert!(again.to_string().contains("--wal-skip-damaged"), "{again}");
+    let dumped = dump(&config.dir, &|_, _| {}).unwrap();
+    let kept = dumped.iter().find(|s| s.sequence == first).unwrap();
+    assert_eq!(kept.quarantine, Some(QuarantineState::Refused));
+    assert_eq!(kept.records.len(), 1);
+    assert!(kept.problem.is_some());
+
+    let mut skipping = config.clone();
+    skipping.skip_damaged = true;
+    let (wal, report, replayed) = replay_with(&skipping).unwrap();
+    assert_eq!(replayed, vec![b"a1".to_vec(), b"b1".to_vec()]);
+    assert_eq!(report.skipped_segments, 1);
+    drop(wal);
+    let kept = quarantine::list(&config.dir).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].2, QuarantineState::Skipped);
+
+    // Accepted once: later starts replay what is intact without the flag, until a checkpoint.
+    let (wal, _, replayed) = replay_with(&config).unwrap();
+    assert_eq!(replayed, vec![b"a1".to_vec(), b"b1".to_vec()]);
+    let sealed = wal.rotate().await.unwrap();
+    drop(wal);
+    let mut replayed = Vec::new();
+    let (_wal, _) = Wal::open_after_checkpoint(config.clone(), sealed, |payload| {
+        replayed.push(payload.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    assert!(replayed.is_empty());
+    assert_eq!(
+        quarantine::list(&config.dir).unwrap().len(),
+        1,
+        "the copy is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_record_far_from_the_newest_tail_is_not_a_torn_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = WalConfig::new(dir.path().join("wal"));
+    config.max_group_bytes = 16;
+    config.fsync = FsyncPolicy::Always;
+    let (wal, _, _) = open_collecting(&config);
+    for index in 0..20 {
+        wal.append(payload(index)).await.unwrap();
+    }
+    drop(wal);
+    let (_, newest) = list_segments(&config.dir).unwrap().pop().unwrap();
+    damage_record(&newest, 2);
+    let error = replay_with(&config).err().expect("must refuse");
+    assert!(matches!(error, StorageError::WalDamaged { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn a_zeroed_last_write_in_the_newest_segment_is_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path().join("wal"));
+    let (wal, _, _) = open_collecting(&config);
+    wal.append(b"kept".to_vec()).await.unwrap();
+    drop(wal);
+    let (_, newest) = list_segments(&config.dir).unwrap().pop().unwrap();
+    // The file's size reached the disk but the group's pages did not: they read as zeros.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&newest)
+        .unwrap();
+    file.write_all(&[0u8; 300]).unwrap();
+    drop(file);
+    let (_, report, replayed) = replay_with(&config).unwrap();
+    assert_eq!(replayed, vec![b"kept".to_vec()]);
+    assert_eq!(report.truncated_bytes, 300);
+    assert!(quarantine::list(&config.dir).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_older_segment_with_a_bad_header_is_quarantined_not_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path().join("wal"));
+    let (first, _) = two_segments(&config).await;
+    let original = segment::segment_path(&config.dir, first);
+    let mut bytes = std::fs::read(&original).unwrap();
+    bytes[0] = b'X';
+    std::fs::write(&original, &bytes).unwrap();
+    let error = replay_with(&config).err().expect("must refuse");
+    assert!(error.to_string().contains("at byte 0"), "{error}");
+    let kept = quarantine::list(&config.dir).unwrap();
+    assert_eq!(
+        std::fs::read(&kept[0].1).unwrap(),
+        bytes,
+        "kept byte for byte"
+    );
+}
+
+#[tokio::test]
+async fn a_record_that_does_not_decode_refuses_start_or_is_skipped_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = WalConfig::new(dir.path().join("wal"));
+    two_segments(&config).await;
+    let decode = |replayed: &mut Vec<Vec<u8>>, payload: &[u8]| {
+        if payload == b"a2" {
+            return Err(StorageError::Codec("unknown WAL record type".into()));
+        }
+        replayed.push(payload.to_vec());
+        Ok(())
+    };
+    let mut replayed = Vec::new();
+    let error = Wal::open(config.clone(), |p| decode(&mut replayed, p))
+        .err()
+        .expect("must refuse");
+    assert!(error.to_string().contains("does not decode"), "{error}");
+
+    let mut skipping = config.clone();
+    skipping.skip_damaged = true;
+    let mut replayed = Vec::new();
+    let (_wal, report) = Wal::open(skipping, |p| decode(&mut replayed, p)).unwrap();
+    assert_eq!(
+        replayed,
+        vec![b"a1".to_vec(), b"a3".to_vec(), b"b1".to_vec()]
+    );
+    assert_eq!(report.skipped_records, 1);
 }

@@ -9,8 +9,9 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::frame;
-use super::segment::{segment_path, sync_dir};
+use super::segment::segment_path;
 use super::{FsyncPolicy, WalConfig, WalStats};
+use crate::durable::sync_dir;
 use crate::StorageError;
 
 /// An append waiting in a commit group: its payload and whom to tell.

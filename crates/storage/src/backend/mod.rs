@@ -1,5 +1,7 @@
 //! Where blocks live: a local directory (the default) or S3-compatible object storage.
 
+mod synced_local;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -58,7 +60,9 @@ fn local(directory: &Path) -> Result<Arc<dyn ObjectStore>, StorageError> {
     std::fs::create_dir_all(directory).map_err(|e| StorageError::io("create", directory, e))?;
     let store = LocalFileSystem::new_with_prefix(directory)
         .map_err(|e| StorageError::io("open", directory, std::io::Error::other(e.to_string())))?;
-    Ok(Arc::new(store))
+    let root =
+        std::fs::canonicalize(directory).map_err(|e| StorageError::io("open", directory, e))?;
+    Ok(Arc::new(synced_local::SyncedLocalStore::new(store, root)))
 }
 
 #[cfg(test)]
