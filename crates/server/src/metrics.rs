@@ -230,6 +230,12 @@ fn render_storage(out: &mut String, storage: &Storage) {
         "Memory held by the in-memory head.",
         head.memory_bytes() as u64,
     );
+    counter(
+        out,
+        "combray_head_repeated_spans_total",
+        "Spans not added to the head because it already held them (a resent batch).",
+        head.repeats_dropped(),
+    );
 }
 
 fn histogram(out: &mut String, name: &str, help: &str, snapshot: &HistogramSnapshot) {

@@ -350,14 +350,17 @@ async fn durations(dir: &std::path::Path, n: u64) -> Arc<Storage> {
     let spans = |range: std::ops::Range<u64>| -> Vec<combray_model::Span> {
         range
             .map(|i| {
-                span(
+                let mut span = span(
                     20 + (i % 200) as u8,
                     (i % 250) as u8,
                     None,
                     "op",
                     i,
                     i * 997,
-                )
+                );
+                // Every span distinct: storage keeps one row per (trace, span id).
+                span.span_id = combray_model::SpanId::from_bytes((i + 1).to_be_bytes());
+                span
             })
             .collect()
     };

@@ -196,3 +196,30 @@ fn a_column_typed_differently_in_two_blocks_is_chosen_afresh() {
         ]
     );
 }
+
+#[test]
+fn a_span_held_by_two_merged_blocks_is_kept_once() {
+    let first = first_block();
+    // The second block holds two of the first block's spans again (a resent batch cut later),
+    // and one span of its own.
+    let resent = chunk(
+        "api",
+        vec![kv("service.version", V::String("1.2".into()))],
+        vec![
+            span(1, 2, 10, vec![kv("only.a", V::String("x".into()))]),
+            span(3, 4, 31, vec![kv("mixed", V::Int(2))]),
+            span(2, 9, 21, Vec::new()),
+        ],
+    );
+    let (a, b) = (stored(&first), stored(&[resent]));
+    let merged = merge_blocks(vec![a, b], &origin(0)).unwrap();
+    let keys: Vec<(u8, u8)> = records(&merged)
+        .iter()
+        .map(|r| (r.span.trace_id.as_bytes()[0], r.span.span_id.as_bytes()[0]))
+        .collect();
+    assert_eq!(keys, vec![(1, 2), (1, 3), (2, 9), (3, 1), (3, 4)]);
+    assert_eq!(merged.meta.span_count, 5);
+    let index = TraceIndex::decode(&merged.traces).unwrap();
+    let rows: Vec<u32> = index.entries.iter().map(|e| e.row_count).collect();
+    assert_eq!(rows, vec![2, 1, 2]);
+}

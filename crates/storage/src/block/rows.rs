@@ -39,6 +39,7 @@ impl Texts<'_> {
 /// Typed views of the columns that order a block and fill its trace index.
 pub(crate) struct RowKeys<'a> {
     trace_id: &'a FixedSizeBinaryArray,
+    span_id: &'a FixedSizeBinaryArray,
     parent_span_id: &'a FixedSizeBinaryArray,
     service: Texts<'a>,
     name: Texts<'a>,
@@ -81,6 +82,7 @@ impl<'a> RowKeys<'a> {
         };
         Ok(Self {
             trace_id: fixed(column::TRACE_ID)?,
+            span_id: fixed(column::SPAN_ID)?,
             parent_span_id: fixed(column::PARENT_SPAN_ID)?,
             service: texts(column::SERVICE)?,
             name: texts(column::NAME)?,
@@ -110,6 +112,13 @@ impl<'a> RowKeys<'a> {
     /// The trace id at a row as an integer that orders as its bytes do.
     pub(crate) fn trace_id_order_key(&self, row: usize) -> u128 {
         u128::from_be_bytes(*self.trace_id(row).as_bytes())
+    }
+
+    /// The span id at a row as an integer (equal ids, equal integers).
+    fn span_id_key(&self, row: usize) -> u64 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(self.span_id.value(row));
+        u64::from_be_bytes(bytes)
     }
 
     fn trace_id(&self, row: usize) -> TraceId {
@@ -149,6 +158,8 @@ impl<'a> RowKeys<'a> {
 pub(crate) struct SortedRow {
     /// The trace id as an integer that orders as its bytes do.
     pub trace: u128,
+    /// The span id as an integer.
+    pub span: u64,
     /// Start, nanoseconds since the Unix epoch.
     pub start: u64,
     /// End, nanoseconds since the Unix epoch.
@@ -164,13 +175,17 @@ pub(crate) struct SortedRow {
 }
 
 impl SortedRow {
-    /// Every row of `keys`, in block order: by trace id, then start; ties keep input order.
+    /// Every row of `keys`, in block order: by trace id, then start; ties keep input order. A
+    /// span that appears more than once (same trace id and span id: an exporter resent a batch
+    /// whose answer it missed, a document was stored again complete, or two blocks being merged
+    /// both hold it) is kept once, as its last row in input order.
     pub(crate) fn sorted(keys: &[RowKeys<'_>]) -> Vec<SortedRow> {
         let mut rows = Vec::with_capacity(keys.iter().map(RowKeys::len).sum());
         for (batch, batch_keys) in keys.iter().enumerate() {
             for row in 0..batch_keys.len() {
                 rows.push(SortedRow {
                     trace: batch_keys.trace_id_order_key(row),
+                    span: batch_keys.span_id_key(row),
                     start: batch_keys.start_unix_nano(row),
                     end: batch_keys.end_unix_nano(row),
                     batch: batch as u32,
@@ -182,6 +197,7 @@ impl SortedRow {
         }
         // (batch, row) is unique and rises with input order, so an unstable sort is stable here.
         rows.sort_unstable_by_key(|r| (r.trace, r.start, r.batch, r.row));
+        drop_repeats(&mut rows);
         rows
     }
 
@@ -189,6 +205,40 @@ impl SortedRow {
     pub(crate) fn position(&self) -> (usize, usize) {
         (self.batch as usize, self.row as usize)
     }
+}
+
+/// Keeps one row of each (trace, span) pair: the last in input order, since a later copy is the
+/// newer (an X-Ray segment stored in progress, then complete; a resent batch is the same span).
+/// The rows of a trace are consecutive.
+fn drop_repeats(rows: &mut Vec<SortedRow>) {
+    let mut keep = vec![true; rows.len()];
+    let mut latest: HashMap<u64, usize, foldhash::fast::RandomState> = HashMap::default();
+    let mut first = 0;
+    for trace in rows.chunk_by(|a, b| a.trace == b.trace) {
+        if trace.len() > 1 {
+            latest.clear();
+            for (offset, row) in trace.iter().enumerate() {
+                let at = first + offset;
+                if let Some(previous) = latest.insert(row.span, at) {
+                    let older = rows[previous].position() > row.position();
+                    let dropped = if older { at } else { previous };
+                    keep[dropped] = false;
+                    if older {
+                        latest.insert(row.span, previous);
+                    }
+                }
+            }
+        }
+        first += trace.len();
+    }
+    if keep.iter().all(|k| *k) {
+        return;
+    }
+    let mut index = 0;
+    rows.retain(|_| {
+        index += 1;
+        keep[index - 1]
+    });
 }
 
 /// service → span name → span kinds (OTLP numbers), as a block's meta lists them.

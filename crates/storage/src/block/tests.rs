@@ -195,6 +195,8 @@ async fn a_block_of_several_row_groups_has_one_schema_and_keeps_every_value() {
     let spans: Vec<Span> = (0..SPANS)
         .map(|i| {
             let mut span = span(1 + (i % 200) as u8, 1 + (i % 250) as u8, None, i as u64);
+            // Every span distinct: a block keeps one row per (trace, span id).
+            span.span_id = SpanId::from_bytes((i as u64 + 1).to_be_bytes());
             let (key, value) = if i >= SPANS - 5 {
                 ("late", AttributeValue::String(format!("late-{i}")))
             } else {

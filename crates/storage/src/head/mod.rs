@@ -7,6 +7,7 @@
 
 mod chunk;
 mod encode;
+mod repeats;
 pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -162,6 +163,8 @@ pub struct Head {
     oldest_insert: parking_lot::Mutex<Option<Instant>>,
     memory_bytes: AtomicUsize,
     spans: AtomicU64,
+    /// Spans dropped on insert because the head already held them.
+    repeats_dropped: AtomicU64,
 }
 
 impl Head {
@@ -182,6 +185,11 @@ impl Head {
         Arc::clone(environments.entry(environment.to_owned()).or_default())
     }
 
+    /// Spans dropped on insert because the head already held them (or the batch held them twice).
+    pub fn repeats_dropped(&self) -> u64 {
+        self.repeats_dropped.load(Ordering::Relaxed)
+    }
+
     /// Adds a batch. The columnar encoding happens before any lock is taken.
     pub fn insert(&self, batch: &SpanBatch) -> Result<(), StorageError> {
         if batch.span_count() == 0 {
@@ -199,10 +207,26 @@ impl Head {
         if columns.num_rows() == 0 {
             return Ok(());
         }
-        let chunk = Arc::new(Chunk::new(columns)?);
+        let mut chunk = Chunk::new(columns)?;
+        let environment = self.environment_or_create(environment);
+        // Repeats are found and dropped under the lock, so two copies arriving at once are
+        // still one span.
+        let mut head = environment.write();
+        if let Some(keep) = repeats::new_rows_mask(&head, &chunk) {
+            let kept = repeats::keep_rows(chunk.record_batch(), &keep)?;
+            let dropped = chunk.len() - kept.num_rows();
+            self.repeats_dropped
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+            if kept.num_rows() == 0 {
+                return Ok(());
+            }
+            chunk = Chunk::new(kept)?;
+        }
+        let chunk = Arc::new(chunk);
         let bytes = chunk.memory_bytes();
         let rows = chunk.len() as u64;
-        self.environment_or_create(environment).write().add(chunk);
+        head.add(chunk);
+        drop(head);
         self.memory_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.spans.fetch_add(rows, Ordering::Relaxed);
         self.oldest_insert.lock().get_or_insert_with(Instant::now);

@@ -170,3 +170,68 @@ fn the_index_summarizes_traces_by_their_root() {
     );
     assert_eq!(head.trace_ids_starting_between("a", 900, 900), vec![trace]);
 }
+
+#[test]
+fn a_resent_batch_and_a_repeat_within_a_batch_are_held_once() {
+    let head = Head::new();
+    let spans = vec![
+        span(7, 1, None, "root"),
+        span(7, 2, Some(1), "child"),
+        span(8, 3, None, "other"),
+    ];
+    head.insert(&batch("prod", "api", spans.clone())).unwrap();
+    head.insert(&batch("prod", "api", spans.clone())).unwrap();
+    assert_eq!(head.span_count(), 3);
+    // Partly new: only the new span is added; another environment is not affected.
+    let mut partly = spans[..2].to_vec();
+    partly.push(span(7, 4, Some(1), "late child"));
+    partly.push(span(7, 4, Some(1), "late child"));
+    head.insert(&batch("prod", "api", partly)).unwrap();
+    head.insert(&batch("dev", "api", spans)).unwrap();
+    assert_eq!(
+        head.trace_rows("prod", &TraceId::from_bytes([7; 16])).len(),
+        3
+    );
+    assert_eq!(
+        head.trace_rows("dev", &TraceId::from_bytes([7; 16])).len(),
+        2
+    );
+    assert_eq!(head.span_count(), 7);
+    assert_eq!(head.repeats_dropped(), 3 + 3);
+}
+
+#[test]
+fn a_changed_copy_of_a_span_is_kept_beside_the_first_and_the_block_keeps_the_later() {
+    let head = Head::new();
+    let first = span(7, 1, None, "root");
+    let mut complete = first.clone();
+    complete.duration_nano = 999;
+    head.insert(&batch("prod", "api", vec![first])).unwrap();
+    head.insert(&batch("prod", "api", vec![complete])).unwrap();
+    assert_eq!(
+        head.span_count(),
+        2,
+        "both copies are held until a block is built"
+    );
+    assert_eq!(head.repeats_dropped(), 0);
+    let chunks = head.snapshot().remove(0).1;
+    let built = crate::block::build_block(&chunks, &crate::test_support::origin(0)).unwrap();
+    assert_eq!(built.meta.span_count, 1);
+    let block = crate::block::Block::new(
+        built.meta.clone(),
+        crate::block::TraceIndex::decode(&built.traces).unwrap(),
+    );
+    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(built.data)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let stored = block.to_chunk(batch).unwrap();
+    assert_eq!(
+        stored.duration_nano(0),
+        999,
+        "the later copy is the one kept"
+    );
+}
