@@ -203,9 +203,9 @@ def test_sigv4_access_keys_are_checked_and_select_the_environment(make_combray):
     assert code == "UnrecognizedClientException"
     unsigned = requests.post(f"{combray.api}/Groups", json={}, timeout=10)
     assert unsigned.status_code == 403 and unsigned.headers["x-amzn-ErrorType"] == "UnrecognizedClientException"
-    # The daemon's TCP port answers without authentication, in the X-Ray environment (default).
+    # The daemon's TCP port takes no key, so it serves no reads (see test_xray_auth.py).
     daemon = xray_client(f"http://{combray.xray}")
-    assert "prod-only" not in [g["GroupName"] for g in daemon.get_groups()["Groups"]]
+    assert error_code(daemon.get_groups)[0] == "AccessDeniedException"
     # An AWS secret is not an API key.
     assert requests.get(f"{combray.api}/api/v1/services", headers={"x-honeycomb-team": secret}, timeout=10).status_code == 401
 

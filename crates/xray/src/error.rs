@@ -25,6 +25,9 @@ pub enum XRayError {
         /// The ARN asked for.
         resource_name: String,
     },
+    /// The caller may not make this call here (an operation the daemon's port does not serve).
+    #[error("{0}")]
+    AccessDenied(String),
     /// The server is busy (ingest or query limits).
     #[error("{0}")]
     Throttled(String),
@@ -41,6 +44,7 @@ impl XRayError {
             Self::RuleLimitExceeded(_) => "RuleLimitExceededException",
             Self::ResourceNotFound { .. } => "ResourceNotFoundException",
             Self::TooManyTags { .. } => "TooManyTagsException",
+            Self::AccessDenied(_) => "AccessDeniedException",
             Self::Throttled(_) => "ThrottledException",
             Self::Internal(_) => "InternalFailure",
         }
@@ -50,6 +54,7 @@ impl XRayError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::InvalidRequest(_) | Self::RuleLimitExceeded(_) | Self::TooManyTags { .. } => 400,
+            Self::AccessDenied(_) => 403,
             Self::ResourceNotFound { .. } => 404,
             Self::Throttled(_) => 429,
             Self::Internal(_) => 500,

@@ -306,7 +306,7 @@ async fn begin_settle(
 
 /// Takes valid documents from the UDP port and queues the WAL record of what is ready, without
 /// waiting for it: nothing is acknowledged to a UDP sender, so the receiver may go on with its
-/// next batch. Documents that wait in the assembler are stored by [`begin_flush_expired`] or at
+/// next batch. Documents that wait in the assembler are stored by [`flush_expired`] or at
 /// shutdown; nothing was acknowledged to their sender, so they are not journaled.
 pub async fn begin_ingest(
     state: &AppState,
@@ -337,19 +337,24 @@ pub async fn ingest_acknowledged(
 }
 
 /// Queues the WAL records of documents that have waited long enough (or all of them, at
-/// shutdown). What cannot be queued is logged; the returned settlings must be finished.
-pub async fn begin_flush_expired(state: &AppState, everything: bool) -> Vec<Settling> {
-    let mut settling = Vec::new();
+/// shutdown), one environment at a time, and gives each settling to `hand_over` before the next
+/// is begun. A settling holds the cut's gate shared until it is finished: begun two at once, a
+/// cut that queued for the gate in between would wait for the first while the second waited
+/// behind the cut, and every later append behind both. What cannot be queued is logged.
+pub async fn flush_expired<F, Fut>(state: &AppState, everything: bool, mut hand_over: F)
+where
+    F: FnMut(Settling) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     for (environment, released) in state.xray.release(everything) {
         let count = released.ready.len();
         match begin_settle(state, &environment, released, 0).await {
-            Ok(queued) => settling.push(queued),
+            Ok(queued) => hand_over(queued).await,
             Err(error) => {
                 tracing::error!(%error, spans = count, %environment, "cannot store X-Ray documents released by the assembler");
             }
         }
     }
-    settling
 }
 
 /// Rewrites the held journal as what is held now, once it has grown enough.

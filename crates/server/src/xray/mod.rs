@@ -14,6 +14,9 @@ mod sigv4;
 mod traces;
 pub mod udp;
 
+#[cfg(test)]
+mod flush_tests;
+
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -34,6 +37,11 @@ pub enum Port {
     /// The API port: the environment of the caller's key, when keys exist.
     Api,
 }
+
+/// What the daemon's TCP port serves: what the X-Ray daemon's proxy forwards for the SDKs
+/// (sampling rules and targets) and segments. Reads and the control plane need a key or a
+/// signature, so they are on the API port only.
+const DAEMON_OPERATIONS: [&str; 3] = ["/TraceSegments", "/GetSamplingRules", "/SamplingTargets"];
 
 /// The X-Ray operations, for one listener.
 pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
@@ -74,6 +82,9 @@ pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
     ];
     let mut router = Router::new();
     for (path, handler) in routes {
+        if port == Port::Daemon && !DAEMON_OPERATIONS.contains(&path) {
+            continue;
+        }
         // The SDKs never add a trailing slash, but hand-written clients do.
         router = router
             .route(path, handler.clone())
@@ -93,6 +104,15 @@ pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
 }
 
 async fn unknown_operation(uri: Uri) -> Response {
+    let operation = uri.path().trim_end_matches('/');
+    if !operation.is_empty() && !DAEMON_OPERATIONS.contains(&operation) {
+        return reply::error(
+            &XRayError::AccessDenied(format!(
+                "{operation} is not served on the X-Ray daemon's port, which takes only TraceSegments, GetSamplingRules and SamplingTargets (as the daemon's proxy does); call it on the API port with an x-honeycomb-team key or a SigV4 signature"
+            )),
+            1,
+        );
+    }
     reply::error(
         &XRayError::invalid(format!("no X-Ray operation at {}", uri.path())),
         1,

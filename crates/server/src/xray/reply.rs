@@ -124,7 +124,7 @@ async fn api_caller(state: &AppState, request: Request) -> Result<(String, Reque
         body: &body,
     };
     sigv4::verify(&authorization, &signed_request, &secret, now)
-        .map_err(|reason| forbidden("InvalidSignatureException", &reason))?;
+        .map_err(|rejected| forbidden(rejected.code, &rejected.message))?;
     Ok((environment, Request::from_parts(parts, Body::from(body))))
 }
 

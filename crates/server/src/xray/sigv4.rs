@@ -1,5 +1,10 @@
 //! AWS Signature Version 4, as the AWS CLI and SDKs sign X-Ray calls: the `Authorization`
 //! header's signature is recomputed from the request and the key's secret, and must match.
+//!
+//! What binds a signature to one request: the payload hash is always computed from the body
+//! received (a client's `x-amz-content-sha256` must agree with it; `UNSIGNED-PAYLOAD` is S3's
+//! alone), `host` must be signed, the signing time must be within 15 minutes of ours (so a
+//! captured request cannot be replayed later), and signatures are compared in constant time.
 
 use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
@@ -176,45 +181,133 @@ fn amz_date_seconds(text: &str) -> Option<i64> {
     Some(seconds as i64)
 }
 
+/// Why a signature was not accepted, as AWS names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Rejected {
+    /// The AWS exception name (`InvalidSignatureException`, `IncompleteSignatureException`).
+    pub(super) code: &'static str,
+    /// AWS's message.
+    pub(super) message: String,
+}
+
+fn invalid(message: impl Into<String>) -> Rejected {
+    Rejected {
+        code: "InvalidSignatureException",
+        message: message.into(),
+    }
+}
+
+fn incomplete(message: impl Into<String>) -> Rejected {
+    Rejected {
+        code: "IncompleteSignatureException",
+        message: message.into(),
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ` of seconds since the Unix epoch (UTC, proleptic Gregorian).
+fn amz_date_of(seconds: i64) -> String {
+    let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date, counted in 400-year eras from 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
+        second_of_day / 3600,
+        second_of_day % 3600 / 60,
+        second_of_day % 60
+    )
+}
+
+/// The signing time, checked against the credential's date and our clock.
+fn check_time(
+    authorization: &Authorization,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<String, Rejected> {
+    let amz_date = headers
+        .get("x-amz-date")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."))?;
+    if !amz_date.starts_with(&authorization.date) {
+        return Err(invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
+            authorization.date,
+            amz_date.get(..8).unwrap_or(amz_date)
+        )));
+    }
+    let signed_at = amz_date_seconds(amz_date).ok_or_else(|| {
+        incomplete(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{amz_date}'."
+        ))
+    })?;
+    if now - signed_at > MAX_SKEW_SECONDS {
+        return Err(invalid(format!(
+            "Signature expired: {amz_date} is now earlier than {} ({} - 15 min.)",
+            amz_date_of(now - MAX_SKEW_SECONDS),
+            amz_date_of(now)
+        )));
+    }
+    if signed_at - now > MAX_SKEW_SECONDS {
+        return Err(invalid(format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + 15 min.)",
+            amz_date_of(now + MAX_SKEW_SECONDS),
+            amz_date_of(now)
+        )));
+    }
+    Ok(amz_date.to_owned())
+}
+
+/// The hash of the body received; a client's own claim of it must agree.
+fn payload_hash(headers: &HeaderMap, body: &[u8]) -> Result<String, Rejected> {
+    let computed = sha256_hex(body);
+    match headers.get("x-amz-content-sha256").map(|v| v.to_str()) {
+        None => Ok(computed),
+        Some(Ok("UNSIGNED-PAYLOAD")) => Err(invalid(
+            "UNSIGNED-PAYLOAD is accepted only by Amazon S3; X-Ray requests must sign the SHA-256 of their body.",
+        )),
+        Some(Ok(claimed)) if claimed.eq_ignore_ascii_case(&computed) => Ok(computed),
+        Some(_) => Err(invalid(
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )),
+    }
+}
+
 /// Checks a request's signature with the key's secret; the error says what does not match.
 pub(super) fn verify(
     authorization: &Authorization,
     request: &Request<'_>,
     secret: &str,
     now: i64,
-) -> Result<(), String> {
-    let amz_date = request
-        .headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or("the request has no X-Amz-Date header")?;
-    if !amz_date.starts_with(&authorization.date) {
-        return Err(format!(
-            "X-Amz-Date {amz_date} is not the credential date {}",
-            authorization.date
-        ));
-    }
-    let signed_at = amz_date_seconds(amz_date)
-        .ok_or_else(|| format!("X-Amz-Date {amz_date:?} is malformed"))?;
-    if (now - signed_at).abs() > MAX_SKEW_SECONDS {
-        return Err(format!(
-            "the signature was made at {amz_date}, more than 15 minutes from now"
-        ));
-    }
-    let payload_hash = match request
-        .headers
-        .get("x-amz-content-sha256")
-        .and_then(|v| v.to_str().ok())
+) -> Result<(), Rejected> {
+    if !authorization
+        .signed_headers
+        .iter()
+        .any(|name| name == "host")
     {
-        Some(hash) if hash != "UNSIGNED-PAYLOAD" => hash.to_owned(),
-        _ => sha256_hex(request.body),
-    };
+        return Err(incomplete(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
+    let amz_date = check_time(authorization, request.headers, now)?;
+    let payload_hash = payload_hash(request.headers, request.body)?;
     let canonical_request = format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         request.method,
         uri_encode(&percent_decode(request.path), true),
         canonical_query(request.query),
-        canonical_headers(authorization, request.headers)?,
+        canonical_headers(authorization, request.headers).map_err(invalid)?,
         authorization.signed_headers.join(";"),
         payload_hash
     );
@@ -237,11 +330,14 @@ pub(super) fn verify(
     ] {
         key = hmac(&key, part.as_bytes());
     }
-    let expected = hex::encode(hmac(&key, string_to_sign.as_bytes()));
-    if expected != authorization.signature {
-        return Err("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.".into());
-    }
-    Ok(())
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC takes keys of any length");
+    mac.update(string_to_sign.as_bytes());
+    let provided = hex::decode(&authorization.signature).unwrap_or_default();
+    // verify_slice compares in constant time: no timing tells how much of a guess was right.
+    mac.verify_slice(&provided).map_err(|_| {
+        invalid("The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.")
+    })
 }
 
 #[cfg(test)]
@@ -274,10 +370,16 @@ mod tests {
         let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
         assert_eq!(verify(&authorization, &request, secret, at), Ok(()));
         assert!(verify(&authorization, &request, "another-secret", at).is_err());
-        assert!(verify(&authorization, &request, secret, at + 3600)
-            .unwrap_err()
-            .contains("15 minutes"));
+        assert_eq!(
+            verify(&authorization, &request, secret, at + 3600)
+                .unwrap_err()
+                .message,
+            "Signature expired: 20150830T123600Z is now earlier than 20150830T132100Z (20150830T133600Z - 15 min.)"
+        );
         assert!(parse("Bearer x").is_none());
+        for text in ["20150830T123600Z", "20000229T235959Z", "19700101T000000Z"] {
+            assert_eq!(amz_date_of(amz_date_seconds(text).unwrap()), text);
+        }
         assert!(parse("AWS4-HMAC-SHA256 Credential=a/b").unwrap().is_err());
     }
 }

@@ -15,7 +15,7 @@ use combray_ingest::xray::{parse_document, split_datagram, Document};
 use std::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
-use super::ingest::{begin_flush_expired, begin_ingest, compact_journal, Settling, XRayCounters};
+use super::ingest::{begin_ingest, compact_journal, flush_expired, Settling, XRayCounters};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -170,16 +170,15 @@ async fn write(state: Arc<AppState>, mut queue: mpsc::Receiver<Document>) {
                 }
             }
             _ = tick.tick() => {
-                for settling in begin_flush_expired(&state, false).await {
-                    hand_over(&state, &landing, settling).await;
-                }
+                flush_expired(&state, false, |settling| hand_over(&state, &landing, settling)).await;
                 compact_journal(&state).await;
             }
         }
     }
-    for settling in begin_flush_expired(&state, true).await {
-        hand_over(&state, &landing, settling).await;
-    }
+    flush_expired(&state, true, |settling| {
+        hand_over(&state, &landing, settling)
+    })
+    .await;
     drop(landing);
     if lander.await.is_err() {
         tracing::error!("the X-Ray UDP lander panicked");

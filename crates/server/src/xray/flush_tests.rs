@@ -1,0 +1,92 @@
+//! Releasing documents of several environments while a cut waits for the gate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use combray_ingest::xray::parse_document;
+use combray_storage::{open_object_store, SpanStore, Storage, StorageConfig};
+
+use super::ingest::{flush_expired, ingest_acknowledged};
+use crate::config::{Config, ServeArgs};
+use crate::keys::KeyRing;
+use crate::state::AppState;
+
+/// A subsegment whose parent never arrives, so it waits in the assembler until released.
+fn orphan(trace: u32) -> (combray_ingest::xray::Document, String) {
+    let text = format!(
+        r#"{{"type":"subsegment","trace_id":"1-5759e988-{trace:024x}","parent_id":"00000000000000a1","id":"{trace:016x}","name":"q","start_time":1.0,"end_time":2.0}}"#
+    );
+    (parse_document(&text).expect("valid document"), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_queued_between_two_environments_releases_does_not_stall_either() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config::load(&ServeArgs {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .expect("config");
+    let store = open_object_store(None, dir.path()).expect("store");
+    let keys = KeyRing::open(dir.path()).expect("keys");
+    let state = Arc::new(AppState::new(&config, keys, Arc::clone(&store)).expect("state"));
+    let storage = Storage::open(StorageConfig::new(dir.path().to_path_buf(), store))
+        .await
+        .expect("storage");
+    let storage = Arc::new(storage);
+    state.attach_storage(Arc::clone(&storage));
+    for (environment, trace) in [("prod", 1), ("staging", 2)] {
+        ingest_acknowledged(&state, environment, vec![orphan(trace)])
+            .await
+            .expect("held");
+    }
+
+    // The lander: finishes settlings in order, as the UDP port's second task does.
+    let (landing, mut in_flight) = tokio::sync::mpsc::channel(8);
+    let lander = tokio::spawn({
+        let state = Arc::clone(&state);
+        async move {
+            while let Some(settling) = in_flight.recv().await {
+                let settling: super::ingest::Settling = settling;
+                settling.finish(&state).await.expect("stored");
+            }
+        }
+    });
+    let mut cut = None;
+    let flush = flush_expired(&state, true, |settling| {
+        // After the first environment's record is queued (holding the gate shared), a cut
+        // queues for the gate exclusively before the second environment begins.
+        if cut.is_none() {
+            let storage = Arc::clone(&storage);
+            cut = Some(tokio::spawn(async move { storage.cut().await }));
+        }
+        let landing = landing.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            landing.send(settling).await.expect("lander runs");
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(20), flush)
+        .await
+        .expect("releasing the second environment stalled behind the cut");
+    let cut = cut.expect("a settling was handed over");
+    tokio::time::timeout(Duration::from_secs(20), cut)
+        .await
+        .expect("the cut stalled")
+        .expect("cut task")
+        .expect("cut");
+    drop(landing);
+    lander.await.expect("lander");
+
+    let services = tokio::task::spawn_blocking(move || {
+        ["prod", "staging"].map(|environment| storage.services(environment))
+    })
+    .await
+    .expect("read");
+    for (environment, services) in ["prod", "staging"].iter().zip(services) {
+        assert!(
+            !services.is_empty(),
+            "{environment} lost its released spans"
+        );
+    }
+}
