@@ -21,6 +21,16 @@ else
   echo "up to date"
 fi
 
+step "system tools the tests use (strace, pgrep)"
+missing=()
+command -v strace >/dev/null || missing+=(strace)
+command -v pgrep >/dev/null || missing+=(procps)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+else
+  echo "present"
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
