@@ -63,3 +63,21 @@ def test_grpc_error_codes(make_combray):
 def test_undecodable_message_is_invalid_argument(combray):
     code, details = code_of(lambda: export_raw(combray, b"\xff\xff\xff"))
     assert code == grpc.StatusCode.INVALID_ARGUMENT, details
+
+
+def test_the_key_is_checked_before_the_message_is_decoded(make_combray):
+    combray = make_combray(["--max-body-bytes", "65536"])
+    key = combray.keys_create("prod", "ingest")
+    combray.start()
+    # Neither an oversized nor an undecodable message is looked at without a valid key.
+    oversized = one_span_request(padding=100_000)[1]
+    code, _ = code_of(lambda: export(combray, oversized, key="wrong"))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    with grpc.insecure_channel(combray.otlp_grpc) as channel:
+        call = channel.unary_unary(EXPORT, request_serializer=lambda raw: raw,
+                                   response_deserializer=ExportTraceServiceResponse.FromString)
+        code, _ = code_of(lambda: call(b"\xff\xff\xff", timeout=10))
+    assert code == grpc.StatusCode.UNAUTHENTICATED
+    # With the key, the same messages get their own codes.
+    code, _ = code_of(lambda: export(combray, oversized, key=key))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -83,15 +83,36 @@ pub fn decompress(
     body: &[u8],
     limit: usize,
 ) -> Result<Vec<u8>, IngestError> {
+    decompress_within(encoding, body, limit, &mut |_| true)
+}
+
+/// Like [`decompress`], but asks `reserve` for every step of output memory before taking it
+/// (steps start at 256 KiB and double): a server's memory budget is spent before the bytes
+/// are, and a refusal ends the work with [`IngestError::OverBudget`] before anything more is
+/// allocated.
+pub fn decompress_within(
+    encoding: ContentEncoding,
+    body: &[u8],
+    limit: usize,
+    reserve: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, IngestError> {
     if body.len() > limit {
         return Err(IngestError::TooLarge { limit });
     }
     match encoding {
-        ContentEncoding::Identity => Ok(body.to_vec()),
-        ContentEncoding::Gzip => {
-            read_capped(flate2::read::MultiGzDecoder::new(body), encoding, limit)
+        ContentEncoding::Identity => {
+            if !reserve(body.len()) {
+                return Err(IngestError::OverBudget);
+            }
+            Ok(body.to_vec())
         }
-        ContentEncoding::Deflate => read_deflate(body, limit),
+        ContentEncoding::Gzip => read_capped(
+            flate2::read::MultiGzDecoder::new(body),
+            encoding,
+            limit,
+            reserve,
+        ),
+        ContentEncoding::Deflate => read_deflate(body, limit, reserve),
         ContentEncoding::Zstd => {
             let decoder = zstd::stream::read::Decoder::new(body).map_err(|error| {
                 IngestError::Decompress {
@@ -99,46 +120,70 @@ pub fn decompress(
                     reason: error.to_string(),
                 }
             })?;
-            read_capped(decoder, encoding, limit)
+            read_capped(decoder, encoding, limit, reserve)
         }
     }
 }
 
 /// HTTP's `deflate` is zlib-wrapped, but some clients send a raw deflate stream: accept both.
-fn read_deflate(body: &[u8], limit: usize) -> Result<Vec<u8>, IngestError> {
+fn read_deflate(
+    body: &[u8],
+    limit: usize,
+    reserve: &mut dyn FnMut(usize) -> bool,
+) -> Result<Vec<u8>, IngestError> {
     let zlib = read_capped(
         flate2::read::ZlibDecoder::new(body),
         ContentEncoding::Deflate,
         limit,
+        reserve,
     );
     match zlib {
         Err(IngestError::Decompress { .. }) => read_capped(
             flate2::read::DeflateDecoder::new(body),
             ContentEncoding::Deflate,
             limit,
+            reserve,
         ),
         other => other,
     }
 }
 
+/// The first step of output memory a decompression reserves.
+const FIRST_STEP: usize = 256 * 1024;
+
 fn read_capped(
     reader: impl Read,
     encoding: ContentEncoding,
     limit: usize,
+    reserve: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, IngestError> {
+    let failed = |error: std::io::Error| IngestError::Decompress {
+        encoding: encoding.name(),
+        reason: error.to_string(),
+    };
+    // One byte past the limit tells "exactly the limit" from "more".
+    let mut reader = reader.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1));
     let mut output = Vec::new();
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut output)
-        .map_err(|error| IngestError::Decompress {
-            encoding: encoding.name(),
-            reason: error.to_string(),
-        })?;
-    if output.len() > limit {
-        return Err(IngestError::TooLarge { limit });
+    let mut step = FIRST_STEP.min(limit.saturating_add(1));
+    loop {
+        if !reserve(step) {
+            return Err(IngestError::OverBudget);
+        }
+        output.reserve_exact(step);
+        let read = (&mut reader)
+            .take(step as u64)
+            .read_to_end(&mut output)
+            .map_err(failed)?;
+        if output.len() > limit {
+            return Err(IngestError::TooLarge { limit });
+        }
+        if read < step {
+            return Ok(output);
+        }
+        step = step
+            .saturating_mul(2)
+            .min(limit.saturating_add(1) - output.len());
     }
-    Ok(output)
 }
 
 #[cfg(test)]
@@ -218,5 +263,44 @@ mod tests {
             })
         ));
         assert!(ContentEncoding::parse(Some("br")).is_err());
+    }
+
+    #[test]
+    fn output_memory_is_reserved_before_it_is_taken_and_a_refusal_stops_at_once() {
+        let data = vec![7u8; 3 << 20];
+        for encoding in [ContentEncoding::Gzip, ContentEncoding::Zstd] {
+            let body = match encoding {
+                ContentEncoding::Gzip => gzip(&data),
+                _ => zstd::encode_all(&data[..], 1).unwrap(),
+            };
+            let mut reserved = 0usize;
+            let output = decompress_within(encoding, &body, 8 << 20, &mut |bytes| {
+                reserved += bytes;
+                true
+            })
+            .unwrap();
+            assert_eq!(output, data);
+            assert!(
+                reserved >= output.capacity(),
+                "{reserved} < {}",
+                output.capacity()
+            );
+            assert!(reserved < 2 * data.len() + FIRST_STEP, "{reserved}");
+
+            // A budget of 1 MiB: refused before the output passes what was granted.
+            let mut granted = 0usize;
+            let refused = decompress_within(encoding, &body, 8 << 20, &mut |bytes| {
+                if granted + bytes > 1 << 20 {
+                    return false;
+                }
+                granted += bytes;
+                true
+            });
+            assert!(
+                matches!(refused, Err(IngestError::OverBudget)),
+                "{refused:?}"
+            );
+            assert!(granted <= 1 << 20);
+        }
     }
 }

@@ -23,6 +23,9 @@ pub enum IngestError {
         /// What the decompressor said.
         reason: String,
     },
+    /// The server's memory budget could not hold the decompressed body; retry later.
+    #[error("Combray is at its ingest memory limit; retry shortly")]
+    OverBudget,
     /// The body is not a valid message of the expected type.
     #[error("cannot decode OTLP {format} request: {reason}")]
     Decode {

@@ -12,10 +12,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
+use tonic::service::Interceptor;
 use tonic::{Request, Response, Status};
 
 use crate::http::error::ApiError;
 use crate::keys::{Access, KEY_HEADER};
+use crate::panics::{caught, joined};
 use crate::state::{now_unix_nano, AppState};
 
 const DECODED_EXPANSION: usize = 2;
@@ -26,15 +29,57 @@ pub struct OtlpGrpc {
     state: Arc<AppState>,
 }
 
+/// The environment the interceptor authorized the request for.
+#[derive(Clone)]
+struct Authorized(String);
+
+/// Checks the key (and that start-up is done) from the request's metadata before tonic decodes
+/// or decompresses the message: an unknown key costs no decoding, and no memory.
+#[derive(Clone)]
+pub struct Authenticate {
+    state: Arc<AppState>,
+}
+
+impl Interceptor for Authenticate {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let key = request
+            .metadata()
+            .get(KEY_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let checked = self
+            .state
+            .keys
+            .authorize(key, Access::Ingest)
+            .map_err(ApiError::from)
+            .and_then(|environment| self.state.storage().map(|_| environment));
+        match checked {
+            Ok(environment) => {
+                request.extensions_mut().insert(Authorized(environment));
+                Ok(request)
+            }
+            Err(error) => {
+                self.state.metrics.request_rejected(error.rejection());
+                Err(error.grpc_status())
+            }
+        }
+    }
+}
+
 impl OtlpGrpc {
-    /// The tonic service, with gzip and zstd accepted and the body cap applied.
-    pub fn service(state: Arc<AppState>) -> TraceServiceServer<Self> {
+    /// The tonic service behind its key check, with gzip and zstd accepted and the body cap
+    /// applied.
+    pub fn service(
+        state: Arc<AppState>,
+    ) -> InterceptedService<TraceServiceServer<Self>, Authenticate> {
         let limit = state.max_body_bytes;
-        TraceServiceServer::new(Self { state })
-            .accept_compressed(CompressionEncoding::Gzip)
-            .accept_compressed(CompressionEncoding::Zstd)
-            .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(limit)
+        let server = TraceServiceServer::new(Self {
+            state: Arc::clone(&state),
+        })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit);
+        InterceptedService::new(server, Authenticate { state })
     }
 
     async fn receive(
@@ -42,12 +87,10 @@ impl OtlpGrpc {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<ExportTraceServiceResponse, ApiError> {
         let state = &self.state;
-        let key = request
-            .metadata()
-            .get(KEY_HEADER)
-            .and_then(|v| v.to_str().ok());
-        let environment = state.keys.authorize(key, Access::Ingest)?;
-        state.storage()?;
+        let Some(Authorized(environment)) = request.extensions().get::<Authorized>().cloned()
+        else {
+            return Err(ApiError::Internal("the request passed no key check".into()));
+        };
         let message = request.into_inner();
         let size = message.encoded_len();
         let admitted = state
@@ -57,11 +100,12 @@ impl OtlpGrpc {
         state.metrics.bytes_in(size, size);
         let now = now_unix_nano();
         let normalized = if size > INLINE_CONVERT_BYTES {
-            tokio::task::spawn_blocking(move || {
-                to_span_batch(message, &environment, Protocol::OtlpGrpc, now)
-            })
-            .await
-            .map_err(|_| ApiError::Overloaded)?
+            joined(
+                tokio::task::spawn_blocking(move || {
+                    to_span_batch(message, &environment, Protocol::OtlpGrpc, now)
+                })
+                .await,
+            )?
         } else {
             to_span_batch(message, &environment, Protocol::OtlpGrpc, now)
         };
@@ -77,7 +121,7 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.receive(request).await {
+        match caught(&self.state, self.receive(request)).await {
             Ok(response) => Ok(Response::new(response)),
             Err(error) => {
                 self.state.metrics.request_rejected(error.rejection());

@@ -20,8 +20,11 @@ pub mod grpc;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+mod panics;
 pub mod sql_cli;
 mod state;
+#[cfg(test)]
+mod test_state;
 pub mod tools;
 pub mod xray;
 

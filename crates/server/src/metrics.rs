@@ -24,10 +24,12 @@ pub enum Rejection {
     Overloaded,
     /// The WAL failed.
     StorageError,
+    /// Combray failed on the request (a panic).
+    Internal,
 }
 
 impl Rejection {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::InvalidSpan,
         Self::Malformed,
         Self::UnsupportedMedia,
@@ -35,6 +37,7 @@ impl Rejection {
         Self::Unauthorized,
         Self::Overloaded,
         Self::StorageError,
+        Self::Internal,
     ];
 
     fn label(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Rejection {
             Self::Unauthorized => "unauthorized",
             Self::Overloaded => "overloaded",
             Self::StorageError => "storage_error",
+            Self::Internal => "internal",
         }
     }
 }
@@ -61,8 +65,9 @@ const PROTOCOLS: [Protocol; 4] = [
 #[derive(Default)]
 pub struct Metrics {
     spans_accepted: [AtomicU64; 4],
-    spans_rejected: [AtomicU64; 7],
-    requests_rejected: [AtomicU64; 7],
+    spans_rejected: [AtomicU64; 8],
+    requests_rejected: [AtomicU64; 8],
+    request_panics: AtomicU64,
     bytes_received: AtomicU64,
     bytes_decompressed: AtomicU64,
 }
@@ -85,6 +90,11 @@ impl Metrics {
     /// Counts a request answered with an error.
     pub fn request_rejected(&self, reason: Rejection) {
         self.requests_rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request (of any port) that panicked.
+    pub fn request_panicked(&self) {
+        self.request_panics.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts request bytes as received and after decompression.
@@ -153,6 +163,12 @@ impl Metrics {
             out,
             "combray_ingest_bytes_total{{stage=\"decompressed\"}} {}",
             self.bytes_decompressed.load(Ordering::Relaxed)
+        );
+        counter(
+            &mut out,
+            "combray_request_panics_total",
+            "Requests on any port that panicked (answered 500): a bug to report.",
+            self.request_panics.load(Ordering::Relaxed),
         );
         gauge(
             &mut out,

@@ -30,10 +30,9 @@ where
         query(&state, &environment)
     })
     .await;
-    match outcome {
+    match crate::panics::joined(outcome) {
         Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(error)) => error.json_response(retry_after),
-        Err(_) => ApiError::Overloaded.json_response(retry_after),
+        Ok(Err(error)) | Err(error) => error.json_response(retry_after),
     }
 }
 

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// No such route.
     #[error("no route for {0}")]
     NoRoute(String),
+    /// A bug: the request panicked.
+    #[error("Combray failed on this request (an internal error, logged): {0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -60,7 +63,10 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
             },
-            Self::Overloaded | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Overloaded | Self::NotReady | Self::Ingest(IngestError::OverBudget) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -89,10 +95,17 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE => Rejection::TooLarge,
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Rejection::Unauthorized,
             StatusCode::BAD_REQUEST => Rejection::Malformed,
-            _ if matches!(self, Self::Overloaded | Self::NotReady) => Rejection::Overloaded,
+            _ if matches!(
+                self,
+                Self::Overloaded | Self::NotReady | Self::Ingest(IngestError::OverBudget)
+            ) =>
+            {
+                Rejection::Overloaded
+            }
             _ if matches!(self, Self::Storage(e) if e.kind() == StorageErrorKind::Full) => {
                 Rejection::Overloaded
             }
+            _ if matches!(self, Self::Internal(_)) => Rejection::Internal,
             _ => Rejection::StorageError,
         }
     }

@@ -10,10 +10,12 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::panics::catch_panics;
 use crate::state::AppState;
 use error::ApiError;
 
@@ -28,6 +30,7 @@ pub fn otlp_router(state: Arc<AppState>) -> Router {
         .fallback(no_route)
         // The receiver enforces its own cap, before and after decompression.
         .layer(DefaultBodyLimit::disable())
+        .layer(from_fn_with_state(Arc::clone(&state), catch_panics))
         .with_state(state)
 }
 
@@ -46,6 +49,7 @@ pub fn api_router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .fallback(no_route)
+        .layer(from_fn_with_state(Arc::clone(&state), catch_panics))
         .with_state(state)
 }
 

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use combray_ingest::body::{decompress, ContentEncoding, ContentType};
+use combray_ingest::body::{decompress_within, ContentEncoding, ContentType};
 use combray_ingest::otlp::{encode_response, normalize_http_body, response_for, Normalized};
 use combray_ingest::IngestError;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -15,6 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use super::error::ApiError;
 use crate::admission::Admitted;
 use crate::keys::{Access, KEY_HEADER};
+use crate::panics::joined;
 use crate::state::{now_unix_nano, AppState};
 
 /// Bodies larger than this are decoded on the blocking pool so they cannot stall the reactor.
@@ -75,15 +76,8 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Re
     {
         return Err(ApiError::Overloaded);
     }
-    let normalized = decode(
-        state,
-        &mut admitted,
-        content_type,
-        encoding,
-        raw,
-        environment,
-    )
-    .await?;
+    let (normalized, admitted) =
+        decode(state, admitted, content_type, encoding, raw, environment).await?;
     state.commit(&normalized).await?;
     drop(admitted);
     let body = encode_response(content_type, &response_for(&normalized));
@@ -111,46 +105,56 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     }
 }
 
+/// Decompresses (on the blocking pool past a small size) and decodes a body. The decompressed
+/// bytes are taken from the ingest budget step by step, before they are allocated, and the
+/// decoded spans' share once their size is known; `admitted` holds all of it.
 async fn decode(
     state: &AppState,
-    admitted: &mut Admitted,
+    admitted: Admitted,
     content_type: ContentType,
     encoding: ContentEncoding,
     raw: bytes::Bytes,
     environment: String,
-) -> Result<Normalized, ApiError> {
+) -> Result<(Normalized, Admitted), ApiError> {
     let limit = state.max_body_bytes;
     let received = raw.len();
+    let admission = state.admission.clone();
+    let mut admitted = admitted;
     let decompressed = if raw.len() > INLINE_DECODE_BYTES || encoding != ContentEncoding::Identity {
-        tokio::task::spawn_blocking(move || decompress(encoding, &raw, limit))
-            .await
-            .map_err(|_| ApiError::Overloaded)??
+        let (decompressed, returned) = joined(
+            tokio::task::spawn_blocking(move || {
+                let mut reserve = |bytes| admission.try_grow(&mut admitted, bytes);
+                let decompressed = decompress_within(encoding, &raw, limit, &mut reserve);
+                (decompressed, admitted)
+            })
+            .await,
+        )?;
+        admitted = returned;
+        decompressed?
     } else {
-        decompress(encoding, &raw, limit)?
+        let mut reserve = |bytes| admission.try_grow(&mut admitted, bytes);
+        decompress_within(encoding, &raw, limit, &mut reserve)?
     };
+    // The decompressed bytes are held already; the decoded spans take the rest of their share.
     if !state
         .admission
-        .try_grow(admitted, decompressed.len() * DECODED_EXPANSION)
+        .try_grow(&mut admitted, decompressed.len() * (DECODED_EXPANSION - 1))
     {
         return Err(ApiError::Overloaded);
     }
     state.metrics.bytes_in(received, decompressed.len());
     let now = now_unix_nano();
-    if decompressed.len() > INLINE_DECODE_BYTES {
-        let normalized = tokio::task::spawn_blocking(move || {
-            normalize_http_body(content_type, &decompressed, &environment, now)
-        })
-        .await
-        .map_err(|_| ApiError::Overloaded)??;
-        Ok(normalized)
+    let normalized = if decompressed.len() > INLINE_DECODE_BYTES {
+        joined(
+            tokio::task::spawn_blocking(move || {
+                normalize_http_body(content_type, &decompressed, &environment, now)
+            })
+            .await,
+        )??
     } else {
-        Ok(normalize_http_body(
-            content_type,
-            &decompressed,
-            &environment,
-            now,
-        )?)
-    }
+        normalize_http_body(content_type, &decompressed, &environment, now)?
+    };
+    Ok((normalized, admitted))
 }
 
 /// `POST /v1/metrics` and `POST /v1/logs`: accepted and dropped.

@@ -4,12 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use combray_ingest::xray::parse_document;
-use combray_storage::{open_object_store, SpanStore, Storage, StorageConfig};
+use combray_storage::SpanStore;
 
 use super::ingest::{flush_expired, ingest_acknowledged};
-use crate::config::{Config, ServeArgs};
-use crate::keys::KeyRing;
-use crate::state::AppState;
 
 /// A subsegment whose parent never arrives, so it waits in the assembler until released.
 fn orphan(trace: u32) -> (combray_ingest::xray::Document, String) {
@@ -22,19 +19,7 @@ fn orphan(trace: u32) -> (combray_ingest::xray::Document, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_queued_between_two_environments_releases_does_not_stall_either() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config::load(&ServeArgs {
-        data_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })
-    .expect("config");
-    let store = open_object_store(None, dir.path()).expect("store");
-    let keys = KeyRing::open(dir.path()).expect("keys");
-    let state = Arc::new(AppState::new(&config, keys, Arc::clone(&store)).expect("state"));
-    let storage = Storage::open(StorageConfig::new(dir.path().to_path_buf(), store))
-        .await
-        .expect("storage");
-    let storage = Arc::new(storage);
-    state.attach_storage(Arc::clone(&storage));
+    let (state, storage) = crate::test_state::state(dir.path()).await;
     for (environment, trace) in [("prod", 1), ("staging", 2)] {
         ingest_acknowledged(&state, environment, vec![orphan(trace)])
             .await

@@ -100,6 +100,10 @@ pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
         ))
         .layer(axum::Extension(port))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::panics::catch_panics,
+        ))
         .with_state(state)
 }
 

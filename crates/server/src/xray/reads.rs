@@ -55,9 +55,12 @@ where
             .storage()
             .map_err(|e| XRayError::Throttled(e.to_string()))?,
     );
-    tokio::task::spawn_blocking(move || read(storage.as_ref()))
-        .await
-        .map_err(|e| XRayError::Internal(format!("the read failed: {e}")))?
+    match tokio::task::spawn_blocking(move || read(storage.as_ref())).await {
+        Ok(result) => result,
+        // Unwinds on into the port's panic catcher: a 500, counted.
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => Err(XRayError::Internal(format!("the read failed: {error}"))),
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,27 @@
+//! An [`AppState`] over a fresh data directory with storage attached, for the crate's tests.
+
+use std::sync::Arc;
+
+use combray_storage::{open_object_store, Storage, StorageConfig};
+
+use crate::config::{Config, ServeArgs};
+use crate::keys::KeyRing;
+use crate::state::AppState;
+
+/// State and storage over `dir`, with the default configuration.
+pub(crate) async fn state(dir: &std::path::Path) -> (Arc<AppState>, Arc<Storage>) {
+    let config = Config::load(&ServeArgs {
+        data_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    })
+    .expect("config");
+    let store = open_object_store(None, dir).expect("store");
+    let keys = KeyRing::open(dir).expect("keys");
+    let state = Arc::new(AppState::new(&config, keys, Arc::clone(&store)).expect("state"));
+    let storage = Storage::open(StorageConfig::new(dir.to_path_buf(), store))
+        .await
+        .expect("storage");
+    let storage = Arc::new(storage);
+    state.attach_storage(Arc::clone(&storage));
+    (state, storage)
+}
