@@ -154,3 +154,10 @@ def test_put_trace_segments_documents_waiting_for_their_parent_survive_kill_9(ma
         assert len(hits) == 1, hits
     finally:
         again.stop()
+
+
+def test_a_short_crash_loop_loses_and_duplicates_nothing(tmp_path):
+    """Two cycles of the crash loop (scripts/crash-loop.sh runs twenty)."""
+    from crash_loop import run
+    figures = run(tmp_path, cycles=2, seconds=3.0, rate=6000, seed=7)
+    assert figures["cycles"] == 2 and figures["acknowledged"] > 1000, figures

@@ -1,6 +1,7 @@
 """What the data directory promises across restarts: one server at a time, damage to acknowledged
 WAL records refused rather than repaired away, and blocks synced before the WAL lets them go."""
 import re
+import shutil
 import subprocess
 import time
 
@@ -144,3 +145,49 @@ def test_blocks_are_synced_before_the_checkpoint_lets_their_wal_go(make_combray,
         while len(directory) >= len(objects):
             assert directory in synced, f"directory {directory} was not synced before the checkpoint"
             directory = directory.rsplit("/", 1)[0]
+
+
+def test_a_full_wal_disk_answers_503_loses_nothing_and_recovers_by_itself(tmp_path):
+    """The data directory on a real 6 MiB filesystem (tmpfs), filled up while spans arrive."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(small)], check=True)
+    # Small segments: the disk fills while segments rotate, too.
+    args = ["--storage-url", str(tmp_path / "objects"), "--block-max-age-seconds", "3600",
+            "--wal-segment-bytes", "65536"]
+    servers = []
+    try:
+        server = Combray(small / "data", args)
+        servers.append(server.start())
+        filler = small / "filler"
+        filler.write_bytes(b"\0" * (shutil.disk_usage(small).free - 1_000_000))
+        acknowledged, refused = [], None
+        for _ in range(500):
+            trace_id, message = one_span_request(padding=20_000)
+            response = requests.post(f"{server.otlp_http}/v1/traces", data=message.SerializeToString(),
+                                     headers={"content-type": "application/x-protobuf"}, timeout=10)
+            if response.status_code != 200:
+                refused = response
+                break
+            acknowledged.append(trace_id.hex())
+        assert refused is not None, "the disk never filled"
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert b"No space left on device" in refused.content
+        assert len(acknowledged) >= 10
+
+        # Space comes back: ingest goes on without a restart.
+        filler.unlink()
+        trace_id, message = one_span_request(padding=20_000)
+        send(server, message)
+        acknowledged.append(trace_id.hex())
+        server.kill()
+
+        restarted = Combray(small / "data", args)
+        servers.append(restarted.start())
+        for trace_id in acknowledged:
+            assert restarted.wait_for_trace(trace_id)["span_count"] == 1
+    finally:
+        for server in servers:
+            server.stop()
+        # Lazy: the harness keeps its log file (on this filesystem) open.
+        subprocess.run(["umount", "-l", str(small)], check=False)

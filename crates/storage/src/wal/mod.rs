@@ -83,6 +83,9 @@ pub struct WalConfig {
     /// Start even when a segment is damaged beyond a torn last write: replay its intact
     /// records and keep the damaged copy in quarantine (`--wal-skip-damaged`).
     pub skip_damaged: bool,
+    /// Tests: how many of the next syncs fail, as a failing disk's would.
+    #[cfg(test)]
+    pub(crate) failing_syncs: Arc<AtomicU64>,
 }
 
 impl WalConfig {
@@ -95,6 +98,8 @@ impl WalConfig {
             max_group_bytes: 32 * 1024 * 1024,
             queue_depth: 4096,
             skip_damaged: false,
+            #[cfg(test)]
+            failing_syncs: Arc::new(AtomicU64::new(0)),
         }
     }
 }

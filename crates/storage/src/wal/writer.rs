@@ -17,6 +17,29 @@ use crate::StorageError;
 /// An append waiting in a commit group: its payload and whom to tell.
 type PendingAppend = (Vec<u8>, oneshot::Sender<Result<(), StorageError>>);
 
+/// Why a commit group failed, told to each of its appenders as a [`StorageError`].
+#[derive(Clone)]
+struct Failure {
+    path: PathBuf,
+    kind: std::io::ErrorKind,
+    message: String,
+    /// The WAL takes no more appends (a failed write could not be cut back off the segment).
+    broken: bool,
+}
+
+impl Failure {
+    fn to_error(&self) -> StorageError {
+        if self.broken {
+            return StorageError::Closed(self.message.clone());
+        }
+        StorageError::io(
+            "append to the write-ahead log",
+            &self.path,
+            std::io::Error::new(self.kind, self.message.clone()),
+        )
+    }
+}
+
 pub(super) enum WalRequest {
     /// Make a record durable.
     Append {
@@ -44,11 +67,16 @@ impl OpenSegment {
             .append(true)
             .open(&path)
             .map_err(|e| StorageError::io("create", &path, e))?;
-        file.write_all(&frame::header())
-            .map_err(|e| StorageError::io("write", &path, e))?;
-        file.sync_all()
-            .map_err(|e| StorageError::io("sync", &path, e))?;
-        sync_dir(dir)?;
+        let ready = file
+            .write_all(&frame::header())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StorageError::io("write", &path, e))
+            .and_then(|()| sync_dir(dir));
+        if let Err(error) = ready {
+            // Leave no half-made segment behind (a full disk), so the next try can create it.
+            let _ = std::fs::remove_file(&path);
+            return Err(error);
+        }
         Ok(Self {
             path,
             file,
@@ -123,11 +151,7 @@ impl Writer {
             }
             let outcome = self.commit(&group);
             for (_, done) in group {
-                let reply = match &outcome {
-                    Ok(()) => Ok(()),
-                    Err(message) => Err(StorageError::Closed(message.clone())),
-                };
-                let _ = done.send(reply);
+                let _ = done.send(outcome.clone().map_err(|failure| failure.to_error()));
             }
         }
     }
@@ -141,9 +165,14 @@ impl Writer {
         Ok(sealed)
     }
 
-    fn commit(&mut self, group: &[PendingAppend]) -> Result<(), String> {
+    fn commit(&mut self, group: &[PendingAppend]) -> Result<(), Failure> {
         if let Some(reason) = &self.broken {
-            return Err(reason.clone());
+            return Err(Failure {
+                path: self.segment.path.clone(),
+                kind: std::io::ErrorKind::Other,
+                message: reason.clone(),
+                broken: true,
+            });
         }
         let committed_len = self.segment.len;
         self.buffer.clear();
@@ -151,17 +180,26 @@ impl Writer {
             frame::encode_record(&mut self.buffer, payload);
         }
         if let Err(error) = self.write_and_sync() {
-            let message = error.to_string();
-            tracing::error!(error = %message, "WAL append failed");
+            tracing::error!(%error, "WAL append failed; nothing of this group is acknowledged");
             self.roll_back(committed_len);
-            return Err(message);
+            let kind = match &error {
+                StorageError::Io { source, .. } => source.kind(),
+                _ => std::io::ErrorKind::Other,
+            };
+            return Err(Failure {
+                path: self.segment.path.clone(),
+                kind,
+                message: error.to_string(),
+                broken: self.broken.is_some(),
+            });
         }
         self.stats
             .record_commit(group.len() as u64, self.buffer.len() as u64);
         if self.segment.len >= self.config.segment_bytes {
+            // A full disk can refuse the new segment; the group is durable all the same, so
+            // keep appending to this one and try again after the next commit.
             if let Err(error) = self.rotate() {
-                tracing::error!(%error, "cannot start a new WAL segment");
-                self.broken = Some(error.to_string());
+                tracing::warn!(%error, "cannot start a new WAL segment yet; the current one grows");
             }
         }
         Ok(())
@@ -175,14 +213,27 @@ impl Writer {
             .map_err(|e| StorageError::io("write", path, e))?;
         if self.config.fsync != FsyncPolicy::Never {
             let started = Instant::now();
-            self.segment
-                .file
-                .sync_data()
+            self.sync_segment()
                 .map_err(|e| StorageError::io("sync", path, e))?;
             self.stats.record_fsync(started.elapsed());
         }
         self.segment.len += self.buffer.len() as u64;
         Ok(())
+    }
+
+    fn sync_segment(&self) -> std::io::Result<()> {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let failing = &self.config.failing_syncs;
+            if failing
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(std::io::Error::other("injected fsync failure"));
+            }
+        }
+        self.segment.file.sync_data()
     }
 
     /// Cuts a partially written group off the segment so later records stay framed; if even
