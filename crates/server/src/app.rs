@@ -202,6 +202,7 @@ pub async fn serve(
 
     shutdown.await;
     tracing::info!("shutting down: closing ingest");
+    state.begin_shutdown();
     let _ = stop_ingest.send(true);
     log_join("OTLP/HTTP", otlp_http.await);
     log_join("OTLP/gRPC", otlp_grpc.await);

@@ -20,6 +20,8 @@ use crate::xray::ingest::XRayService;
 /// Everything a request handler needs.
 pub struct AppState {
     storage: OnceLock<Arc<Storage>>,
+    /// Set once shutdown began: the final drain has run or is running, so nothing new is taken.
+    closing: std::sync::atomic::AtomicBool,
     /// API keys.
     pub keys: KeyRing,
     /// Ingest memory budget.
@@ -58,6 +60,7 @@ impl AppState {
         })?;
         Ok(Self {
             storage: OnceLock::new(),
+            closing: std::sync::atomic::AtomicBool::new(false),
             keys,
             admission: Admission::new(config.max_inflight_bytes),
             metrics: Metrics::default(),
@@ -78,6 +81,17 @@ impl AppState {
     /// Storage, or [`ApiError::NotReady`] while the WAL is being replayed.
     pub fn storage(&self) -> Result<&Arc<Storage>, ApiError> {
         self.storage.get().ok_or(ApiError::NotReady)
+    }
+
+    /// Shutdown began: ingest still reachable (PutTraceSegments on the API port) is refused.
+    pub fn begin_shutdown(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether shutdown began.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether WAL replay has finished.

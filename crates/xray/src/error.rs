@@ -28,6 +28,9 @@ pub enum XRayError {
     /// The caller may not make this call here (an operation the daemon's port does not serve).
     #[error("{0}")]
     AccessDenied(String),
+    /// The server is shutting down or starting: retry once it is back.
+    #[error("{0}")]
+    Unavailable(String),
     /// The server is busy (ingest or query limits).
     #[error("{0}")]
     Throttled(String),
@@ -45,6 +48,7 @@ impl XRayError {
             Self::ResourceNotFound { .. } => "ResourceNotFoundException",
             Self::TooManyTags { .. } => "TooManyTagsException",
             Self::AccessDenied(_) => "AccessDeniedException",
+            Self::Unavailable(_) => "ServiceUnavailableException",
             Self::Throttled(_) => "ThrottledException",
             Self::Internal(_) => "InternalFailure",
         }
@@ -57,6 +61,7 @@ impl XRayError {
             Self::AccessDenied(_) => 403,
             Self::ResourceNotFound { .. } => 404,
             Self::Throttled(_) => 429,
+            Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
     }

@@ -75,3 +75,27 @@ async fn a_cut_queued_between_two_environments_releases_does_not_stall_either() 
         );
     }
 }
+
+#[tokio::test]
+async fn put_trace_segments_after_shutdown_began_is_refused_with_503() {
+    use tower::ServiceExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, _storage) = crate::test_state::state(dir.path()).await;
+    let router = super::xray_router(Arc::clone(&state), super::Port::Api);
+    let put = || {
+        let body = serde_json::json!({ "TraceSegmentDocuments": [orphan(3).1] }).to_string();
+        axum::http::Request::post("/TraceSegments")
+            .body(axum::body::Body::from(body))
+            .expect("request")
+    };
+    let accepted = router.clone().oneshot(put()).await.expect("answer");
+    assert_eq!(accepted.status(), 200);
+    state.begin_shutdown();
+    let refused = router.oneshot(put()).await.expect("answer");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused.headers()["x-amzn-ErrorType"],
+        "ServiceUnavailableException"
+    );
+    assert!(refused.headers().contains_key("retry-after"));
+}

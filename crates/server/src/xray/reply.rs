@@ -185,7 +185,8 @@ fn respond(
 /// An error answer.
 pub(super) fn error(error: &XRayError, retry_after_seconds: u64) -> Response {
     let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let retry_after = matches!(error, XRayError::Throttled(_)).then_some(retry_after_seconds);
+    let retry_after = matches!(error, XRayError::Throttled(_) | XRayError::Unavailable(_))
+        .then_some(retry_after_seconds);
     respond(
         status,
         error.code(),

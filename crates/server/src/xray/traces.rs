@@ -38,6 +38,13 @@ pub(super) async fn put_trace_segments(
     body: Bytes,
 ) -> Response {
     let result = async {
+        if state.is_closing() {
+            // The assembler's final drain has run: a document taken now would wait in it
+            // with nobody left to store it.
+            return Err(XRayError::Unavailable(
+                "Combray is shutting down; send the segments again once it is back".into(),
+            ));
+        }
         let input: PutSegmentsInput = parse(&body)?;
         let documents = input
             .trace_segment_documents

@@ -385,10 +385,16 @@ async fn a_failed_fsync_fails_its_group_alone_and_later_appends_go_on() {
     config.failing_syncs.store(1, Ordering::SeqCst);
     let error = wal.append(b"lost".to_vec()).await.unwrap_err();
     assert_eq!(error.kind(), StorageErrorKind::Io, "{error}");
-    assert!(error.to_string().contains("injected fsync failure"), "{error}");
+    assert!(
+        error.to_string().contains("injected fsync failure"),
+        "{error}"
+    );
     wal.append(b"after".to_vec()).await.unwrap();
     drop(wal);
     let (_, report, replayed) = open_collecting(&config);
     assert_eq!(replayed, vec![b"before".to_vec(), b"after".to_vec()]);
-    assert_eq!(report.truncated_bytes, 0, "the failed group was cut off at once");
+    assert_eq!(
+        report.truncated_bytes, 0,
+        "the failed group was cut off at once"
+    );
 }
