@@ -218,7 +218,11 @@ impl Storage {
             .map(|b| b.meta.retention_start_unix_nano())
             .min()
             .unwrap_or(0);
-        let (store, blocks) = (Arc::clone(self.blocks.store()), inputs.to_vec());
+        // Oldest block first (ids sort by creation): where two inputs hold a span, the merge
+        // keeps the copy of the later one.
+        let mut blocks = inputs.to_vec();
+        blocks.sort_by(|a, b| a.meta.block_id.cmp(&b.meta.block_id));
+        let store = Arc::clone(self.blocks.store());
         let (head, max_head_bytes) = (Arc::clone(&self.head), self.config.max_head_bytes);
         let cuts_running = Arc::clone(&self.cuts_running);
         let built = on_thread_at_nice("combray-compact", COMPACTION_NICE, move |runtime| {

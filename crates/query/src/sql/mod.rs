@@ -132,6 +132,14 @@ pub(crate) fn engine_error(error: DataFusionError) -> QueryError {
     }
 }
 
+/// What a query may be: no DDL, DML or statements.
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
 impl SqlEngine {
     /// An engine with these limits.
     pub fn new(limits: SqlLimits) -> Result<Self, QueryError> {
@@ -201,6 +209,22 @@ impl SqlEngine {
         Ok(context)
     }
 
+    /// Parses and plans a query over the environment's spans without running it: what the
+    /// SQL entry does before any data is read (the fuzz target `sql_plan` drives it).
+    pub async fn plan(
+        &self,
+        store: &dyn SpanStore,
+        environment: &str,
+        sql: &str,
+    ) -> Result<(), QueryError> {
+        let context = self.session(store, environment, ListColumns::Hidden)?;
+        context
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(engine_error)?;
+        Ok(())
+    }
+
     /// Runs one read-only query over the environment's spans. `max_rows` can only lower the
     /// engine's row limit.
     pub async fn run(
@@ -213,10 +237,7 @@ impl SqlEngine {
         let started = Instant::now();
         let max_rows = max_rows.map_or(self.limits.max_rows, |n| n.min(self.limits.max_rows));
         let context = self.session(store, environment, ListColumns::Hidden)?;
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
+        let options = read_only();
         let sql = sql.to_owned();
         let work = async move {
             let frame = context

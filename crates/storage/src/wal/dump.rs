@@ -40,45 +40,51 @@ pub fn dump(dir: &Path, progress: &dyn Fn(usize, usize)) -> Result<Vec<SegmentDu
     for (index, (sequence, path, quarantine)) in listed.into_iter().enumerate() {
         progress(index, total);
         let bytes = std::fs::read(&path).map_err(|e| StorageError::io("read", &path, e))?;
-        let mut dump = SegmentDump {
+        let (records, problem) = scan_segment(&bytes);
+        segments.push(SegmentDump {
             sequence,
-            path,
             bytes: bytes.len() as u64,
-            records: Vec::new(),
-            problem: None,
+            records: records
+                .into_iter()
+                .map(|(offset, payload)| (offset, payload.to_vec()))
+                .collect(),
+            problem,
             quarantine,
-        };
-        if let Err(problem) = frame::check_header(&bytes) {
-            dump.problem = Some(format!("header: {problem:?}"));
-            segments.push(dump);
-            continue;
-        }
-        let mut offset = frame::HEADER_LEN;
-        loop {
-            match frame::decode_record(&bytes, offset) {
-                Decoded::Record {
-                    payload,
-                    next_offset,
-                } => {
-                    dump.records.push((offset, payload.to_vec()));
-                    offset = next_offset;
-                }
-                Decoded::End => break,
-                Decoded::Torn => {
-                    dump.problem = Some(format!(
-                        "torn record at offset {offset} ({} bytes)",
-                        bytes.len() - offset
-                    ));
-                    break;
-                }
-                Decoded::Corrupt(reason) => {
-                    dump.problem = Some(format!("{reason} at offset {offset}"));
-                    break;
-                }
-            }
-        }
-        segments.push(dump);
+            path,
+        });
     }
     progress(total, total);
     Ok(segments)
+}
+
+/// The intact records of a segment's bytes (offset and payload), and what is wrong past the
+/// last of them, if anything. Reads only; a pure function of the bytes.
+pub fn scan_segment(bytes: &[u8]) -> (Vec<(usize, &[u8])>, Option<String>) {
+    if let Err(problem) = frame::check_header(bytes) {
+        return (Vec::new(), Some(format!("header: {problem:?}")));
+    }
+    let mut records = Vec::new();
+    let mut offset = frame::HEADER_LEN;
+    loop {
+        match frame::decode_record(bytes, offset) {
+            Decoded::Record {
+                payload,
+                next_offset,
+            } => {
+                records.push((offset, payload));
+                offset = next_offset;
+            }
+            Decoded::End => return (records, None),
+            Decoded::Torn => {
+                let problem = format!(
+                    "torn record at offset {offset} ({} bytes)",
+                    bytes.len() - offset
+                );
+                return (records, Some(problem));
+            }
+            Decoded::Corrupt(reason) => {
+                return (records, Some(format!("{reason} at offset {offset}")));
+            }
+        }
+    }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-pub use dump::{dump, SegmentDump};
+pub use dump::{dump, scan_segment, SegmentDump};
 pub use quarantine::QuarantineState;
 pub use replay::ReplayReport;
 
