@@ -6,12 +6,21 @@ use std::time::Duration;
 use combray_ingest::xray::parse_document;
 use combray_storage::SpanStore;
 
-use super::ingest::{flush_expired, ingest_acknowledged};
+use super::ingest::ingest_acknowledged;
+use super::release::flush_expired;
 
 /// A subsegment whose parent never arrives, so it waits in the assembler until released.
 fn orphan(trace: u32) -> (combray_ingest::xray::Document, String) {
     let text = format!(
         r#"{{"type":"subsegment","trace_id":"1-5759e988-{trace:024x}","parent_id":"00000000000000a1","id":"{trace:016x}","name":"q","start_time":1.0,"end_time":2.0}}"#
+    );
+    (parse_document(&text).expect("valid document"), text)
+}
+
+/// A segment with no parent: stored at once.
+fn segment(trace: u32) -> (combray_ingest::xray::Document, String) {
+    let text = format!(
+        r#"{{"trace_id":"1-5759e988-{trace:024x}","id":"{trace:016x}","name":"web","start_time":1.0,"end_time":2.0}}"#
     );
     (parse_document(&text).expect("valid document"), text)
 }
@@ -98,4 +107,39 @@ async fn put_trace_segments_after_shutdown_began_is_refused_with_503() {
         "ServiceUnavailableException"
     );
     assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_spans_whose_append_fails_are_kept_and_stored_at_the_next_release() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, storage) = crate::test_state::state_with_head_limit(dir.path(), 1).await;
+    ingest_acknowledged(&state, "prod", vec![orphan(4)])
+        .await
+        .expect("held");
+    // Something in the head: with a head limit of one byte, every further append is refused.
+    ingest_acknowledged(&state, "prod", vec![segment(5)])
+        .await
+        .expect("stored");
+    let finish = |settling: super::ingest::Settling| {
+        let state = Arc::clone(&state);
+        async move {
+            let _ = settling.finish(&state).await;
+        }
+    };
+    flush_expired(&state, true, finish).await;
+    assert_eq!(
+        super::release::unsettled_spans(&state),
+        1,
+        "kept, not dropped"
+    );
+
+    storage.cut().await.expect("cut").expect("a block");
+    flush_expired(&state, false, finish).await;
+    assert_eq!(super::release::unsettled_spans(&state), 0);
+    let trace = orphan(4).0.trace_id;
+    let stored = tokio::task::spawn_blocking(move || storage.trace_records("prod", &trace))
+        .await
+        .expect("read")
+        .expect("records");
+    assert_eq!(stored.len(), 1, "the released span is stored");
 }

@@ -39,6 +39,8 @@ pub struct XRayCounters {
     pub documents_rejected: AtomicU64,
     /// Telemetry records received from daemons.
     pub telemetry_records: AtomicU64,
+    /// Released spans given up after their append kept failing (see `release.rs`).
+    pub spans_lost: AtomicU64,
 }
 
 impl XRayCounters {
@@ -85,6 +87,11 @@ impl XRayService {
                 "Telemetry records received from daemons.",
                 load(&c.telemetry_records),
             ),
+            (
+                "combray_xray_spans_lost_total",
+                "Spans released by the assembler and given up after their append kept failing.",
+                load(&c.spans_lost),
+            ),
         ] {
             counter(out, name, help, value);
         }
@@ -119,20 +126,22 @@ pub struct XRayService {
     journal: HeldJournal,
     /// Documents the journal held at start, until [`restore_held`] puts them back.
     restored: Mutex<Vec<(String, String)>>,
+    /// Released spans whose append failed, kept to be tried again (see `release.rs`).
+    pub(super) unsettled: Mutex<Vec<super::release::Unsettled>>,
     /// Counters.
     pub counters: XRayCounters,
 }
 
 /// Ids that left an assembler's waiting room.
-type Departed = Vec<(TraceId, SpanId)>;
+pub(super) type Departed = Vec<(TraceId, SpanId)>;
 
 /// What an assembler made of a batch: spans to store, documents to journal as waiting, and
 /// documents that stopped waiting.
 #[derive(Default)]
-struct Assembled {
-    ready: Vec<ResolvedSpan>,
+pub(super) struct Assembled {
+    pub(super) ready: Vec<ResolvedSpan>,
     held: Vec<HeldDocument>,
-    departed: Departed,
+    pub(super) departed: Departed,
 }
 
 impl XRayService {
@@ -166,6 +175,7 @@ impl XRayService {
             max_waiting: MAX_WAITING_DOCUMENTS,
             journal,
             restored: Mutex::new(restored),
+            unsettled: Mutex::new(Vec::new()),
             counters: XRayCounters::default(),
         })
     }
@@ -198,7 +208,7 @@ impl XRayService {
     }
 
     /// Documents that waited long enough (or all, at shutdown), by environment.
-    fn release(&self, everything: bool) -> Vec<(String, Assembled)> {
+    pub(super) fn release(&self, everything: bool) -> Vec<(String, Assembled)> {
         let now = Instant::now();
         let mut assemblers = self.assemblers.lock();
         assemblers
@@ -231,7 +241,7 @@ impl XRayService {
 }
 
 /// Spans as one write-path batch.
-fn normalized(environment: &str, spans: Vec<ResolvedSpan>) -> Normalized {
+pub(super) fn normalized(environment: &str, spans: Vec<ResolvedSpan>) -> Normalized {
     Normalized {
         batch: SpanBatch {
             environment: environment.to_owned(),
@@ -249,11 +259,13 @@ fn normalized(environment: &str, spans: Vec<ResolvedSpan>) -> Normalized {
 /// crash in between stores them twice rather than never.
 #[must_use = "nothing is stored or journaled until `finish` has run"]
 pub struct Settling {
-    environment: String,
-    spans: Option<PendingCommit>,
-    held: Vec<HeldDocument>,
-    departed: Departed,
-    accepted_documents: u64,
+    pub(super) environment: String,
+    pub(super) spans: Option<PendingCommit>,
+    pub(super) held: Vec<HeldDocument>,
+    pub(super) departed: Departed,
+    pub(super) accepted_documents: u64,
+    /// Released spans, kept until they are durable so a failed append can be tried again.
+    pub(super) retry: Option<Normalized>,
 }
 
 impl Settling {
@@ -261,7 +273,12 @@ impl Settling {
     /// counts the documents of the batch as accepted.
     pub async fn finish(self, state: &AppState) -> Result<(), ApiError> {
         if let Some(spans) = self.spans {
-            spans.finish(state).await?;
+            if let Err(error) = spans.finish(state).await {
+                if let Some(batch) = self.retry {
+                    super::release::keep(state, &self.environment, batch, self.departed);
+                }
+                return Err(error);
+            }
         }
         state
             .xray
@@ -301,12 +318,13 @@ async fn begin_settle(
         held: assembled.held,
         departed: assembled.departed,
         accepted_documents,
+        retry: None,
     })
 }
 
 /// Takes valid documents from the UDP port and queues the WAL record of what is ready, without
 /// waiting for it: nothing is acknowledged to a UDP sender, so the receiver may go on with its
-/// next batch. Documents that wait in the assembler are stored by [`flush_expired`] or at
+/// next batch. Documents that wait in the assembler are stored by `release::flush_expired` or at
 /// shutdown; nothing was acknowledged to their sender, so they are not journaled.
 pub async fn begin_ingest(
     state: &AppState,
@@ -334,27 +352,6 @@ pub async fn ingest_acknowledged(
         .await?
         .finish(state)
         .await
-}
-
-/// Queues the WAL records of documents that have waited long enough (or all of them, at
-/// shutdown), one environment at a time, and gives each settling to `hand_over` before the next
-/// is begun. A settling holds the cut's gate shared until it is finished: begun two at once, a
-/// cut that queued for the gate in between would wait for the first while the second waited
-/// behind the cut, and every later append behind both. What cannot be queued is logged.
-pub async fn flush_expired<F, Fut>(state: &AppState, everything: bool, mut hand_over: F)
-where
-    F: FnMut(Settling) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for (environment, released) in state.xray.release(everything) {
-        let count = released.ready.len();
-        match begin_settle(state, &environment, released, 0).await {
-            Ok(queued) => hand_over(queued).await,
-            Err(error) => {
-                tracing::error!(%error, spans = count, %environment, "cannot store X-Ray documents released by the assembler");
-            }
-        }
-    }
 }
 
 /// Rewrites the held journal as what is held now, once it has grown enough.

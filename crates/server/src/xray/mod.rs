@@ -9,6 +9,7 @@ mod control;
 mod held;
 pub mod ingest;
 mod reads;
+pub mod release;
 mod reply;
 mod sigv4;
 mod traces;

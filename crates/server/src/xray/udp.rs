@@ -15,7 +15,8 @@ use combray_ingest::xray::{parse_document, split_datagram, Document};
 use std::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
-use super::ingest::{begin_ingest, compact_journal, flush_expired, Settling, XRayCounters};
+use super::ingest::{begin_ingest, compact_journal, Settling, XRayCounters};
+use super::release::{flush_expired, unsettled_spans};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
@@ -182,6 +183,10 @@ async fn write(state: Arc<AppState>, mut queue: mpsc::Receiver<Document>) {
     drop(landing);
     if lander.await.is_err() {
         tracing::error!("the X-Ray UDP lander panicked");
+    }
+    let left = unsettled_spans(&state);
+    if left > 0 {
+        tracing::error!(spans = left, "X-Ray spans released by the assembler could not be stored before shutdown: their appends kept failing");
     }
     compact_journal(&state).await;
 }
