@@ -160,3 +160,24 @@ pub fn normalize_status<B>(mut response: http::Response<B>) -> http::Response<B>
     }
     response
 }
+
+/// Tests: one Export as the listener runs it (the key check, then the service), without HTTP/2.
+#[cfg(test)]
+pub(crate) async fn export_in_process(
+    state: &Arc<AppState>,
+    request: Request<ExportTraceServiceRequest>,
+) -> Result<ExportTraceServiceResponse, Status> {
+    let (metadata, extensions, message) = request.into_parts();
+    let checked = Authenticate {
+        state: Arc::clone(state),
+    }
+    .call(Request::from_parts(metadata, extensions, ()))?;
+    let (metadata, extensions, ()) = checked.into_parts();
+    let service = OtlpGrpc {
+        state: Arc::clone(state),
+    };
+    service
+        .export(Request::from_parts(metadata, extensions, message))
+        .await
+        .map(Response::into_inner)
+}

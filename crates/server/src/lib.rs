@@ -18,6 +18,8 @@ pub mod config;
 pub mod data_dir;
 pub mod grpc;
 pub mod http;
+#[cfg(test)]
+mod isolation_tests;
 pub mod keys;
 pub mod metrics;
 mod panics;
