@@ -6,13 +6,7 @@ use super::*;
 use crate::StorageErrorKind;
 
 fn open_collecting(config: &WalConfig) -> (Wal, ReplayReport, Vec<Vec<u8>>) {
-    let mut replayed = Vec::new();
-    let (wal, report) = Wal::open(config.clone(), |payload| {
-        replayed.push(payload.to_vec());
-        Ok(())
-    })
-    .unwrap();
-    (wal, report, replayed)
+    replay_with(config).unwrap()
 }
 
 fn payload(index: usize) -> Vec<u8> {
