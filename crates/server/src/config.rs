@@ -83,6 +83,13 @@ pub struct ServeArgs {
     /// [default: 1073741824]
     #[arg(long, env = "COMBRAY_SQL_MEMORY_BYTES")]
     pub sql_memory_bytes: Option<u64>,
+    /// Seconds a read (trace, search, services, every X-Ray read) may run; past it, 422
+    /// [default: 30]
+    #[arg(long, env = "COMBRAY_QUERY_TIMEOUT_SECONDS")]
+    pub query_timeout_seconds: Option<u64>,
+    /// Reads that may run at once; more are answered 503 [default: 16]
+    #[arg(long, env = "COMBRAY_MAX_CONCURRENT_READS")]
+    pub max_concurrent_reads: Option<u64>,
     /// Seconds a client is told to wait in Retry-After when Combray is overloaded [default: 1]
     #[arg(long, env = "COMBRAY_RETRY_AFTER_SECONDS")]
     pub retry_after_seconds: Option<u64>,
@@ -146,6 +153,8 @@ struct FileXRay {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSql {
+    query_timeout_seconds: Option<u64>,
+    max_concurrent_reads: Option<u64>,
     max_rows: Option<u64>,
     timeout_seconds: Option<u64>,
     memory_bytes: Option<u64>,
@@ -239,6 +248,10 @@ pub struct Config {
     pub sql_timeout_seconds: u64,
     /// Memory of all running SQL queries.
     pub sql_memory_bytes: usize,
+    /// Seconds any other read may run.
+    pub query_timeout_seconds: u64,
+    /// Reads that may run at once.
+    pub max_concurrent_reads: usize,
     /// X-Ray daemon address (UDP segments, TCP API).
     pub xray_addr: SocketAddr,
     /// Environment of the X-Ray daemon port.
@@ -350,6 +363,15 @@ impl Config {
                     .or(file.sql.memory_bytes)
                     .unwrap_or(1024 * MIB),
             ),
+            query_timeout_seconds: args
+                .query_timeout_seconds
+                .or(file.sql.query_timeout_seconds)
+                .unwrap_or(30),
+            max_concurrent_reads: to_usize(
+                args.max_concurrent_reads
+                    .or(file.sql.max_concurrent_reads)
+                    .unwrap_or(16),
+            ),
             xray_addr: args
                 .xray_addr
                 .or(file.xray.addr)
@@ -406,6 +428,10 @@ impl Config {
             "xray account_id must be 12 digits"
         );
         anyhow::ensure!(self.xray_udp_queue > 0, "xray udp_queue must be positive");
+        anyhow::ensure!(
+            self.query_timeout_seconds > 0 && self.max_concurrent_reads > 0,
+            "sql query_timeout_seconds and max_concurrent_reads must be positive"
+        );
         Ok(())
     }
 }

@@ -36,6 +36,8 @@ pub struct AppState {
     pub sql: SqlEngine,
     /// The X-Ray API and receivers.
     pub xray: XRayService,
+    /// The limits every read runs under.
+    pub reads: crate::reads::ReadGate,
 }
 
 /// Nanoseconds since the Unix epoch, now.
@@ -68,6 +70,10 @@ impl AppState {
             retry_after_seconds: config.retry_after_seconds,
             sql,
             xray: XRayService::new(config, store)?,
+            reads: crate::reads::ReadGate::new(
+                config.max_concurrent_reads,
+                std::time::Duration::from_secs(config.query_timeout_seconds),
+            ),
         })
     }
 

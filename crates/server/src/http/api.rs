@@ -14,7 +14,8 @@ use crate::keys::{Access, KEY_HEADER};
 use crate::state::AppState;
 
 /// Runs a read in the caller's environment on the blocking pool (queries scan memory and would
-/// otherwise hold a reactor thread), and renders its result or error as JSON.
+/// otherwise hold a reactor thread) under the read gate's limits, and renders its result or
+/// error as JSON.
 async fn read<T, F>(state: Arc<AppState>, headers: &HeaderMap, query: F) -> Response
 where
     T: serde::Serialize + Send + 'static,
@@ -25,14 +26,17 @@ where
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let retry_after = state.retry_after_seconds;
-    let outcome = tokio::task::spawn_blocking(move || {
-        let environment = state.keys.authorize(key.as_deref(), Access::Read)?;
-        query(&state, &environment)
-    })
-    .await;
-    match crate::panics::joined(outcome) {
+    let gate = state.reads.clone();
+    let outcome = gate
+        .run(move || {
+            let environment = state.keys.authorize(key.as_deref(), Access::Read)?;
+            query(&state, &environment)
+        })
+        .await;
+    match outcome {
         Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(error)) | Err(error) => error.json_response(retry_after),
+        Ok(Err(error)) => error.json_response(retry_after),
+        Err(refused) => ApiError::from(refused).json_response(retry_after),
     }
 }
 

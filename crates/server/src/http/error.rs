@@ -35,6 +35,9 @@ pub enum ApiError {
     /// No such route.
     #[error("no route for {0}")]
     NoRoute(String),
+    /// A read was not run to its end (too many at once, or past its deadline).
+    #[error(transparent)]
+    Read(#[from] crate::reads::ReadRefused),
     /// A bug: the request panicked.
     #[error("Combray failed on this request (an internal error, logged): {0}")]
     Internal(String),
@@ -67,6 +70,8 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Read(crate::reads::ReadRefused::Busy(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Read(crate::reads::ReadRefused::TimedOut(_)) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
 

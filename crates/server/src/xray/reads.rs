@@ -45,7 +45,8 @@ fn parse_filter(text: Option<&str>) -> XRayResult<Option<Filter>> {
         .transpose()
 }
 
-/// Runs a read over storage on the blocking pool.
+/// Runs a read over storage on the blocking pool, under the read gate's limits (past them,
+/// ThrottledException).
 async fn blocking<F>(state: &Arc<AppState>, read: F) -> XRayResult<Value>
 where
     F: FnOnce(&dyn SpanStore) -> XRayResult<Value> + Send + 'static,
@@ -55,11 +56,9 @@ where
             .storage()
             .map_err(|e| XRayError::Throttled(e.to_string()))?,
     );
-    match tokio::task::spawn_blocking(move || read(storage.as_ref())).await {
+    match state.reads.run(move || read(storage.as_ref())).await {
         Ok(result) => result,
-        // Unwinds on into the port's panic catcher: a 500, counted.
-        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
-        Err(error) => Err(XRayError::Internal(format!("the read failed: {error}"))),
+        Err(refused) => Err(XRayError::Throttled(refused.to_string())),
     }
 }
 
