@@ -110,7 +110,10 @@ impl Storage {
                 let Some(inputs) = self.compaction_candidates(&environment, &checkpoints) else {
                     break;
                 };
-                self.compact(&environment, &inputs).await?;
+                if !self.compact(&environment, &inputs, window).await? {
+                    // The lease ran out mid-compaction: the next holder takes over.
+                    break;
+                }
                 report.compacted_into += 1;
                 report.compacted_from += inputs.len();
             }
@@ -201,7 +204,32 @@ impl Storage {
         self.config.maintenance.pick(eligible)
     }
 
-    async fn compact(&self, environment: &str, inputs: &[Arc<Block>]) -> Result<(), StorageError> {
+    /// Whether this node still holds the lease of `window`: the window is current and the
+    /// lease object names this node. Checked right before a compaction's commit point.
+    async fn holds_lease(&self, window: u64) -> bool {
+        if self.lease_window() != window {
+            return false;
+        }
+        let path = object_store::path::Path::from(format!("leases/maintenance/{window:020}"));
+        match self.blocks.store().get(&path).await {
+            Ok(holder) => holder
+                .bytes()
+                .await
+                .is_ok_and(|holder| holder.as_ref() == self.config.node_id.as_bytes()),
+            Err(_) => false,
+        }
+    }
+
+    /// Merges `inputs` into one block under the lease of `window`. Returns false, publishing
+    /// nothing, when the lease is no longer this node's at the commit point: another node may
+    /// be compacting the same inputs under the next window, and two merged blocks replacing
+    /// the same inputs would show their spans twice.
+    async fn compact(
+        &self,
+        environment: &str,
+        inputs: &[Arc<Block>],
+        window: u64,
+    ) -> Result<bool, StorageError> {
         let (environment_name, node) = (environment.to_owned(), self.config.node_id.clone());
         // What the inputs replaced is replaced too: their leftovers may outlive them (a stop
         // within the grace period), and once an input's own meta is gone, only this list keeps
@@ -250,11 +278,26 @@ impl Storage {
             Ok(built)
         })
         .await?;
-        let merged = self.blocks.publish(built).await?;
+        #[cfg(test)]
+        tokio::time::sleep(self.config.maintenance.pause_before_commit).await;
+        let mut built = built;
+        built.meta.lease_window = Some(window);
+        let Some(merged) = self
+            .blocks
+            .publish_if(built, self.holds_lease(window))
+            .await?
+        else {
+            tracing::warn!(
+                window,
+                inputs = inputs.len(),
+                "the maintenance lease ran out before this compaction's commit point; abandoned it"
+            );
+            return Ok(false);
+        };
         tracing::info!(block = %merged.meta.block_id, inputs = inputs.len(), spans = merged.meta.span_count, "compacted blocks");
         self.blocks.add(merged);
         self.schedule_deletion(inputs.to_vec());
-        Ok(())
+        Ok(true)
     }
 
     fn schedule_deletion(&self, blocks: Vec<Arc<Block>>) {

@@ -56,6 +56,11 @@ pub struct BlockMeta {
     /// ignore them and maintenance deletes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaces: Vec<String>,
+    /// For a compacted block, the maintenance lease window it was made under (the fencing
+    /// token): the node re-checked that it still held that window's lease before writing this
+    /// meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_window: Option<u64>,
 }
 
 impl BlockMeta {

@@ -292,6 +292,18 @@ impl Blocks {
     /// Uploads a block: data, then trace index, then meta. Until the meta exists, no reader or
     /// restart sees the block.
     pub async fn publish(&self, built: BuiltBlock) -> Result<Arc<Block>, StorageError> {
+        self.publish_if(built, async { true })
+            .await?
+            .ok_or_else(|| StorageError::Closed("a block was published under a condition".into()))
+    }
+
+    /// Like [`Blocks::publish`], but writes the meta (the commit point) only if `still_allowed`
+    /// says so once data and trace index are up; otherwise removes them and answers `None`.
+    pub async fn publish_if(
+        &self,
+        built: BuiltBlock,
+        still_allowed: impl std::future::Future<Output = bool>,
+    ) -> Result<Option<Arc<Block>>, StorageError> {
         let paths = BlockPaths::new(&built.meta.environment, &built.meta.block_id);
         let meta_json = serde_json::to_vec_pretty(&built.meta)
             .map_err(|e| StorageError::Codec(e.to_string()))?;
@@ -304,11 +316,17 @@ impl Blocks {
             .put(&paths.traces, PutPayload::from(built.traces))
             .await
             .map_err(|e| StorageError::object_store("upload trace index to", e))?;
+        if !still_allowed.await {
+            for path in [&paths.traces, &paths.data] {
+                let _ = self.store.delete(path).await;
+            }
+            return Ok(None);
+        }
         self.store
             .put(&paths.meta, PutPayload::from(meta_json))
             .await
             .map_err(|e| StorageError::object_store("upload block meta to", e))?;
-        Ok(Arc::new(Block::new(built.meta, traces)))
+        Ok(Some(Arc::new(Block::new(built.meta, traces))))
     }
 
     /// Makes a published block visible to readers. A compacted block hides the blocks it

@@ -172,6 +172,7 @@ fn assemble(
         operations,
         columns,
         replaces: Vec::new(),
+        lease_window: None,
     };
     Ok(BuiltBlock {
         meta,

@@ -33,6 +33,9 @@ pub struct MaintenancePolicy {
     pub lease_window: Duration,
     /// How long objects of replaced or expired blocks stay for queries already reading them.
     pub deletion_grace: Duration,
+    /// Tests: how long a compaction waits between building its block and its commit point.
+    #[cfg(test)]
+    pub(crate) pause_before_commit: Duration,
 }
 
 impl Default for MaintenancePolicy {
@@ -46,6 +49,8 @@ impl Default for MaintenancePolicy {
             retention: Duration::from_secs(30 * 24 * 3600),
             lease_window: Duration::from_secs(60),
             deletion_grace: Duration::from_secs(30),
+            #[cfg(test)]
+            pause_before_commit: Duration::ZERO,
         }
     }
 }
@@ -128,6 +133,7 @@ mod tests {
             operations: Default::default(),
             columns: Default::default(),
             replaces: Vec::new(),
+            lease_window: None,
         };
         Arc::new(Block::new(meta, TraceIndex::default()))
     }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use combray_model::{Span, SpanBatch, TraceId};
+use futures::StreamExt;
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
 
@@ -257,4 +258,76 @@ async fn compaction_with_a_full_head_and_no_cut_running_finishes() {
         .expect("compaction must not wait for a cut that is not running")
         .unwrap();
     assert_eq!((report.compacted_into, report.compacted_from), (1, 2));
+}
+
+/// Two nodes share a store; node A's compaction is slowed past its lease window, node B takes
+/// the next window and compacts the same blocks. A must not publish: every span stays once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compaction_whose_lease_ran_out_does_not_publish() {
+    const WINDOW: Duration = Duration::from_secs(1);
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let open_with = |dir: std::path::PathBuf, node: &'static str, pause: Duration| {
+        let store = Arc::clone(&store);
+        async move {
+            let mut config = StorageConfig::new(dir, store);
+            config.node_id = node.into();
+            config.maintenance = MaintenancePolicy {
+                deletion_grace: Duration::ZERO,
+                lease_window: WINDOW,
+                pause_before_commit: pause,
+                ..MaintenancePolicy::default()
+            };
+            Arc::new(Storage::open(config).await.unwrap())
+        }
+    };
+    let node_a = open_with(dir_a.path().into(), "node-a", Duration::from_millis(2500)).await;
+    let base = now();
+    for round in 0..3u8 {
+        node_a
+            .append(&batch(vec![span(1, round + 1, base + u64::from(round))]))
+            .await
+            .unwrap();
+        node_a.cut().await.unwrap();
+    }
+    let node_b = open_with(dir_b.path().into(), "node-b", Duration::ZERO).await;
+    assert_eq!(node_b.blocks().blocks("prod").len(), 3);
+
+    // Start at the beginning of a window, so A's pause surely outlasts it.
+    let window = WINDOW.as_nanos() as u64;
+    let into_window = now() % window;
+    tokio::time::sleep(Duration::from_nanos(window - into_window + 20_000_000)).await;
+    let slow = tokio::spawn({
+        let node_a = Arc::clone(&node_a);
+        async move { node_a.maintain().await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let taken_over = node_b.maintain().await.unwrap();
+    assert!(taken_over.leased, "B holds the next window's lease");
+    assert_eq!(taken_over.compacted_from, 3);
+    let abandoned = slow.await.unwrap();
+    assert!(abandoned.leased);
+    assert_eq!(
+        abandoned.compacted_into, 0,
+        "A's lease ran out before its commit point"
+    );
+
+    for node in [&node_a, &node_b] {
+        node.refresh_blocks().await.unwrap();
+        assert_eq!(node.blocks().blocks("prod").len(), 1);
+        assert_eq!(spans_of(node, 1).await, 3, "every span once");
+    }
+    let metas: Vec<_> = store
+        .list(Some(&object_store::path::Path::from("blocks/prod")))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .map(|meta| meta.unwrap().location.to_string())
+        .filter(|path| path.ends_with("meta.json"))
+        .collect();
+    assert_eq!(
+        metas.len(),
+        1 + 3,
+        "B's block and the inputs (deleted after grace)"
+    );
 }
