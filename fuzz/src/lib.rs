@@ -99,6 +99,7 @@ pub fn sql_plan(data: &[u8]) {
 
 /// A WAL segment's bytes: framing, then every intact record decoded as replay does.
 pub fn wal_replay(data: &[u8]) {
+    allow_caught_arrow_ipc_panics();
     let (records, _problem) = scan_segment(data);
     for (_, payload) in records {
         let _ = combray_storage::decode_wal_record(payload);
@@ -115,4 +116,22 @@ pub fn block_meta(data: &[u8]) {
     } else {
         let _ = TraceIndex::decode(body);
     }
+}
+
+/// libFuzzer's panic hook aborts at the panic, before unwinding reaches a `catch_unwind`. The
+/// WAL reader catches arrow-ipc's panics on malformed streams (and answers an error), so the
+/// hook lets those unwind and aborts on every other panic, which is a bug of ours.
+fn allow_caught_arrow_ipc_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let in_arrow_ipc = info
+                .location()
+                .is_some_and(|location| location.file().contains("arrow-ipc"));
+            if !in_arrow_ipc {
+                eprintln!("{info}");
+                std::process::abort();
+            }
+        }));
+    });
 }
