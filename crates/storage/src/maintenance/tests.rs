@@ -264,7 +264,7 @@ async fn compaction_with_a_full_head_and_no_cut_running_finishes() {
 /// the next window and compacts the same blocks. A must not publish: every span stays once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compaction_whose_lease_ran_out_does_not_publish() {
-    const WINDOW: Duration = Duration::from_secs(1);
+    const WINDOW: Duration = Duration::from_secs(2);
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let open_with = |dir: std::path::PathBuf, node: &'static str, pause: Duration| {
@@ -281,7 +281,7 @@ async fn a_compaction_whose_lease_ran_out_does_not_publish() {
             Arc::new(Storage::open(config).await.unwrap())
         }
     };
-    let node_a = open_with(dir_a.path().into(), "node-a", Duration::from_millis(2500)).await;
+    let node_a = open_with(dir_a.path().into(), "node-a", Duration::from_millis(5000)).await;
     let base = now();
     for round in 0..3u8 {
         node_a
@@ -301,7 +301,8 @@ async fn a_compaction_whose_lease_ran_out_does_not_publish() {
         let node_a = Arc::clone(&node_a);
         async move { node_a.maintain().await.unwrap() }
     });
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Into the next window, with most of it left for B's compaction.
+    tokio::time::sleep(Duration::from_millis(2300)).await;
     let taken_over = node_b.maintain().await.unwrap();
     assert!(taken_over.leased, "B holds the next window's lease");
     assert_eq!(taken_over.compacted_from, 3);
