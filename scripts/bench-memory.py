@@ -73,9 +73,10 @@ def main():
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--xray-rate", type=int, default=25000, help="datagrams/s per sender")
     parser.add_argument("--otlp", action="store_true", help="two OTLP/HTTP senders as well")
+    parser.add_argument("serve_args", nargs="*", help="extra `combray serve` flags (after --)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
-        server = Combray(Path(directory) / "data").start()
+        server = Combray(Path(directory) / "data", args.serve_args).start()
         pool = multiprocessing.Pool(4)
         jobs = [pool.apply_async(xray_sender, (server.xray, args.xray_rate, args.seconds, n)) for n in (1, 2)]
         if args.otlp:
