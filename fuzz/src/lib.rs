@@ -119,16 +119,17 @@ pub fn block_meta(data: &[u8]) {
 }
 
 /// libFuzzer's panic hook aborts at the panic, before unwinding reaches a `catch_unwind`. The
-/// WAL reader catches arrow-ipc's panics on malformed streams (and answers an error), so the
-/// hook lets those unwind and aborts on every other panic, which is a bug of ours.
+/// WAL reader catches the Arrow IPC reader's panics on malformed streams (they come from
+/// arrow-ipc and the arrow-buffer, -data and -array code it calls) and answers an error, so the
+/// hook lets panics inside Arrow's crates unwind and aborts on every other, a bug of ours.
 fn allow_caught_arrow_ipc_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            let in_arrow_ipc = info
+            let in_arrow = info
                 .location()
-                .is_some_and(|location| location.file().contains("arrow-ipc"));
-            if !in_arrow_ipc {
+                .is_some_and(|location| location.file().contains("/arrow-"));
+            if !in_arrow {
                 eprintln!("{info}");
                 std::process::abort();
             }

@@ -106,8 +106,9 @@ fn decode_columns(body: &[u8]) -> Result<WalRecord, StorageError> {
     let environment = std::str::from_utf8(environment)
         .map_err(|_| codec("WAL record environment is not UTF-8"))?
         .to_owned();
-    // arrow-ipc panics on some malformed streams (an integer of an unknown bit width in the
-    // schema, found by the wal_replay fuzz target): such a record is damage, not a crash.
+    // Arrow's IPC reader panics on some malformed streams (found by the wal_replay fuzz
+    // target: an integer of an unknown bit width in the schema, a buffer offset past its
+    // body): such a record is damage, not a crash.
     let columns = std::panic::catch_unwind(|| read_stream(stream)).map_err(|panic| {
         let message = panic
             .downcast_ref::<String>()
