@@ -103,9 +103,23 @@ pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
-            crate::panics::catch_panics,
+            catch_panics,
         ))
         .with_state(state)
+}
+
+/// A panic in an X-Ray operation: a 500 `InternalFailure` in the rest-json shape the SDKs parse,
+/// counted like every other port's.
+async fn catch_panics(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let run = async { Ok(next.run(request).await) };
+    match crate::panics::caught(&state, run).await {
+        Ok(response) => response,
+        Err(error) => reply::error(&XRayError::Internal(error.to_string()), 1),
+    }
 }
 
 async fn unknown_operation(uri: Uri) -> Response {
