@@ -127,7 +127,7 @@ pub struct XRayService {
     /// Documents the journal held at start, until [`restore_held`] puts them back.
     restored: Mutex<Vec<(String, String)>>,
     /// Released spans whose append failed, kept to be tried again (see `release.rs`).
-    pub(super) unsettled: Mutex<Vec<super::release::Unsettled>>,
+    pub(super) unsettled: Mutex<std::collections::VecDeque<super::release::Unsettled>>,
     /// Counters.
     pub counters: XRayCounters,
 }
@@ -175,7 +175,7 @@ impl XRayService {
             max_waiting: MAX_WAITING_DOCUMENTS,
             journal,
             restored: Mutex::new(restored),
-            unsettled: Mutex::new(Vec::new()),
+            unsettled: Mutex::new(std::collections::VecDeque::new()),
             counters: XRayCounters::default(),
         })
     }

@@ -25,14 +25,16 @@ pub(super) struct Unsettled {
 /// Keeps released spans whose append failed, to be tried again.
 pub(super) fn keep(state: &AppState, environment: &str, batch: Normalized, departed: Departed) {
     let mut unsettled = state.xray.unsettled.lock();
-    unsettled.push(Unsettled {
+    unsettled.push_back(Unsettled {
         environment: environment.to_owned(),
         batch,
         departed,
     });
     let mut held: usize = unsettled.iter().map(|u| u.batch.batch.span_count()).sum();
     while held > MAX_UNSETTLED_SPANS && unsettled.len() > 1 {
-        let oldest = unsettled.remove(0);
+        let Some(oldest) = unsettled.pop_front() else {
+            break;
+        };
         let spans = oldest.batch.batch.span_count();
         held -= spans;
         XRayCounters::bump(&state.xray.counters.spans_lost, spans as u64);
@@ -57,7 +59,7 @@ where
     F: FnMut(Settling) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut batches = std::mem::take(&mut *state.xray.unsettled.lock());
+    let mut batches = Vec::from(std::mem::take(&mut *state.xray.unsettled.lock()));
     for (environment, released) in state.xray.release(everything) {
         batches.push(Unsettled {
             batch: normalized(&environment, released.ready),
