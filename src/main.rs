@@ -10,9 +10,11 @@ use combray_server::tools;
 
 /// mimalloc instead of the system allocator: ingest allocates many small, short-lived objects
 /// (decoded documents, attributes), and glibc's malloc spent about 40% of the X-Ray ingest
-/// profile (docs/benchmarks.md).
+/// profile (docs/benchmarks.md). Counted on query threads, so that a query stops once they hold
+/// more than `--sql-memory-bytes`, whatever DataFusion reserved.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: combray_server::CountingAllocator<mimalloc::MiMalloc> =
+    combray_server::CountingAllocator(mimalloc::MiMalloc);
 
 /// Combray: one binary for distributed tracing.
 #[derive(Parser)]

@@ -188,3 +188,53 @@ def test_restart_reads_the_block_list_from_the_local_cache(make_combray):
         assert again.wait_for_trace(trace_id.hex())["span_count"] == 1
     finally:
         again.stop()
+
+
+def test_a_compaction_that_outlives_its_lease_publishes_nothing_and_every_span_stays_once(make_combray, s3):
+    """Two nodes on one bucket. Node A holds the lease and starts merging both nodes' blocks, but
+    its upload is held past the end of its lease window; node B takes the next window and merges
+    the same blocks. A must then publish nothing: every span is stored exactly once."""
+    from conftest import free_port
+    from s3_proxy import S3Proxy
+    lease = 2
+    args = QUICK_CUTS + ["--block-poll-seconds", "1", "--lease-seconds", str(lease),
+                         "--storage-url", f"s3://{s3.bucket}/fenced"]
+    with S3Proxy(s3.endpoint, free_port()) as proxy_a, S3Proxy(s3.endpoint, free_port()) as proxy_b:
+        # B takes no lease until A's compaction is under way; A's first block upload (its cut)
+        # passes, the next (the merge) is held for three lease windows.
+        proxy_b.rules.refuse_puts = ["/leases/"]
+        proxy_a.rules.slow_puts = ("data.parquet", 1, 3 * lease)
+        node_a = make_combray(args, name="node-a", env={**s3.env, "AWS_ENDPOINT_URL": proxy_a.endpoint}).start()
+        node_b = make_combray(args, name="node-b", env={**s3.env, "AWS_ENDPOINT_URL": proxy_b.endpoint}).start()
+        from_a, message_a = one_span_request(service="svc-a")
+        send(node_a, message_a)
+        wait_for_cut(node_a)
+        from_b, message_b = one_span_request(service="svc-b")
+        send(node_b, message_b)
+        wait_for_cut(node_b)
+
+        assert proxy_a.rules.slowed.wait(timeout=30), node_a.log()[-2000:]
+        proxy_b.rules.refuse_puts = []
+        deadline = time.time() + 40
+        while time.time() < deadline and "compacted blocks" not in node_b.log():
+            time.sleep(0.2)
+        assert "compacted blocks" in node_b.log(), node_b.log()[-2000:]
+        # A's held upload lands after its window: it must give the merge up.
+        deadline = time.time() + 30
+        while time.time() < deadline and "abandoned it" not in node_a.log():
+            time.sleep(0.2)
+        assert "abandoned it" in node_a.log(), node_a.log()[-2000:]
+        time.sleep(2)
+
+        metas = [k for k in s3.keys("fenced/blocks/") if k.endswith("meta.json")]
+        client = s3.client()
+        import json
+        live = [json.loads(client.get_object(Bucket=s3.bucket, Key=k)["Body"].read()) for k in metas]
+        merged = [m for m in live if m["replaces"]]
+        assert len(merged) == 1, [(m["block_id"], m["node_id"], m["replaces"]) for m in merged]
+        for node in (node_a, node_b):
+            answer = requests.post(f"{node.api}/api/v1/sql", timeout=30,
+                                   json={"sql": "SELECT count(*), count(DISTINCT span_id) FROM spans"})
+            assert answer.json()["rows"] == [[2, 2]], (node.data_dir, answer.text)
+            for trace_id in (from_a, from_b):
+                assert node.wait_for_trace(trace_id.hex(), timeout=30)["span_count"] == 1

@@ -1,6 +1,7 @@
 """SQL for power users: POST /api/v1/sql and `combray sql`, over head and blocks, per environment."""
 import os
 import subprocess
+import time
 
 import requests
 
@@ -103,6 +104,68 @@ def test_row_limit_and_time_limit(make_combray):
     # The query was cancelled: the next one answers at once, and ingest still works.
     assert sql(combray, "SELECT count(*) FROM spans").json()["rows"] == [[10]]
     assert send_default(spans_for("api", "/r", 1, "u")).status_code == 200
+
+
+def process_sample(pid):
+    """(RSS in MiB, CPU seconds used so far) of a process, from /proc."""
+    rss = next(int(line.split()[1]) for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:"))
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return rss / 1024, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def cpu_seconds_over(pid, seconds):
+    _, before = process_sample(pid)
+    time.sleep(seconds)
+    return process_sample(pid)[1] - before
+
+
+def test_runaway_queries_stop_at_their_limits_and_stop_working(make_combray):
+    import threading
+    limit_mib = 256
+    combray = make_combray(["--sql-memory-bytes", str(limit_mib << 20), "--sql-timeout-seconds", "3"]).start()
+    response = requests.post(f"{combray.otlp_http}/v1/traces", data=spans_for("api", "/r", 7, "u").SerializeToString(),
+                             headers=PROTOBUF, timeout=10)
+    assert response.status_code == 200
+    pid = combray.process.pid
+
+    # Hours of work: a cross join of fourteen copies of a seven-row table (7^14 rows).
+    tables = ", ".join(f"spans t{i}" for i in range(14))
+    sums = " + ".join(f"t{i}.duration_nano" for i in range(14))
+    started = time.time()
+    slow = sql(combray, f"SELECT max({sums}) FROM {tables}")
+    assert slow.status_code == 422, slow.text
+    assert "limit of 3 s" in slow.json()["error"]
+    assert time.time() - started < 10
+    # Answered means stopped: the server goes idle at once instead of joining on.
+    time.sleep(0.3)
+    busy = cpu_seconds_over(pid, 2)
+    assert busy < 0.5, f"{busy:.2f} CPU seconds in the 2 s after the answer"
+
+    # Memory: every combination of eight copies' names gathered into one list (5.7 M strings).
+    baseline, _ = process_sample(pid)
+    peak, sampling = [baseline], threading.Event()
+
+    def sample():
+        while not sampling.is_set():
+            peak[0] = max(peak[0], process_sample(pid)[0])
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    names = " || ".join(f"t{i}.name" for i in range(8))
+    tables = ", ".join(f"spans t{i}" for i in range(8))
+    hungry = sql(combray, f"SELECT array_agg({names}) FROM {tables}")
+    sampling.set()
+    sampler.join()
+    assert hungry.status_code == 422, hungry.text[:300]
+    assert "may use" in hungry.json()["error"], hungry.json()
+    # Memory stayed near the limit: the server's own, the limit, and slack for the allocator.
+    assert peak[0] < baseline + limit_mib * 1.5 + 64, (baseline, peak[0])
+    time.sleep(0.3)
+    assert cpu_seconds_over(pid, 1) < 0.3
+    # The next query runs, within the same limits.
+    assert sql(combray, "SELECT count(*) FROM spans").json()["rows"] == [[7]]
 
 
 def test_a_corrupt_block_fails_only_queries_that_read_it(make_combray):

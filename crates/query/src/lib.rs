@@ -6,11 +6,13 @@
 //! - [`catalog`]: services and their operations.
 //! - [`sql`]: read-only SQL (Apache DataFusion) over an environment's head and blocks.
 //! - [`xray`]: the X-Ray filter-expression language.
+//! - [`heap`]: the allocator that counts the memory queries hold.
 //!
 //! Every function takes the caller's environment; nothing here can see across environments.
 
 pub mod catalog;
 mod error;
+pub mod heap;
 pub mod search;
 pub mod sql;
 pub mod trace;

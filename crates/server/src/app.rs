@@ -22,7 +22,7 @@ use crate::grpc::{normalize_status, OtlpGrpc};
 use crate::http::{api_router, otlp_router};
 use crate::keys::KeyRing;
 use crate::state::AppState;
-use crate::xray::udp::run_udp;
+use crate::xray::udp::{run_udp, QueueLimits};
 use crate::xray::{xray_router, Port as XRayPort};
 
 /// The addresses the server actually listens on (useful when configured with port 0).
@@ -77,6 +77,8 @@ fn storage_config(
     storage.max_head_bytes = config.max_head_bytes;
     storage.node_id = crate::data_dir::node_id(config.node_id.as_deref(), &config.data_dir)?;
     storage.maintenance.retention = Duration::from_secs(config.retention_days * 24 * 3600);
+    storage.maintenance.compact_max_input_bytes = config.compact_max_input_bytes;
+    storage.maintenance.lease_window = Duration::from_secs(config.lease_seconds);
     storage.cut = CutPolicy {
         max_head_bytes: config.block_max_bytes,
         max_age: Duration::from_secs(config.block_max_age_seconds),
@@ -196,7 +198,10 @@ pub async fn serve(
     let xray_udp = tokio::spawn(run_udp(
         listeners.xray_udp,
         Arc::clone(&state),
-        config.xray_udp_queue,
+        QueueLimits {
+            documents: config.xray_udp_queue,
+            bytes: config.xray_udp_queue_bytes,
+        },
         ingest_stopped,
     ));
 

@@ -33,13 +33,18 @@ pub struct ServeArgs {
     /// Query API, health and metrics listen address [default: 127.0.0.1:4320]
     #[arg(long, env = "COMBRAY_API_ADDR")]
     pub api_addr: Option<SocketAddr>,
+    /// Memory Combray is sized to stay within: the budgets of the head, ingest, SQL, compaction
+    /// and X-Ray default to shares of it (docs/reliability.md) [default: 1073741824]
+    #[arg(long, env = "COMBRAY_MEMORY_BYTES")]
+    pub memory_bytes: Option<u64>,
     /// Largest request body in bytes, checked before and after decompression [default: 67108864]
     #[arg(long, env = "COMBRAY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<u64>,
-    /// Memory that requests being ingested may hold at once; past it, 503 [default: 1073741824]
+    /// Memory that requests being ingested may hold at once; past it, 503
+    /// [default: an eighth of --memory-bytes, at least --max-body-bytes]
     #[arg(long, env = "COMBRAY_MAX_INFLIGHT_BYTES")]
     pub max_inflight_bytes: Option<u64>,
-    /// Memory the in-memory head may hold; past it, 503 [default: 4294967296]
+    /// Memory the in-memory head may hold; past it, 503 [default: 3/8 of --memory-bytes]
     #[arg(long, env = "COMBRAY_MAX_HEAD_BYTES")]
     pub max_head_bytes: Option<u64>,
     /// When the WAL syncs: group (concurrent requests share one fsync), always, never
@@ -70,6 +75,10 @@ pub struct ServeArgs {
     /// Days blocks are kept; older ones are deleted by maintenance [default: 30]
     #[arg(long, env = "COMBRAY_RETENTION_DAYS")]
     pub retention_days: Option<u64>,
+    /// Seconds of one maintenance lease window: the node that takes a window's lease compacts
+    /// and expires blocks until it ends, and publishes nothing after [default: 60]
+    #[arg(long, env = "COMBRAY_LEASE_SECONDS")]
+    pub lease_seconds: Option<u64>,
     /// This node's id in the object store [default: a random id kept in <data-dir>/node_id]
     #[arg(long, env = "COMBRAY_NODE_ID")]
     pub node_id: Option<String>,
@@ -79,8 +88,8 @@ pub struct ServeArgs {
     /// Seconds a SQL query may run [default: 30]
     #[arg(long, env = "COMBRAY_SQL_TIMEOUT_SECONDS")]
     pub sql_timeout_seconds: Option<u64>,
-    /// Memory all running SQL queries may hold for sorts, joins and aggregations
-    /// [default: 1073741824]
+    /// Memory all running SQL queries may hold, counted by DataFusion and by the allocator
+    /// [default: 3/16 of --memory-bytes]
     #[arg(long, env = "COMBRAY_SQL_MEMORY_BYTES")]
     pub sql_memory_bytes: Option<u64>,
     /// Seconds a read (trace, search, services, every X-Ray read) may run; past it, 422
@@ -113,6 +122,10 @@ pub struct ServeArgs {
     /// Datagrams the UDP receiver queues before dropping [default: 65536]
     #[arg(long, env = "COMBRAY_XRAY_UDP_QUEUE")]
     pub xray_udp_queue: Option<u64>,
+    /// Memory the X-Ray documents waiting for their parent or complete version may take; past
+    /// it, the longest-waiting are stored as they are [default: 1/32 of --memory-bytes]
+    #[arg(long, env = "COMBRAY_XRAY_MAX_WAITING_BYTES")]
+    pub xray_max_waiting_bytes: Option<u64>,
 }
 
 /// The TOML file's shape; unknown keys are an error so typos do not pass silently.
@@ -148,6 +161,7 @@ struct FileXRay {
     account_id: Option<String>,
     orphan_wait_seconds: Option<u64>,
     udp_queue: Option<u64>,
+    max_waiting_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,6 +181,7 @@ struct FileBlocks {
     max_age_seconds: Option<u64>,
     poll_seconds: Option<u64>,
     retention_days: Option<u64>,
+    lease_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,6 +214,7 @@ struct FileWal {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileLimits {
+    memory_bytes: Option<u64>,
     max_body_bytes: Option<u64>,
     max_inflight_bytes: Option<u64>,
     max_head_bytes: Option<u64>,
@@ -216,6 +232,8 @@ pub struct Config {
     pub otlp_grpc_addr: SocketAddr,
     /// API listen address.
     pub api_addr: SocketAddr,
+    /// Memory the budgets are shares of.
+    pub memory_bytes: usize,
     /// Body cap in bytes.
     pub max_body_bytes: usize,
     /// In-flight ingest memory budget in bytes.
@@ -242,6 +260,8 @@ pub struct Config {
     pub block_poll_seconds: u64,
     /// Days blocks are kept.
     pub retention_days: u64,
+    /// Seconds of a maintenance lease window.
+    pub lease_seconds: u64,
     /// Rows a SQL query may return.
     pub sql_max_rows: usize,
     /// Seconds a SQL query may run.
@@ -264,6 +284,12 @@ pub struct Config {
     pub xray_orphan_wait_seconds: u64,
     /// Datagrams queued by the UDP receiver.
     pub xray_udp_queue: usize,
+    /// Memory of the X-Ray documents waiting in the assemblers.
+    pub xray_max_waiting_bytes: usize,
+    /// Memory of the documents queued between the UDP port's reader and writer.
+    pub xray_udp_queue_bytes: usize,
+    /// Memory the inputs of one compaction may take decoded.
+    pub compact_max_input_bytes: u64,
 }
 
 fn address(text: &str) -> SocketAddr {
@@ -291,7 +317,16 @@ impl Config {
                 .map_err(|e: String| anyhow::anyhow!("[wal] fsync: {e}"))?,
             (None, None) => FsyncPolicy::Group,
         };
+        let memory = args
+            .memory_bytes
+            .or(file.limits.memory_bytes)
+            .unwrap_or(1024 * MIB);
+        let max_body_bytes = args
+            .max_body_bytes
+            .or(file.limits.max_body_bytes)
+            .unwrap_or(64 * MIB);
         let config = Self {
+            memory_bytes: to_usize(memory),
             data_dir: args
                 .data_dir
                 .clone()
@@ -309,20 +344,16 @@ impl Config {
                 .api_addr
                 .or(file.api.addr)
                 .unwrap_or_else(|| address("127.0.0.1:4320")),
-            max_body_bytes: to_usize(
-                args.max_body_bytes
-                    .or(file.limits.max_body_bytes)
-                    .unwrap_or(64 * MIB),
-            ),
+            max_body_bytes: to_usize(max_body_bytes),
             max_inflight_bytes: to_usize(
                 args.max_inflight_bytes
                     .or(file.limits.max_inflight_bytes)
-                    .unwrap_or(1024 * MIB),
+                    .unwrap_or((memory / 8).max(max_body_bytes)),
             ),
             max_head_bytes: to_usize(
                 args.max_head_bytes
                     .or(file.limits.max_head_bytes)
-                    .unwrap_or(4096 * MIB),
+                    .unwrap_or(memory / 8 * 3),
             ),
             wal_fsync: fsync,
             wal_skip_damaged: args.wal_skip_damaged || file.wal.skip_damaged.unwrap_or(false),
@@ -353,6 +384,10 @@ impl Config {
                 .retention_days
                 .or(file.blocks.retention_days)
                 .unwrap_or(30),
+            lease_seconds: args
+                .lease_seconds
+                .or(file.blocks.lease_seconds)
+                .unwrap_or(60),
             sql_max_rows: to_usize(args.sql_max_rows.or(file.sql.max_rows).unwrap_or(10_000)),
             sql_timeout_seconds: args
                 .sql_timeout_seconds
@@ -361,7 +396,7 @@ impl Config {
             sql_memory_bytes: to_usize(
                 args.sql_memory_bytes
                     .or(file.sql.memory_bytes)
-                    .unwrap_or(1024 * MIB),
+                    .unwrap_or(memory / 16 * 3),
             ),
             query_timeout_seconds: args
                 .query_timeout_seconds
@@ -388,6 +423,13 @@ impl Config {
                     .or(file.xray.udp_queue)
                     .unwrap_or(65_536),
             ),
+            xray_max_waiting_bytes: to_usize(
+                args.xray_max_waiting_bytes
+                    .or(file.xray.max_waiting_bytes)
+                    .unwrap_or(memory / 32),
+            ),
+            xray_udp_queue_bytes: to_usize(memory / 32),
+            compact_max_input_bytes: memory / 8,
         };
         config.validate()?;
         Ok(config)
@@ -428,6 +470,10 @@ impl Config {
             "xray account_id must be 12 digits"
         );
         anyhow::ensure!(self.xray_udp_queue > 0, "xray udp_queue must be positive");
+        anyhow::ensure!(
+            self.lease_seconds > 0,
+            "blocks lease_seconds must be positive"
+        );
         anyhow::ensure!(
             self.query_timeout_seconds > 0 && self.max_concurrent_reads > 0,
             "sql query_timeout_seconds and max_concurrent_reads must be positive"

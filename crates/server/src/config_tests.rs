@@ -49,6 +49,41 @@ fn unknown_keys_and_missing_explicit_files_are_errors() {
     assert!(missing.is_err());
 }
 
+#[test]
+fn memory_bytes_scales_every_budget_and_an_explicit_budget_wins() {
+    const GIB: usize = 1 << 30;
+    let four = Config::load(&ServeArgs {
+        memory_bytes: Some(4 << 30),
+        max_head_bytes: Some(1 << 30),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(four.memory_bytes, 4 * GIB);
+    assert_eq!(four.max_head_bytes, GIB, "the explicit flag");
+    assert_eq!(four.max_inflight_bytes, 4 * GIB / 8);
+    assert_eq!(four.sql_memory_bytes, 4 * GIB / 16 * 3);
+    assert_eq!(four.xray_max_waiting_bytes, 4 * GIB / 32);
+    assert_eq!(four.xray_udp_queue_bytes, 4 * GIB / 32);
+    assert_eq!(four.compact_max_input_bytes, 4 << 27);
+    // The shares of the default add up to the whole, compaction counted twice (its inputs and
+    // the block it builds from them).
+    let default = Config::load(&ServeArgs::default()).unwrap();
+    let shares = default.max_head_bytes
+        + default.max_inflight_bytes
+        + default.sql_memory_bytes
+        + default.xray_max_waiting_bytes
+        + default.xray_udp_queue_bytes
+        + 2 * default.compact_max_input_bytes as usize;
+    assert_eq!(shares, GIB);
+    // A small budget still takes the largest request.
+    let small = Config::load(&ServeArgs {
+        memory_bytes: Some(256 << 20),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(small.max_inflight_bytes, small.max_body_bytes);
+}
+
 mod example_file {
     use super::*;
 

@@ -32,3 +32,5 @@ pub mod tools;
 pub mod xray;
 
 pub use app::{serve, BoundAddrs};
+/// The global allocator wrapper that counts the memory queries hold; the binary installs it.
+pub use combray_query::heap::CountingAllocator;

@@ -18,9 +18,18 @@ pub(crate) async fn state_with_head_limit(
     dir: &std::path::Path,
     max_head_bytes: usize,
 ) -> (Arc<AppState>, Arc<Storage>) {
+    state_with_args(dir, max_head_bytes, ServeArgs::default()).await
+}
+
+/// The same, with other options as `args` sets them.
+pub(crate) async fn state_with_args(
+    dir: &std::path::Path,
+    max_head_bytes: usize,
+    args: ServeArgs,
+) -> (Arc<AppState>, Arc<Storage>) {
     let config = Config::load(&ServeArgs {
         data_dir: Some(dir.to_path_buf()),
-        ..Default::default()
+        ..args
     })
     .expect("config");
     let store = open_object_store(None, dir).expect("store");

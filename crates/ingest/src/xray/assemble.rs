@@ -10,7 +10,8 @@
 //!   its wait ends is stored as it is (readers prefer a complete copy of the same id).
 //!
 //! Waiting is bounded in time (`wait`) and in documents (`max_waiting`): past either, a
-//! document is released anyway, an orphan with the service `unknown_service`. Nothing is ever
+//! document is released anyway, an orphan with the service `unknown_service`. The owner of the
+//! assemblers also bounds their memory with [`Assembler::release_oldest_until`]. Nothing is ever
 //! dropped here.
 
 use std::collections::HashMap;
@@ -77,6 +78,8 @@ pub struct Assembler {
     /// In-progress documents by their own id.
     in_progress: IdMap<Waiting>,
     waiting: usize,
+    /// Memory of the waiting documents (their [`Document::memory_bytes`]).
+    waiting_bytes: usize,
     /// Ids of documents that stopped waiting since [`Assembler::take_departed`] last ran.
     departed: Vec<(TraceId, SpanId)>,
     counts: AssemblerCounts,
@@ -103,6 +106,7 @@ impl Assembler {
             orphans: IdMap::default(),
             in_progress: IdMap::default(),
             waiting: 0,
+            waiting_bytes: 0,
             departed: Vec::new(),
             counts: AssemblerCounts::default(),
         }
@@ -114,6 +118,11 @@ impl Assembler {
             waiting: self.waiting,
             ..self.counts
         }
+    }
+
+    /// Memory of the documents waiting now.
+    pub fn waiting_bytes(&self) -> usize {
+        self.waiting_bytes
     }
 
     /// Ids (trace, document) of documents that stopped waiting since the last call: their
@@ -129,6 +138,7 @@ impl Assembler {
         }
         let mut ready = Vec::new();
         let key = (document.trace_id, document.id);
+        let bytes = document.memory_bytes;
         if document.in_progress {
             if let Some(owner) = self.owner_of(&document) {
                 for id in document.ids() {
@@ -143,18 +153,22 @@ impl Assembler {
                         since: now,
                     },
                 );
-                if previous.is_none() {
-                    self.waiting += 1;
-                } else {
-                    self.counts.superseded += 1;
+                self.waiting_bytes += bytes;
+                match previous {
+                    None => self.waiting += 1,
+                    Some(previous) => {
+                        self.waiting_bytes -= previous.document.memory_bytes;
+                        self.counts.superseded += 1;
+                    }
                 }
                 return Pushed { ready, held: true };
             }
             self.release(document, &mut ready);
             return Pushed { ready, held: false };
         }
-        if self.in_progress.remove(&key).is_some() {
+        if let Some(previous) = self.in_progress.remove(&key) {
             self.waiting -= 1;
+            self.waiting_bytes -= previous.document.memory_bytes;
             self.counts.superseded += 1;
             self.departed.push(key);
         }
@@ -166,6 +180,7 @@ impl Assembler {
                 since: now,
             });
             self.waiting += 1;
+            self.waiting_bytes += bytes;
             return Pushed { ready, held: true };
         }
         self.release(document, &mut ready);
@@ -175,7 +190,41 @@ impl Assembler {
     /// Releases every document that has waited `wait` or longer.
     pub fn expire(&mut self, now: Instant) -> Vec<ResolvedSpan> {
         let wait = self.wait;
-        let due = |w: &Waiting| now.saturating_duration_since(w.since) >= wait;
+        self.release_waiting_since(|since| now.saturating_duration_since(since) >= wait)
+    }
+
+    /// Releases the documents that have waited longest until the waiting ones take at most
+    /// `bytes` of memory: they are stored as they are (orphans with an unknown service), which
+    /// beats holding memory the server does not have.
+    pub fn release_oldest_until(&mut self, bytes: usize) -> Vec<ResolvedSpan> {
+        if self.waiting_bytes <= bytes {
+            return Vec::new();
+        }
+        let mut ages: Vec<(Instant, usize)> = self
+            .in_progress
+            .values()
+            .chain(self.orphans.values().flatten())
+            .map(|w| (w.since, w.document.memory_bytes))
+            .collect();
+        ages.sort_unstable_by_key(|(since, _)| *since);
+        let (mut freed, excess) = (0, self.waiting_bytes - bytes);
+        let mut cutoff = None;
+        for (since, size) in ages {
+            if freed >= excess && cutoff != Some(since) {
+                break;
+            }
+            freed += size;
+            cutoff = Some(since);
+        }
+        match cutoff {
+            Some(cutoff) => self.release_waiting_since(|since| since <= cutoff),
+            None => Vec::new(),
+        }
+    }
+
+    /// Releases every waiting document whose wait began at an instant `due` accepts.
+    fn release_waiting_since(&mut self, due: impl Fn(Instant) -> bool) -> Vec<ResolvedSpan> {
+        let due = |w: &Waiting| due(w.since);
         let mut released = Vec::new();
         let stale: Vec<_> = self
             .in_progress
@@ -186,6 +235,7 @@ impl Assembler {
         for key in stale {
             if let Some(waiting) = self.in_progress.remove(&key) {
                 self.waiting -= 1;
+                self.waiting_bytes -= waiting.document.memory_bytes;
                 self.departed.push(key);
                 released.push(waiting.document);
             }
@@ -202,6 +252,7 @@ impl Assembler {
             };
             let (old, young): (Vec<_>, Vec<_>) = list.into_iter().partition(&due);
             self.waiting -= old.len();
+            self.waiting_bytes -= old.iter().map(|w| w.document.memory_bytes).sum::<usize>();
             self.departed
                 .extend(old.iter().map(|w| (w.document.trace_id, w.document.id)));
             released.extend(old.into_iter().map(|w| w.document));
@@ -271,6 +322,10 @@ impl Assembler {
         self.known.insert(key, owner, self.max_known);
         if let Some(children) = self.orphans.remove(&key) {
             self.waiting -= children.len();
+            self.waiting_bytes -= children
+                .iter()
+                .map(|c| c.document.memory_bytes)
+                .sum::<usize>();
             self.departed.extend(
                 children
                     .iter()

@@ -198,3 +198,58 @@ fn documents_of_one_service_share_one_owner_and_others_keep_theirs() {
     assert_eq!(other.ready[0].owner.service, "worker");
     assert_eq!(first.ready[0].owner.service, "backend-flask");
 }
+
+#[test]
+fn waiting_memory_is_counted_and_the_oldest_documents_go_first_past_a_budget() {
+    let mut assembler = Assembler::new(Duration::from_secs(10), 100);
+    let start = Instant::now();
+    let orphans: Vec<Document> = (1..=4u64)
+        .map(|i| subsegment(&format!("{:016x}", 0xc0 + i), &format!("{:016x}", 0xa0 + i)))
+        .collect();
+    let sizes: Vec<usize> = orphans.iter().map(|d| d.memory_bytes).collect();
+    for (i, orphan) in orphans.into_iter().enumerate() {
+        assert!(
+            assembler
+                .push(orphan, start + Duration::from_millis(i as u64))
+                .held
+        );
+    }
+    let in_progress = segment("00000000000000e1", r#""in_progress":true"#);
+    let in_progress_bytes = in_progress.memory_bytes;
+    assert!(
+        assembler
+            .push(in_progress, start + Duration::from_millis(9))
+            .held
+    );
+    let total: usize = sizes.iter().sum::<usize>() + in_progress_bytes;
+    assert_eq!(assembler.waiting_bytes(), total);
+
+    // Room for all but about one and a half orphans: the two oldest are released, as orphans.
+    let released = assembler.release_oldest_until(total - sizes[0] - sizes[1] / 2);
+    let mut released = names(&released);
+    released.sort();
+    assert_eq!(
+        released,
+        vec![
+            ("00000000000000c1".to_owned(), UNRESOLVED_SERVICE.to_owned()),
+            ("00000000000000c2".to_owned(), UNRESOLVED_SERVICE.to_owned()),
+        ]
+    );
+    assert_eq!(assembler.waiting_bytes(), total - sizes[0] - sizes[1]);
+    assert_eq!(assembler.counts().waiting, 3);
+    assert_eq!(assembler.take_departed().len(), 2);
+    // Within the budget, nothing moves.
+    assert!(assembler.release_oldest_until(total).is_empty());
+
+    // The complete version replaces the in-progress one, and its memory goes with it.
+    let complete = assembler.push(segment("00000000000000e1", r#""end_time":2.0"#), start);
+    assert!(!complete.held);
+    assert_eq!(assembler.waiting_bytes(), sizes[2] + sizes[3]);
+    // Their parents arrive: nothing waits, nothing is counted.
+    for i in 3..=4u64 {
+        let parent = format!("{:016x}", 0xa0 + i);
+        assembler.push(segment(&parent, r#""end_time":2.0"#), start);
+    }
+    assert_eq!(assembler.waiting_bytes(), 0);
+    assert_eq!(assembler.counts().waiting, 0);
+}

@@ -44,6 +44,9 @@ pub struct Document {
     /// The document's entity and every subsegment inside it, its own first. The text as
     /// received rides on that first span (`aws.xray.document`), byte for byte.
     pub spans: Vec<Span>,
+    /// About how much memory the document takes while it waits: its text, kept on its first
+    /// span, about as much again for the attributes read out of it, and the spans themselves.
+    pub memory_bytes: usize,
 }
 
 impl Document {
@@ -209,6 +212,7 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
     let in_progress = body.in_progress == Some(true);
     let owner = (!independent_subsegment).then(|| Arc::new(segment_owner(&body)));
     let spans = document_spans(&body, trace_id, parent, raw.to_owned());
+    let memory_bytes = 2 * raw.len() + spans.len() * std::mem::size_of::<Span>();
     Ok(Document {
         trace_id,
         id,
@@ -217,5 +221,6 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
         parent,
         owner,
         spans,
+        memory_bytes,
     })
 }

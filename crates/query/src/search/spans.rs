@@ -9,7 +9,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{cast, lit, Expr};
-use datafusion::prelude::{ident, when};
+use datafusion::prelude::{ident, when, SessionContext};
 
 use super::SearchParams;
 use crate::sql::lists::{attribute_list_has, attribute_list_matches};
@@ -123,9 +123,8 @@ pub(super) async fn matching_traces(
     environment: &str,
     params: &SearchParams,
 ) -> Result<Vec<TraceId>, QueryError> {
-    let context = engine.session(store, environment, ListColumns::Exposed)?;
     let params = params.clone();
-    let work = async move {
+    let work = move |context: SessionContext| async move {
         let frame = context.table(TABLE).await.map_err(engine_error)?;
         let conditions = span_conditions(&params, frame.schema());
         let filter = conditions
@@ -150,5 +149,7 @@ pub(super) async fn matching_traces(
         }
         Ok(traces)
     };
-    engine.on_query_threads(work).await
+    engine
+        .with_session(store, environment, ListColumns::Exposed, work)
+        .await
 }

@@ -5,6 +5,7 @@
 //! `SET`), URL tables are off, and every query runs under a row limit, a time limit and a memory
 //! pool shared by all queries, so one query cannot take the server down.
 
+mod guard;
 mod json;
 pub(crate) mod lists;
 mod percentile;
@@ -12,18 +13,21 @@ mod prune;
 mod sketch;
 mod table;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use combray_storage::SpanStore;
+use combray_storage::{Snapshot, SpanStore};
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::QueryError;
+use guard::{GuardError, GuardEveryOperator, QueryBudget};
 pub(crate) use table::ListColumns;
 use table::{SpanTable, BLOCKS_URL};
 
@@ -37,7 +41,8 @@ pub struct SqlLimits {
     pub max_rows: usize,
     /// Wall time at most.
     pub timeout: Duration,
-    /// Memory for sorts, joins and aggregations, shared by all running queries.
+    /// Memory all running queries may hold together: DataFusion's pool for what its operators
+    /// reserve, and the allocator's count of the query threads for everything (`heap`).
     pub memory_bytes: usize,
 }
 
@@ -80,6 +85,8 @@ pub struct SqlEngine {
     threads: QueryThreads,
     /// Query threads, and so the partitions a plan is split into.
     parallelism: usize,
+    /// Queries running now; when none is, the query threads' memory count starts over.
+    running: Arc<AtomicUsize>,
 }
 
 /// The threads queries run on. DataFusion's operators can keep a thread busy for long stretches;
@@ -92,6 +99,7 @@ impl QueryThreads {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("combray-query")
+            .on_thread_start(crate::heap::mark_query_thread)
             .enable_all()
             .build()
             .map_err(|e| QueryError::Engine(format!("cannot start the query threads: {e}")))?;
@@ -112,7 +120,23 @@ impl Drop for QueryThreads {
     }
 }
 
+/// The guard's error somewhere in `error`'s chain (DataFusion wraps errors of shared inputs,
+/// joins' build sides and Arrow kernels in layers of its own).
+fn guard_error(error: &DataFusionError) -> Option<&GuardError> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(guard) = error.downcast_ref::<GuardError>() {
+            return Some(guard);
+        }
+        current = error.source();
+    }
+    None
+}
+
 pub(crate) fn engine_error(error: DataFusionError) -> QueryError {
+    if let Some(guard) = guard_error(&error) {
+        return QueryError::LimitExceeded(guard.0.to_string());
+    }
     match error {
         DataFusionError::SQL(..)
         | DataFusionError::Plan(_)
@@ -153,16 +177,39 @@ impl SqlEngine {
             limits,
             threads: QueryThreads::new(parallelism)?,
             parallelism,
+            running: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    /// Runs `work` on the query threads under the time limit; past it, the work is cancelled.
-    pub(crate) async fn on_query_threads<T: Send + 'static>(
+    /// Runs `work` on the query threads, under the time and memory limits, with a fresh session
+    /// whose only table is the environment's `spans` (with or without the attribute lists,
+    /// which search's expressions read). Building the table, which widens the head's chunks,
+    /// happens there too, so it is timed and its memory counted like the rest of the query.
+    pub(crate) async fn with_session<T, W, F>(
         &self,
-        work: impl std::future::Future<Output = Result<T, QueryError>> + Send + 'static,
-    ) -> Result<T, QueryError> {
+        store: &dyn SpanStore,
+        environment: &str,
+        list_columns: ListColumns,
+        work: W,
+    ) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        W: FnOnce(SessionContext) -> F + Send + 'static,
+        F: std::future::Future<Output = Result<T, QueryError>> + Send + 'static,
+    {
+        let snapshot = store.snapshot(environment);
+        let budget = Arc::new(QueryBudget::new(
+            self.limits.timeout,
+            self.limits.memory_bytes,
+        ));
+        let (runtime, parallelism) = (Arc::clone(&self.runtime), self.parallelism);
+        let query = async move {
+            let context = session(snapshot, runtime, parallelism, list_columns, budget)?;
+            work(context).await
+        };
+        let _running = Running::start(&self.running);
         let timeout = self.limits.timeout;
-        let mut task = self.threads.handle().spawn(work);
+        let mut task = self.threads.handle().spawn(query);
         match tokio::time::timeout(timeout, &mut task).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(failure)) => Err(QueryError::Engine(format!("the query stopped: {failure}"))),
@@ -176,39 +223,6 @@ impl SqlEngine {
         }
     }
 
-    /// A fresh session whose only table is the environment's `spans`, with or without the
-    /// attribute lists (search's expressions carry the functions that read them).
-    pub(crate) fn session(
-        &self,
-        store: &dyn SpanStore,
-        environment: &str,
-        list_columns: ListColumns,
-    ) -> Result<SessionContext, QueryError> {
-        let snapshot = store.snapshot(environment);
-        if let Some(object_store) = &snapshot.store {
-            let url = ObjectStoreUrl::parse(BLOCKS_URL).map_err(engine_error)?;
-            self.runtime
-                .register_object_store(url.as_ref(), Arc::clone(object_store));
-        }
-        let mut config = SessionConfig::new()
-            .with_target_partitions(self.parallelism)
-            .with_information_schema(true);
-        let parquet = &mut config.options_mut().execution.parquet;
-        // Late materialization: evaluate filters on their own columns first and decode the
-        // rest only for matching rows, which is what makes attribute filters cheap.
-        parquet.pushdown_filters = true;
-        parquet.reorder_filters = true;
-        let context = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
-        for function in percentile::functions() {
-            context.register_udaf(function);
-        }
-        let table = SpanTable::new(snapshot, list_columns).map_err(engine_error)?;
-        context
-            .register_table(TABLE, Arc::new(table))
-            .map_err(engine_error)?;
-        Ok(context)
-    }
-
     /// Parses and plans a query over the environment's spans without running it: what the
     /// SQL entry does before any data is read (the fuzz target `sql_plan` drives it).
     pub async fn plan(
@@ -217,12 +231,20 @@ impl SqlEngine {
         environment: &str,
         sql: &str,
     ) -> Result<(), QueryError> {
-        let context = self.session(store, environment, ListColumns::Hidden)?;
-        context
-            .sql_with_options(sql, read_only())
-            .await
-            .map_err(engine_error)?;
-        Ok(())
+        let sql = sql.to_owned();
+        self.with_session(
+            store,
+            environment,
+            ListColumns::Hidden,
+            |context| async move {
+                context
+                    .sql_with_options(&sql, read_only())
+                    .await
+                    .map_err(engine_error)?;
+                Ok(())
+            },
+        )
+        .await
     }
 
     /// Runs one read-only query over the environment's spans. `max_rows` can only lower the
@@ -236,10 +258,9 @@ impl SqlEngine {
     ) -> Result<SqlResult, QueryError> {
         let started = Instant::now();
         let max_rows = max_rows.map_or(self.limits.max_rows, |n| n.min(self.limits.max_rows));
-        let context = self.session(store, environment, ListColumns::Hidden)?;
         let options = read_only();
         let sql = sql.to_owned();
-        let work = async move {
+        let work = move |context: SessionContext| async move {
             let frame = context
                 .sql_with_options(&sql, options)
                 .await
@@ -267,13 +288,71 @@ impl SqlEngine {
                 .collect();
             Ok::<_, QueryError>((columns, rows, truncated))
         };
-        let (columns, rows, truncated) = self.on_query_threads(work).await?;
+        let (columns, rows, truncated) = self
+            .with_session(store, environment, ListColumns::Hidden, work)
+            .await?;
         Ok(SqlResult {
             columns,
             rows,
             truncated,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+}
+
+/// A session over `snapshot` whose only table is `spans`, every operator under `budget`.
+fn session(
+    snapshot: Snapshot,
+    runtime: Arc<RuntimeEnv>,
+    parallelism: usize,
+    list_columns: ListColumns,
+    budget: Arc<QueryBudget>,
+) -> Result<SessionContext, QueryError> {
+    if let Some(object_store) = &snapshot.store {
+        let url = ObjectStoreUrl::parse(BLOCKS_URL).map_err(engine_error)?;
+        runtime.register_object_store(url.as_ref(), Arc::clone(object_store));
+    }
+    let mut config = SessionConfig::new()
+        .with_target_partitions(parallelism)
+        .with_information_schema(true);
+    let parquet = &mut config.options_mut().execution.parquet;
+    // Late materialization: evaluate filters on their own columns first and decode the
+    // rest only for matching rows, which is what makes attribute filters cheap.
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(GuardEveryOperator(budget)))
+        .build();
+    let context = SessionContext::new_with_state(state);
+    for function in percentile::functions() {
+        context.register_udaf(function);
+    }
+    let table = SpanTable::new(snapshot, list_columns).map_err(engine_error)?;
+    context
+        .register_table(TABLE, Arc::new(table))
+        .map_err(engine_error)?;
+    Ok(context)
+}
+
+/// Counts a query as running while it lives; the last one to end starts the query threads'
+/// memory count over, so memory that moved between threads never accumulates.
+struct Running<'a>(&'a AtomicUsize);
+
+impl<'a> Running<'a> {
+    fn start(running: &'a AtomicUsize) -> Self {
+        running.fetch_add(1, Ordering::SeqCst);
+        Self(running)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            crate::heap::reset_query_thread_bytes();
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{lit, Expr};
-use datafusion::prelude::ident;
+use datafusion::prelude::{ident, SessionContext};
 use futures::StreamExt;
 
 use crate::sql::{engine_error, ListColumns, SqlEngine, TABLE};
@@ -131,8 +131,7 @@ pub async fn span_facts(
     environment: &str,
     request: FactsRequest,
 ) -> Result<SpanFacts, QueryError> {
-    let context = engine.session(store, environment, ListColumns::Exposed)?;
-    let work = async move {
+    let work = move |context: SessionContext| async move {
         let frame = context.table(TABLE).await.map_err(engine_error)?;
         let schema = frame.schema().clone();
         let has = |name: &str| schema.field_with_unqualified_name(name).is_ok();
@@ -200,7 +199,9 @@ pub async fn span_facts(
         }
         Ok(facts)
     };
-    engine.on_query_threads(work).await
+    engine
+        .with_session(store, environment, ListColumns::Exposed, work)
+        .await
 }
 
 fn as_text(array: &ArrayRef) -> Result<StringArray, DataFusionError> {

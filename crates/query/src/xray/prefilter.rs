@@ -17,7 +17,7 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{cast, lit, Expr};
-use datafusion::prelude::{ident, DataFrame};
+use datafusion::prelude::{ident, DataFrame, SessionContext};
 
 use super::filter::ast::{Comparison, Field, Filter, Keyword, NodeRef, Operator, Value};
 use crate::sql::lists::attribute_list_has;
@@ -259,9 +259,8 @@ pub async fn candidate_traces(
     filter: &Filter,
     start_unix_nano: u64,
 ) -> Result<Option<HashSet<TraceId>>, QueryError> {
-    let context = engine.session(store, environment, ListColumns::Exposed)?;
     let filter = filter.clone();
-    let work = async move {
+    let work = move |context: SessionContext| async move {
         let since = i64::try_from(start_unix_nano).unwrap_or(i64::MAX);
         let base =
             context
@@ -289,5 +288,7 @@ pub async fn candidate_traces(
         }
         Ok(Some(traces))
     };
-    engine.on_query_threads(work).await
+    engine
+        .with_session(store, environment, ListColumns::Exposed, work)
+        .await
 }

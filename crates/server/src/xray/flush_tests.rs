@@ -143,3 +143,44 @@ async fn released_spans_whose_append_fails_are_kept_and_stored_at_the_next_relea
         .expect("records");
     assert_eq!(stored.len(), 1, "the released span is stored");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_waiting_budget_the_oldest_documents_are_stored_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let one = orphan(10).0.memory_bytes;
+    // Room for about three waiting orphans.
+    let args = crate::config::ServeArgs {
+        xray_max_waiting_bytes: Some(3 * one as u64 + one as u64 / 2),
+        ..Default::default()
+    };
+    let (state, storage) = crate::test_state::state_with_args(dir.path(), 4 << 30, args).await;
+    for trace in 10..20 {
+        ingest_acknowledged(&state, "prod", vec![orphan(trace)])
+            .await
+            .expect("accepted");
+    }
+    let waiting = state.xray.waiting_bytes();
+    assert!(
+        waiting <= 3 * one + one / 2,
+        "{waiting} bytes wait, over the budget"
+    );
+    assert!(
+        state.xray.waiting_documents() >= 2,
+        "not everything was let go"
+    );
+    // Every document is either waiting or stored, none lost: the oldest are in the head.
+    let stored: Vec<usize> = tokio::task::spawn_blocking(move || {
+        (10..20)
+            .map(|trace| {
+                let id = orphan(trace).0.trace_id;
+                storage.trace_records("prod", &id).expect("records").len()
+            })
+            .collect()
+    })
+    .await
+    .expect("read");
+    let stored_count = stored.iter().filter(|n| **n == 1).count();
+    assert_eq!(stored_count + state.xray.waiting_documents(), 10);
+    assert_eq!(stored[0], 1, "the oldest went first");
+    assert_eq!(stored[9], 0, "the newest still waits");
+}

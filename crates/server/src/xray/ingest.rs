@@ -103,6 +103,12 @@ impl XRayService {
         );
         gauge(
             out,
+            "combray_xray_waiting_bytes",
+            "Memory of the documents waiting in the assemblers (estimated).",
+            self.waiting_bytes() as u64,
+        );
+        gauge(
+            out,
             "combray_xray_journaled_documents",
             "Waiting PutTraceSegments documents kept in the held journal.",
             self.journal.len() as u64,
@@ -122,6 +128,9 @@ pub struct XRayService {
     assemblers: Mutex<HashMap<String, Assembler>>,
     orphan_wait: Duration,
     max_waiting: usize,
+    /// Memory the waiting documents of all environments may take (part of the memory ceiling
+    /// in docs/reliability.md); past it, the longest-waiting are stored as they are.
+    max_waiting_bytes: usize,
     /// PutTraceSegments documents waiting in the assemblers, durably.
     journal: HeldJournal,
     /// Documents the journal held at start, until [`restore_held`] puts them back.
@@ -173,6 +182,7 @@ impl XRayService {
             assemblers: Mutex::new(HashMap::new()),
             orphan_wait: Duration::from_secs(config.xray_orphan_wait_seconds),
             max_waiting: MAX_WAITING_DOCUMENTS,
+            max_waiting_bytes: config.xray_max_waiting_bytes,
             journal,
             restored: Mutex::new(restored),
             unsettled: Mutex::new(std::collections::VecDeque::new()),
@@ -191,6 +201,11 @@ impl XRayService {
     ) -> Assembled {
         let now = Instant::now();
         let mut assemblers = self.assemblers.lock();
+        let others: usize = assemblers
+            .iter()
+            .filter(|(name, _)| *name != environment)
+            .map(|(_, a)| a.waiting_bytes())
+            .sum();
         let assembler = assemblers
             .entry(environment.to_owned())
             .or_insert_with(|| Assembler::new(self.orphan_wait, self.max_waiting));
@@ -202,6 +217,14 @@ impl XRayService {
             if let (true, Some(text)) = (pushed.held, text) {
                 assembled.held.push(HeldDocument { trace_id, id, text });
             }
+        }
+        // Over the budget, this environment's longest-waiting documents make room (shedding a
+        // tenth more, so that the next batches do not each pay for a pass over them all).
+        let room = self.max_waiting_bytes.saturating_sub(others);
+        if assembler.waiting_bytes() > room {
+            assembled
+                .ready
+                .extend(assembler.release_oldest_until(room - room / 10));
         }
         assembled.departed = assembler.take_departed();
         assembled
@@ -228,6 +251,15 @@ impl XRayService {
             })
             .filter(|(_, released)| !released.ready.is_empty() || !released.departed.is_empty())
             .collect()
+    }
+
+    /// Memory of the documents waiting in every assembler.
+    pub fn waiting_bytes(&self) -> usize {
+        self.assemblers
+            .lock()
+            .values()
+            .map(Assembler::waiting_bytes)
+            .sum()
     }
 
     /// Documents waiting in every assembler.

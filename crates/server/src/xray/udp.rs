@@ -2,11 +2,14 @@
 //!
 //! Two stages, so both cores work: a reader task receives datagrams and validates their
 //! documents, and moves valid ones into a bounded queue; when the queue is full the document is
-//! dropped and counted (UDP has no way to push back). A writer task puts documents through the
+//! dropped and counted (UDP has no way to push back). The queue is bounded in memory as well as
+//! in documents, and when parsing falls behind the reader parses on its own thread instead of
+//! spawning more work, leaving bursts in the kernel's receive buffer (which drops past it).
+//! A writer task puts documents through the
 //! assembler and stores what is ready, many per write, and once a second releases documents
 //! that have waited long enough.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,6 +33,8 @@ const BATCH_WAIT: Duration = Duration::from_millis(5);
 const POLL: Duration = Duration::from_millis(50);
 /// Most documents written in one batch.
 const BATCH: usize = 2_048;
+/// Parse batches that may wait for or run on the runtime at once; past it, the reader parses.
+const MAX_PARSING: usize = 16;
 
 /// Batches whose WAL records may wait for their fsync at once: about 2.5 s of 50,000
 /// documents/s, holding ~1 MiB of encoded record each.
@@ -55,14 +60,30 @@ pub fn bind(address: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
     Ok(socket)
 }
 
+/// How much the queue between the reader and the writer holds before it drops documents.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Documents.
+    pub documents: usize,
+    /// Their memory (`memory_bytes`), part of the memory ceiling in docs/reliability.md: 64 Ki
+    /// documents of 64 KiB each would otherwise be 8 GiB.
+    pub bytes: usize,
+}
+
 /// Runs the UDP receiver until `stop`, then stores everything still waiting.
 pub async fn run_udp(
     socket: UdpSocket,
     state: Arc<AppState>,
-    queue: usize,
+    limits: QueueLimits,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let (sender, receiver) = mpsc::channel::<Document>(queue.max(1));
+    let (sender, receiver) = mpsc::channel::<Document>(limits.documents.max(1));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let sender = Queue {
+        sender,
+        queued_bytes: Arc::clone(&queued_bytes),
+        max_bytes: limits.bytes,
+    };
     let stopped = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Handle::current();
     let receiver_thread = {
@@ -71,7 +92,7 @@ pub async fn run_udp(
             .name("combray-xray-udp".into())
             .spawn(move || receive(&socket, &state, &sender, &stopped, &runtime))?
     };
-    let writer = tokio::spawn(write(Arc::clone(&state), receiver));
+    let writer = tokio::spawn(write(Arc::clone(&state), receiver, queued_bytes));
     let _ = stop.wait_for(|stopped| *stopped).await;
     stopped.store(true, Ordering::Relaxed);
     // The thread drops the last sender when it ends, which ends the writer after it has
@@ -83,11 +104,32 @@ pub async fn run_udp(
     Ok(())
 }
 
+/// The queue from parsing to the writer, with the memory its documents take.
+#[derive(Clone)]
+struct Queue {
+    sender: mpsc::Sender<Document>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+}
+
+impl Queue {
+    /// Queues a document unless the queue is full in documents or in bytes.
+    fn offer(&self, document: Document) -> bool {
+        let bytes = document.memory_bytes;
+        let before = self.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.max_bytes || self.sender.try_send(document).is_err() {
+            self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
 /// The receiver thread: reads datagrams and hands them to parse tasks in batches.
 fn receive(
     socket: &UdpSocket,
     state: &Arc<AppState>,
-    queue: &mpsc::Sender<Document>,
+    queue: &Queue,
     stopped: &AtomicBool,
     runtime: &tokio::runtime::Handle,
 ) {
@@ -95,6 +137,7 @@ fn receive(
     let mut buffer = vec![0_u8; MAX_DATAGRAM];
     let mut batch: Vec<Bytes> = Vec::with_capacity(PARSE_BATCH);
     let mut batch_started = Instant::now();
+    let parsing = Arc::new(AtomicUsize::new(0));
     while !stopped.load(Ordering::Relaxed) {
         match socket.recv_from(&mut buffer) {
             Ok((length, _)) => {
@@ -115,8 +158,16 @@ fn receive(
         if !batch.is_empty() && (full || batch_started.elapsed() >= BATCH_WAIT) {
             let datagrams = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
             XRayCounters::bump(&counters.datagrams_received, datagrams.len() as u64);
-            let (state, queue) = (Arc::clone(state), queue.clone());
-            runtime.spawn(async move { parse_batch(&state, &queue, datagrams) });
+            if parsing.fetch_add(1, Ordering::Relaxed) >= MAX_PARSING {
+                parsing.fetch_sub(1, Ordering::Relaxed);
+                parse_batch(state, queue, datagrams);
+                continue;
+            }
+            let (state, queue, parsing) = (Arc::clone(state), queue.clone(), Arc::clone(&parsing));
+            runtime.spawn(async move {
+                parse_batch(&state, &queue, datagrams);
+                parsing.fetch_sub(1, Ordering::Relaxed);
+            });
         }
     }
     if !batch.is_empty() {
@@ -125,7 +176,7 @@ fn receive(
     }
 }
 
-fn parse_batch(state: &AppState, queue: &mpsc::Sender<Document>, datagrams: Vec<Bytes>) {
+fn parse_batch(state: &AppState, queue: &Queue, datagrams: Vec<Bytes>) {
     let counters = &state.xray.counters;
     for datagram in datagrams {
         let document = match parse(&datagram) {
@@ -136,7 +187,7 @@ fn parse_batch(state: &AppState, queue: &mpsc::Sender<Document>, datagrams: Vec<
                 continue;
             }
         };
-        if queue.try_send(document).is_err() {
+        if !queue.offer(document) {
             XRayCounters::bump(&counters.datagrams_dropped, 1);
         }
     }
@@ -152,7 +203,11 @@ fn parse(datagram: &[u8]) -> Result<Document, String> {
 /// the next while a second task waits for each record to be durable and makes it queryable, in
 /// order. So a slow fsync (seconds, while a cut writes a block to the same disk) delays when
 /// spans become queryable, not how fast the port is drained.
-async fn write(state: Arc<AppState>, mut queue: mpsc::Receiver<Document>) {
+async fn write(
+    state: Arc<AppState>,
+    mut queue: mpsc::Receiver<Document>,
+    queued_bytes: Arc<AtomicUsize>,
+) {
     let (landing, in_flight) = mpsc::channel::<Settling>(IN_FLIGHT_BATCHES);
     let lander = tokio::spawn(land(Arc::clone(&state), in_flight));
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -163,6 +218,8 @@ async fn write(state: Arc<AppState>, mut queue: mpsc::Receiver<Document>) {
                 if received == 0 {
                     break;
                 }
+                let bytes: usize = documents.iter().map(|d| d.memory_bytes).sum();
+                queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
                 let count = documents.len() as u64;
                 let environment = state.xray.environment.clone();
                 match begin_ingest(&state, &environment, std::mem::take(&mut documents)).await {
