@@ -230,8 +230,8 @@ def test_a_compaction_that_outlives_its_lease_publishes_nothing_and_every_span_s
         client = s3.client()
         import json
         live = [json.loads(client.get_object(Bucket=s3.bucket, Key=k)["Body"].read()) for k in metas]
-        merged = [m for m in live if m["replaces"]]
-        assert len(merged) == 1, [(m["block_id"], m["node_id"], m["replaces"]) for m in merged]
+        merged = [m for m in live if m.get("replaces")]
+        assert len(merged) == 1, [(m["block_id"], m["node_id"], m.get("replaces")) for m in merged]
         for node in (node_a, node_b):
             answer = requests.post(f"{node.api}/api/v1/sql", timeout=30,
                                    json={"sql": "SELECT count(*), count(DISTINCT span_id) FROM spans"})
