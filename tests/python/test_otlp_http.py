@@ -135,3 +135,10 @@ def test_metrics_and_logs_are_accepted_and_dropped(combray):
         assert post(combray, b"", PROTOBUF, path=path).status_code == 200
         response = post(combray, b"{}", {"content-type": "application/json"}, path=path)
         assert response.status_code == 200 and response.json() == {}
+
+
+def test_logs_written_to_a_file_carry_no_colour_codes(combray):
+    assert combray.get("/readyz").status_code == 200
+    log = combray.log()
+    assert "listening" in log or "ready" in log, log[-500:]
+    assert "\x1b[" not in log, repr(log[:300])

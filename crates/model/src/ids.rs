@@ -101,9 +101,47 @@ define_id!(
     8
 );
 
+impl TraceId {
+    /// Reads the X-Ray form, `1-5759e988-bd862e3fe1be46a994272793` (version, the 8-hex epoch
+    /// seconds, 24 hex of random): the same 128 bits, the epoch first.
+    pub fn from_xray(text: &str) -> Option<Self> {
+        let rest = text.strip_prefix("1-")?;
+        let (epoch, random) = rest.split_once('-')?;
+        if epoch.len() != 8 || random.len() != 24 {
+            return None;
+        }
+        // Decoded in place: ingest runs this for every document.
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(epoch, &mut bytes[..4]).ok()?;
+        hex::decode_to_slice(random, &mut bytes[4..]).ok()?;
+        // `from_slice` refuses the all-zero id, as OTLP does.
+        Self::from_slice(&bytes).ok()
+    }
+
+    /// The X-Ray form of the id.
+    pub fn to_xray(&self) -> String {
+        let hex = self.to_hex();
+        format!("1-{}-{}", &hex[..8], &hex[8..])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_xray_form_is_the_same_bits_with_dashes() {
+        let id = TraceId::from_xray("1-5759e988-bd862e3fe1be46a994272793").unwrap();
+        assert_eq!(id.to_hex(), "5759e988bd862e3fe1be46a994272793");
+        assert_eq!(id.to_xray(), "1-5759e988-bd862e3fe1be46a994272793");
+        for bad in [
+            "2-5759e988-bd862e3fe1be46a994272793",
+            "1-5759e98-bd862e3fe1be46a9942727933",
+            "1-00000000-000000000000000000000000",
+        ] {
+            assert_eq!(TraceId::from_xray(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn parses_hex_in_either_case() {

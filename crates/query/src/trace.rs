@@ -84,11 +84,15 @@ pub fn get_trace(
     environment: &str,
     trace_id: &str,
 ) -> Result<TraceView, QueryError> {
-    let id: TraceId = trace_id.parse().map_err(|error| {
-        QueryError::InvalidArgument(format!(
-            "trace id {trace_id:?} is not 32 hexadecimal characters ({error})"
-        ))
-    })?;
+    let id = match trace_id.parse::<TraceId>() {
+        Ok(id) => id,
+        Err(error) => TraceId::from_xray(trace_id).ok_or_else(|| {
+            QueryError::InvalidArgument(format!(
+                "trace id {trace_id:?} is neither 32 hexadecimal characters ({error}) nor an \
+                 X-Ray id like 1-5759e988-bd862e3fe1be46a994272793"
+            ))
+        })?,
+    };
     let rows = store.trace_records(environment, &id)?;
     if rows.is_empty() {
         return Err(QueryError::NotFound(format!("trace {trace_id} not found")));

@@ -56,25 +56,14 @@ impl Document {
     }
 }
 
-/// `1-5759e988-bd862e3fe1be46a994272793` → the 128-bit id.
+/// `1-5759e988-bd862e3fe1be46a994272793` → the 128-bit id ([`TraceId::from_xray`]).
 pub fn trace_id_from_xray(text: &str) -> Option<TraceId> {
-    let rest = text.strip_prefix("1-")?;
-    let (epoch, random) = rest.split_once('-')?;
-    if epoch.len() != 8 || random.len() != 24 {
-        return None;
-    }
-    // Decoded in place: this runs for every document.
-    let mut bytes = [0u8; 16];
-    hex::decode_to_slice(epoch, &mut bytes[..4]).ok()?;
-    hex::decode_to_slice(random, &mut bytes[4..]).ok()?;
-    // `from_slice` refuses the all-zero id, as OTLP does.
-    TraceId::from_slice(&bytes).ok()
+    TraceId::from_xray(text)
 }
 
-/// The 128-bit id → `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
+/// The 128-bit id → `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy` ([`TraceId::to_xray`]).
 pub fn trace_id_to_xray(trace_id: &TraceId) -> String {
-    let hex = trace_id.to_hex();
-    format!("1-{}-{}", &hex[..8], &hex[8..])
+    trace_id.to_xray()
 }
 
 pub(crate) fn span_id(text: &str) -> Option<SpanId> {

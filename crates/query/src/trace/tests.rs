@@ -74,3 +74,25 @@ fn other_environments_and_bad_ids_are_refused_precisely() {
     assert!(matches!(error, QueryError::InvalidArgument(_)), "{error}");
     assert!(error.to_string().contains("32 hexadecimal"), "{error}");
 }
+
+#[test]
+fn a_trace_is_found_by_its_x_ray_id_too_and_a_bad_id_names_both_forms() {
+    let head = Head::new();
+    insert(
+        &head,
+        "prod",
+        "api",
+        vec![span(1, 1, None, "GET /", 1_000, 10)],
+    );
+    let by_hex = get_trace(&head, "prod", "01010101010101010101010101010101").unwrap();
+    let by_xray = get_trace(&head, "prod", "1-01010101-010101010101010101010101").unwrap();
+    assert_eq!(by_hex.spans.len(), 1);
+    assert_eq!(by_xray.spans.len(), by_hex.spans.len());
+    let Err(QueryError::InvalidArgument(message)) = get_trace(&head, "prod", "1-0101") else {
+        panic!("a malformed id is an invalid argument");
+    };
+    assert!(
+        message.contains("32 hexadecimal") && message.contains("X-Ray id"),
+        "{message}"
+    );
+}
