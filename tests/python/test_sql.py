@@ -66,7 +66,7 @@ def test_sql_sees_the_callers_environment_across_blocks_and_head(make_combray):
          "SELECT service, count(*) AS n FROM spans GROUP BY service"],
         check=True, capture_output=True, text=True)
     assert printed.stdout.splitlines() == ["| service       | n |", "|---------------|---|", "| backend-flask | 5 |"]
-    assert "1 rows" in printed.stderr
+    assert "1 row in" in printed.stderr
 
 
 def test_bad_sql_and_writes_are_precise_400s(combray):

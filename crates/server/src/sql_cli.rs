@@ -110,16 +110,32 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
         ""
     };
     eprintln!(
-        "{} rows{truncated} in {:.1} ms",
-        rows.len(),
+        "{}{truncated} in {:.1} ms",
+        count_of(rows.len(), "row"),
         answer["elapsed_ms"].as_f64().unwrap_or(0.0)
     );
     Ok(())
 }
 
+/// "1 row", "2 rows".
+fn count_of(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_row_is_a_row() {
+        assert_eq!(count_of(1, "row"), "1 row");
+        assert_eq!(count_of(0, "row"), "0 rows");
+        assert_eq!(count_of(12, "row"), "12 rows");
+    }
 
     #[test]
     fn tables_pad_every_column_to_its_widest_cell() {
