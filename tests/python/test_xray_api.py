@@ -243,3 +243,19 @@ def test_time_range_type_selects_by_start_activity_or_segment_end(make_combray):
     assert ids(TimeRangeType="Service") == [long_running, started_inside]
     # Filters apply to spans that started before the window too.
     assert ids(TimeRangeType="Event", FilterExpression='service("timing") AND duration > 90') == [long_running]
+
+
+def test_rejected_datagrams_are_logged_with_their_reason_and_counted(combray):
+    import socket
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(50):
+        sock.sendto(b'{"format":"json","version":1}\n{"id":"zz"}', ("127.0.0.1", combray.xray_port))
+    deadline = time.time() + 10
+    while time.time() < deadline and "rejected X-Ray datagrams" not in combray.log():
+        time.sleep(0.1)
+    logged = [line for line in combray.log().splitlines() if "rejected X-Ray datagrams" in line]
+    # Logged once for the burst, not fifty times, with why.
+    assert len(logged) == 1, logged
+    assert "reason=" in logged[0], logged[0]
+    metrics = combray.get("/metrics").text
+    assert "combray_xray_datagrams_rejected_total 50" in metrics

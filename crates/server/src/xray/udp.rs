@@ -9,7 +9,7 @@
 //! assembler and stores what is ready, many per write, and once a second releases documents
 //! that have waited long enough.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -183,13 +183,38 @@ fn parse_batch(state: &AppState, queue: &Queue, datagrams: Vec<Bytes>) {
             Ok(document) => document,
             Err(reason) => {
                 XRayCounters::bump(&counters.datagrams_rejected, 1);
-                tracing::debug!(%reason, "rejected an X-Ray datagram");
+                log_rejection(&reason);
                 continue;
             }
         };
         if !queue.offer(document) {
             XRayCounters::bump(&counters.datagrams_dropped, 1);
         }
+    }
+}
+
+/// Seconds between two logged rejections: a misconfigured sender can send thousands a second.
+const REJECTION_LOG_EVERY_SECONDS: u64 = 10;
+
+/// Logs why a datagram was rejected, at most once every ten seconds, with how many were
+/// rejected in between (all are counted in `combray_xray_datagrams_rejected_total`).
+fn log_rejection(reason: &str) {
+    static LAST_LOGGED: AtomicU64 = AtomicU64::new(0);
+    static SINCE: AtomicU64 = AtomicU64::new(0);
+    let now = crate::state::now_unix_nano() / 1_000_000_000;
+    let unlogged = SINCE.fetch_add(1, Ordering::Relaxed) + 1;
+    let last = LAST_LOGGED.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= REJECTION_LOG_EVERY_SECONDS
+        && LAST_LOGGED
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        SINCE.store(0, Ordering::Relaxed);
+        tracing::warn!(
+            reason,
+            rejected = unlogged,
+            "rejected X-Ray datagrams (the reason is the latest one's)"
+        );
     }
 }
 
