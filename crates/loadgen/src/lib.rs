@@ -26,3 +26,16 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Xray(args) => xray::run(args).await,
     }
 }
+
+/// The seed a run uses: the one asked for, or a fresh one, printed (on stderr, beside the
+/// report) so that the same traffic can be sent again.
+pub(crate) fn choose_seed(asked: Option<u64>) -> u64 {
+    let seed = asked.unwrap_or_else(rand::random);
+    eprintln!("seed {seed} (pass --seed {seed} to send the same traffic again)");
+    seed
+}
+
+/// The seed [`choose_seed`] settled on.
+pub(crate) fn seed_of(seed: &Option<u64>) -> u64 {
+    seed.unwrap_or_default()
+}

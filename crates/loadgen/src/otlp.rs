@@ -49,9 +49,10 @@ pub struct OtlpArgs {
     /// File to append `trace_id span_id` of every acknowledged span to.
     #[arg(long)]
     ack_log: Option<PathBuf>,
-    /// Random seed, for repeatable traffic.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Random seed, for repeatable traffic [default: a fresh one, printed so a run can be
+    /// repeated]
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 /// `(trace_id, span_id)` of each span in a request, for the ack log.
@@ -187,6 +188,8 @@ impl Worker {
 
 /// Runs the OTLP load and prints a JSON report on standard output.
 pub(crate) async fn run(args: OtlpArgs) -> anyhow::Result<()> {
+    let mut args = args;
+    args.seed = Some(crate::choose_seed(args.seed));
     anyhow::ensure!(
         is_loopback(&args.endpoint),
         "loadgen only targets loopback addresses (127.0.0.0/8, localhost, [::1])"
@@ -230,7 +233,11 @@ pub(crate) async fn run(args: OtlpArgs) -> anyhow::Result<()> {
             let worker = Worker {
                 client: client.clone(),
                 url: url.clone(),
-                rng: StdRng::seed_from_u64(args.seed.wrapping_mul(1000).wrapping_add(index as u64)),
+                rng: StdRng::seed_from_u64(
+                    crate::seed_of(&args.seed)
+                        .wrapping_mul(1000)
+                        .wrapping_add(index as u64),
+                ),
                 ack_log: ack_log.clone(),
                 deadline,
                 spans_per_second: args.rate as f64 / args.connections as f64,

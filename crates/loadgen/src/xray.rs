@@ -47,9 +47,10 @@ pub struct XRayArgs {
     /// Combray's `/metrics` URL, to report received, accepted and dropped datagrams.
     #[arg(long)]
     metrics_url: Option<String>,
-    /// Random seed, for repeatable traffic.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Random seed, for repeatable traffic [default: a fresh one, printed so a run can be
+    /// repeated]
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 fn now_seconds() -> f64 {
@@ -155,7 +156,7 @@ fn templates(rng: &mut StdRng) -> anyhow::Result<Vec<Template>> {
 
 fn send(args: &XRayArgs, index: usize, deadline: Instant, budget: u64) -> anyhow::Result<Sent> {
     let socket = UdpSocket::bind("127.0.0.1:0")?;
-    let mut rng = StdRng::seed_from_u64(args.seed.wrapping_add(index as u64));
+    let mut rng = StdRng::seed_from_u64(crate::seed_of(&args.seed).wrapping_add(index as u64));
     let templates = templates(&mut rng)?;
     let per_second = args.rate as f64 / args.senders.max(1) as f64;
     let started = Instant::now();
@@ -221,6 +222,8 @@ fn difference(after: &Value, before: &Value) -> Value {
 
 /// Runs the X-Ray load generator.
 pub(crate) async fn run(args: XRayArgs) -> anyhow::Result<()> {
+    let mut args = args;
+    args.seed = Some(crate::choose_seed(args.seed));
     anyhow::ensure!(
         args.address.ip().is_loopback(),
         "--address must be a loopback address"
