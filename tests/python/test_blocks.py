@@ -142,6 +142,14 @@ def test_operator_tools_list_inspect_and_dump(make_combray):
     dumped = run("wal", "dump")
     assert "env=default protocol=otlp_http_protobuf spans=1" in dumped
     assert dumped.strip().endswith("1 records, 1 spans")
+    # A reader that has gone (`| head`) ends the command quietly, not with a panic.
+    for tool in (["blocks", "inspect", block_id], ["blocks", "list"], ["wal", "dump"]):
+        reader = subprocess.Popen([BIN, *tool, "--data-dir", str(combray.data_dir)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        reader.stdout.close()
+        error = reader.stderr.read().decode()
+        assert reader.wait(timeout=30) == 0, (tool, error)
+        assert "panicked" not in error and "Broken pipe" not in error, (tool, error)
 
 
 def test_small_blocks_are_compacted_in_the_background_without_losing_spans(make_combray, backend):

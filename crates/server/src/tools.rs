@@ -1,6 +1,7 @@
 //! Operator tools: `combray blocks list`, `combray blocks inspect ID`, `combray wal dump`.
 //! All of them only read.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -8,6 +9,14 @@ use combray_storage::block::Blocks;
 use combray_storage::wal::QuarantineState;
 use combray_storage::{decode_wal_record, open_object_store, wal};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Writes a line to stdout, failing on a closed pipe (`| head`) instead of panicking; the binary
+/// ends such a command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
 
 /// A progress bar on stderr, drawn only when stderr is a terminal, so piped output stays clean.
 fn progress_bar(unit: &'static str) -> ProgressBar {
@@ -43,16 +52,22 @@ fn seconds(unix_nano: u64) -> f64 {
 /// Prints one line per block.
 pub async fn blocks_list(data_dir: &Path, storage_url: Option<&str>) -> anyhow::Result<()> {
     let blocks = load_blocks(data_dir, storage_url).await?;
-    println!(
+    out!(
         "{:<26} {:<14} {:<22} {:>10} {:>9} {:>12} {:>8}  time range (unix s)",
-        "block", "environment", "node", "spans", "traces", "bytes", "B/span"
+        "block",
+        "environment",
+        "node",
+        "spans",
+        "traces",
+        "bytes",
+        "B/span"
     );
     let mut total = (0u64, 0u64);
     for block in blocks.all() {
         let meta = &block.meta;
         total = (total.0 + meta.span_count, total.1 + meta.data_bytes);
         let per_span = meta.data_bytes as f64 / meta.span_count.max(1) as f64;
-        println!(
+        out!(
             "{:<26} {:<14} {:<22} {:>10} {:>9} {:>12} {:>8.1}  {:.3} – {:.3}",
             meta.block_id,
             meta.environment,
@@ -65,7 +80,7 @@ pub async fn blocks_list(data_dir: &Path, storage_url: Option<&str>) -> anyhow::
             seconds(meta.max_end_unix_nano)
         );
     }
-    println!(
+    out!(
         "{} blocks, {} spans, {} bytes",
         blocks.all().len(),
         total.0,
@@ -86,8 +101,8 @@ pub async fn blocks_inspect(
         .into_iter()
         .find(|b| b.meta.block_id == block_id)
         .with_context(|| format!("no readable block {block_id}"))?;
-    println!("{}", serde_json::to_string_pretty(&block.meta)?);
-    println!(
+    out!("{}", serde_json::to_string_pretty(&block.meta)?);
+    out!(
         "trace index: {} traces, {} names",
         block.traces.entries.len(),
         block.traces.names.len()
@@ -99,14 +114,14 @@ pub async fn blocks_inspect(
         .enumerate()
     {
         let total: u64 = group.columns.iter().map(|(_, bytes)| bytes).sum();
-        println!(
+        out!(
             "row group {index}: {} rows, {total} bytes compressed",
             group.rows
         );
         let mut columns = group.columns.clone();
         columns.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
         for (name, bytes) in columns {
-            println!(
+            out!(
                 "  {name:<28} {bytes:>12} B  {:>6.2} B/row",
                 bytes as f64 / group.rows.max(1) as f64
             );
@@ -130,7 +145,7 @@ pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
             Some(QuarantineState::Refused) => " [quarantined: start refused]",
             Some(QuarantineState::Skipped) => " [quarantined: skipped by --wal-skip-damaged]",
         };
-        println!(
+        out!(
             "segment {} ({} bytes) {}{state}",
             segment.sequence,
             segment.bytes,
@@ -143,7 +158,7 @@ pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
                     spans += record.span_count();
                     let protocols: Vec<&str> =
                         record.protocols().into_iter().map(|p| p.as_str()).collect();
-                    println!(
+                    out!(
                         "  @{offset:<10} {:>8} B  env={} protocol={} spans={}",
                         payload.len(),
                         record.environment,
@@ -151,17 +166,17 @@ pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
                         record.span_count()
                     );
                 }
-                Err(error) => println!(
+                Err(error) => out!(
                     "  @{offset:<10} {:>8} B  undecodable: {error}",
                     payload.len()
                 ),
             }
         }
         if let Some(problem) = &segment.problem {
-            println!("  damaged: {problem}");
+            out!("  damaged: {problem}");
         }
     }
-    println!(
+    out!(
         "{} segments, {records} records, {spans} spans",
         segments.len()
     );
