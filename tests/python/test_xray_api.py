@@ -250,12 +250,12 @@ def test_rejected_datagrams_are_logged_with_their_reason_and_counted(combray):
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for _ in range(50):
         sock.sendto(b'{"format":"json","version":1}\n{"id":"zz"}', ("127.0.0.1", combray.xray_port))
+    # Every one is counted; the log is written at the first, so wait for the count.
     deadline = time.time() + 10
-    while time.time() < deadline and "rejected X-Ray datagrams" not in combray.log():
+    while time.time() < deadline and "combray_xray_datagrams_rejected_total 50" not in combray.get("/metrics").text:
         time.sleep(0.1)
+    assert "combray_xray_datagrams_rejected_total 50" in combray.get("/metrics").text
     logged = [line for line in combray.log().splitlines() if "rejected X-Ray datagrams" in line]
     # Logged once for the burst, not fifty times, with why.
     assert len(logged) == 1, logged
     assert "reason=" in logged[0], logged[0]
-    metrics = combray.get("/metrics").text
-    assert "combray_xray_datagrams_rejected_total 50" in metrics
