@@ -34,8 +34,3 @@ pub(crate) fn choose_seed(asked: Option<u64>) -> u64 {
     eprintln!("seed {seed} (pass --seed {seed} to send the same traffic again)");
     seed
 }
-
-/// The seed [`choose_seed`] settled on.
-pub(crate) fn seed_of(seed: &Option<u64>) -> u64 {
-    seed.unwrap_or_default()
-}

@@ -188,8 +188,7 @@ impl Worker {
 
 /// Runs the OTLP load and prints a JSON report on standard output.
 pub(crate) async fn run(args: OtlpArgs) -> anyhow::Result<()> {
-    let mut args = args;
-    args.seed = Some(crate::choose_seed(args.seed));
+    let seed = crate::choose_seed(args.seed);
     anyhow::ensure!(
         is_loopback(&args.endpoint),
         "loadgen only targets loopback addresses (127.0.0.0/8, localhost, [::1])"
@@ -233,11 +232,7 @@ pub(crate) async fn run(args: OtlpArgs) -> anyhow::Result<()> {
             let worker = Worker {
                 client: client.clone(),
                 url: url.clone(),
-                rng: StdRng::seed_from_u64(
-                    crate::seed_of(&args.seed)
-                        .wrapping_mul(1000)
-                        .wrapping_add(index as u64),
-                ),
+                rng: StdRng::seed_from_u64(seed.wrapping_mul(1000).wrapping_add(index as u64)),
                 ack_log: ack_log.clone(),
                 deadline,
                 spans_per_second: args.rate as f64 / args.connections as f64,

@@ -154,9 +154,15 @@ fn templates(rng: &mut StdRng) -> anyhow::Result<Vec<Template>> {
         .collect()
 }
 
-fn send(args: &XRayArgs, index: usize, deadline: Instant, budget: u64) -> anyhow::Result<Sent> {
+fn send(
+    args: &XRayArgs,
+    seed: u64,
+    index: usize,
+    deadline: Instant,
+    budget: u64,
+) -> anyhow::Result<Sent> {
     let socket = UdpSocket::bind("127.0.0.1:0")?;
-    let mut rng = StdRng::seed_from_u64(crate::seed_of(&args.seed).wrapping_add(index as u64));
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_add(index as u64));
     let templates = templates(&mut rng)?;
     let per_second = args.rate as f64 / args.senders.max(1) as f64;
     let started = Instant::now();
@@ -222,8 +228,7 @@ fn difference(after: &Value, before: &Value) -> Value {
 
 /// Runs the X-Ray load generator.
 pub(crate) async fn run(args: XRayArgs) -> anyhow::Result<()> {
-    let mut args = args;
-    args.seed = Some(crate::choose_seed(args.seed));
+    let seed = crate::choose_seed(args.seed);
     anyhow::ensure!(
         args.address.ip().is_loopback(),
         "--address must be a loopback address"
@@ -243,7 +248,7 @@ pub(crate) async fn run(args: XRayArgs) -> anyhow::Result<()> {
     let handles: Vec<_> = (0..args.senders)
         .map(|index| {
             let args = args.clone();
-            std::thread::spawn(move || send(&args, index, deadline, budget))
+            std::thread::spawn(move || send(&args, seed, index, deadline, budget))
         })
         .collect();
     let (mut documents, mut bytes) = (0, 0);

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use combray_ingest::xray::trace_id_from_xray;
 use combray_model::TraceId;
 use combray_query::sql::SqlEngine;
 use combray_query::xray::filter::Filter;
@@ -71,7 +70,7 @@ pub(crate) fn parse_ids(ids: &[String]) -> XRayResult<Vec<(String, Option<TraceI
     Ok(ids
         .iter()
         .map(|text| {
-            let id = trace_id_from_xray(text).or_else(|| text.parse().ok());
+            let id = TraceId::from_xray(text).or_else(|| text.parse().ok());
             (text.clone(), id)
         })
         .collect())

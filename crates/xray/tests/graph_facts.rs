@@ -6,9 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use combray_ingest::xray::{
-    group_spans, parse_document, trace_id_from_xray, Assembler, ResolvedSpan,
-};
+use combray_ingest::xray::{group_spans, parse_document, Assembler, ResolvedSpan};
 use combray_model::{
     AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
     Status, StatusCode,
@@ -102,7 +100,7 @@ fn crossing_documents() -> Vec<Vec<Value>> {
 
 fn otlp_span(n: u64, parent: Option<u64>, kind: SpanKind, attributes: Vec<KeyValue>) -> Span {
     Span {
-        trace_id: trace_id_from_xray(CROSSING).unwrap(),
+        trace_id: combray_model::TraceId::from_xray(CROSSING).unwrap(),
         span_id: SpanId::from_bytes(n.to_be_bytes()),
         parent_span_id: parent.map(|p| SpanId::from_bytes(p.to_be_bytes())),
         trace_state: String::new(),

@@ -56,16 +56,6 @@ impl Document {
     }
 }
 
-/// `1-5759e988-bd862e3fe1be46a994272793` → the 128-bit id ([`TraceId::from_xray`]).
-pub fn trace_id_from_xray(text: &str) -> Option<TraceId> {
-    TraceId::from_xray(text)
-}
-
-/// The 128-bit id → `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy` ([`TraceId::to_xray`]).
-pub fn trace_id_to_xray(trace_id: &TraceId) -> String {
-    trace_id.to_xray()
-}
-
 pub(crate) fn span_id(text: &str) -> Option<SpanId> {
     // Hex of either case; no copy (this runs for every entity of every document).
     if text.len() != 16 {
@@ -180,7 +170,7 @@ pub fn parse_document(raw: &str) -> Result<Document, DocumentError> {
             "the document has no trace_id".into(),
         )
     })?;
-    let trace_id = trace_id_from_xray(trace_text).ok_or_else(|| {
+    let trace_id = TraceId::from_xray(trace_text).ok_or_else(|| {
         error(id_text, "InvalidTraceId", format!("Invalid segment. ErrorCode: InvalidTraceId ({trace_text:?} is not 1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy)"))
     })?;
     // Whatever entity is wrong, the daemon maps the answer back by the document's own id.

@@ -22,7 +22,7 @@ mod segment;
 pub use assemble::{
     group_spans, Assembler, AssemblerCounts, Owner, Pushed, ResolvedSpan, UNRESOLVED_SERVICE,
 };
-pub use document::{parse_document, trace_id_from_xray, trace_id_to_xray, Document, DocumentError};
+pub use document::{parse_document, Document, DocumentError};
 
 /// Most bytes one document may have (the X-Ray segment document limit).
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;

@@ -57,13 +57,16 @@ impl QueryBudget {
                 self.memory_bytes
             )));
         }
-        (Instant::now() >= self.deadline).then(|| {
-            QueryError::LimitExceeded(format!(
-                "the query ran longer than its limit of {} s; add a time range or a LIMIT",
-                self.timeout.as_secs_f64()
-            ))
-        })
+        (Instant::now() >= self.deadline).then(|| timed_out(self.timeout))
     }
+}
+
+/// The answer to a query that ran past its time limit, whichever check caught it.
+pub(crate) fn timed_out(timeout: Duration) -> QueryError {
+    QueryError::LimitExceeded(format!(
+        "the query ran longer than its limit of {} s; add a time range or a LIMIT",
+        timeout.as_secs_f64()
+    ))
 }
 
 /// The guard's own error, carried through DataFusion and turned back into [`QueryError`] by

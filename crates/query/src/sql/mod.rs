@@ -215,10 +215,7 @@ impl SqlEngine {
             Ok(Err(failure)) => Err(QueryError::Engine(format!("the query stopped: {failure}"))),
             Err(_) => {
                 task.abort();
-                Err(QueryError::LimitExceeded(format!(
-                    "the query ran longer than its limit of {} s; add a time range or a LIMIT",
-                    timeout.as_secs_f64()
-                )))
+                Err(guard::timed_out(timeout))
             }
         }
     }

@@ -8,7 +8,6 @@ pub(crate) mod synth;
 
 use std::collections::HashMap;
 
-use combray_ingest::xray::trace_id_to_xray;
 use combray_model::{AttributeValue, Protocol, SpanRecord, TraceId};
 use serde_json::{Map, Value};
 
@@ -114,7 +113,7 @@ impl XTrace {
 
     /// `1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`.
     pub fn xray_id(&self) -> String {
-        trace_id_to_xray(&self.id)
+        self.id.to_xray()
     }
 
     /// The entry segment: the earliest one whose parent is not in the trace.

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use combray_ingest::xray::trace_id_to_xray;
 use combray_model::{AttributeValue, KeyValue, SpanKind, SpanRecord, StatusCode, TraceId};
 use serde_json::{json, Map, Value};
 
@@ -243,7 +242,7 @@ pub(super) fn segments(trace_id: &TraceId, records: &[&SpanRecord]) -> Vec<Segme
                 .push(*record);
         }
     }
-    let xray_id = trace_id_to_xray(trace_id);
+    let xray_id = trace_id.to_xray();
     tops.into_iter()
         .map(|top| {
             let mut document = entity(top, top.dataset.to_string(), true);
