@@ -68,7 +68,7 @@ pub fn xray_datagram(data: &[u8]) {
 #[cfg(feature = "query")]
 pub fn xray_filter(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = combray_query::xray::filter::parse(text);
+        let _ = combray_xray::filter::parse(text);
     }
 }
 

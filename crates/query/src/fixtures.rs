@@ -4,7 +4,7 @@ use combray_model::{
     AttributeValue, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanId, SpanKind,
     Status, StatusCode, TraceId,
 };
-use combray_storage::head::Head;
+use combray_storage::Head;
 
 pub(crate) fn span(
     trace: u8,

@@ -5,7 +5,6 @@
 //!   time conditions, newest first.
 //! - [`catalog`]: services and their operations.
 //! - [`sql`]: read-only SQL (Apache DataFusion) over an environment's head and blocks.
-//! - [`xray`]: the X-Ray filter-expression language.
 //! - [`heap`]: the allocator that counts the memory queries hold.
 //!
 //! Every function takes the caller's environment; nothing here can see across environments.
@@ -16,7 +15,6 @@ pub mod heap;
 pub mod search;
 pub mod sql;
 pub mod trace;
-pub mod xray;
 
 pub use error::QueryError;
 

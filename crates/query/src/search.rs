@@ -3,8 +3,8 @@
 mod spans;
 
 use combray_model::{StatusCode, TraceId};
-use combray_storage::head::TraceSummary;
 use combray_storage::SpanStore;
+use combray_storage::TraceSummary;
 use serde::Serialize;
 
 use crate::sql::SqlEngine;

@@ -1,7 +1,8 @@
 //! Wiring: builds every component explicitly, runs the listeners, and shuts down in order.
 //!
 //! Start-up binds every port first (so a port clash fails at once), serves `/healthz` and
-//! `/readyz` while the WAL replays, and opens the ingest ports only once replay is done.
+//! `/readyz` while the WAL replays, and serves the ingest ports only once replay is done (until
+//! then their connections wait in the kernel's backlog, their datagrams in the socket buffer).
 //! Shutdown stops ingest, lets the WAL commit what is queued, then stops the API.
 
 use std::future::Future;

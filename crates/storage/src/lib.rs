@@ -7,7 +7,8 @@
 //! start, the WAL is replayed into the head.
 //!
 //! Read path: [`SpanStore`] answers over the columnar head (Arrow record batches with the schema
-//! in [`head::schema`]) and the immutable [`block`]s the head is cut into.
+//! in [`head::schema`]) and the immutable [`block`]s the head is cut into; query engines read
+//! both through [`scan`], in one table layout, without knowing either.
 //!
 //! Maintenance: [`Storage::cut`] turns the head into Parquet blocks in an object store and
 //! truncates the WAL, in an order that survives a crash at any step.
@@ -25,6 +26,7 @@ pub mod metrics;
 mod priority;
 mod read;
 mod record;
+pub mod scan;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -35,6 +37,7 @@ pub use backend::open_object_store;
 pub use cut::CutReport;
 pub use durable::{sync_dir, write_file_durably};
 pub use error::{StorageError, StorageErrorKind};
+pub use head::{Head, TraceSummary};
 pub use maintenance::{MaintenancePolicy, MaintenanceReport};
 pub use read::{Snapshot, SpanStore};
 pub use record::WalRecord;

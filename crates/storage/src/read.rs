@@ -54,7 +54,8 @@ pub trait SpanStore: Send + Sync {
     ) -> Result<(), StorageError>;
     /// Services, sorted.
     fn services(&self, environment: &str) -> Vec<String>;
-    /// Everything an environment holds right now, for a query engine that scans it itself.
+    /// Everything an environment holds right now, for a query engine to scan
+    /// ([`Snapshot::into_scan`]).
     fn snapshot(&self, environment: &str) -> Snapshot;
     /// Operations of a service, sorted by name; `None` when unknown.
     fn operations(&self, environment: &str, service: &str) -> Option<Vec<Operation>>;
@@ -64,11 +65,11 @@ pub trait SpanStore: Send + Sync {
 /// snapshot sees a consistent set even while cuts and compaction go on.
 pub struct Snapshot {
     /// Published blocks, oldest first.
-    pub blocks: Vec<Arc<Block>>,
+    pub(crate) blocks: Vec<Arc<Block>>,
     /// Head chunks.
-    pub head: Vec<Arc<Chunk>>,
+    pub(crate) head: Vec<Arc<Chunk>>,
     /// Where the blocks' objects live; `None` when there are no blocks (a head alone).
-    pub store: Option<Arc<dyn ObjectStore>>,
+    pub(crate) store: Option<Arc<dyn ObjectStore>>,
 }
 
 fn head_records(

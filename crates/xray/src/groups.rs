@@ -43,7 +43,7 @@ pub fn check_group_name(name: &str) -> XRayResult<()> {
 /// Checks a filter expression with the same parser GetTraceSummaries uses.
 pub fn check_filter(filter: Option<&str>) -> XRayResult<()> {
     if let Some(text) = filter.filter(|t| !t.trim().is_empty()) {
-        combray_query::xray::filter::parse(text).map_err(|e| XRayError::invalid(e.to_string()))?;
+        crate::filter::parse(text).map_err(|e| XRayError::invalid(e.to_string()))?;
     }
     Ok(())
 }

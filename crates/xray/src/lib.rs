@@ -6,7 +6,10 @@
 //!   behind GetSamplingStatisticSummaries.
 //! - [`trace`]: a stored trace as X-Ray segments (X-Ray documents as received; OTLP spans
 //!   turned into segments), and [`analysis`]: its nodes and calls.
-//! - [`eval`]: filter expressions evaluated on a trace; [`rootcause`]: root causes.
+//! - [`filter`]: the filter-expression language — lexer, parser, AST, the scan that narrows a
+//!   filter's candidate traces, and the evaluator over a trace; [`rootcause`]: root causes.
+//! - [`facts`]: the few facts of every span a service graph needs, read in one narrow scan, and
+//!   trace shapes built from them.
 //! - [`read`]: BatchGetTraces, GetTraceSummaries, the service and trace graphs, time series.
 //!
 //! Every operation takes the caller's environment; nothing here sees across environments.
@@ -14,8 +17,8 @@
 pub mod analysis;
 pub mod control;
 pub mod error;
-pub mod eval;
 pub mod facts;
+pub mod filter;
 pub mod graph;
 pub mod groups;
 pub mod read;

@@ -4,15 +4,15 @@
 
 use std::collections::HashMap;
 
+use crate::filter::prefilter::candidate_traces;
+use crate::filter::Filter;
 use combray_model::TraceId;
 use combray_query::sql::SqlEngine;
-use combray_query::xray::filter::Filter;
-use combray_query::xray::prefilter::candidate_traces;
 use combray_storage::SpanStore;
 use serde_json::{json, Value};
 
 use crate::error::{XRayError, XRayResult};
-use crate::eval::{Evaluated, GroupLookup};
+use crate::filter::eval::{Evaluated, GroupLookup};
 use crate::summary::trace_summary;
 use crate::trace::XTrace;
 

@@ -10,17 +10,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::facts::{span_facts, FactsRequest};
+use crate::filter::ast::NodeRef;
+use crate::filter::Filter;
 use combray_model::TraceId;
 use combray_query::sql::SqlEngine;
-use combray_query::xray::facts::{span_facts, FactsRequest};
-use combray_query::xray::filter::ast::NodeRef;
-use combray_query::xray::filter::Filter;
 use combray_storage::SpanStore;
 use serde_json::{json, Value};
 
 use crate::error::{XRayError, XRayResult};
-use crate::eval::{Evaluated, GroupLookup};
 use crate::facts::{Shaper, RESOURCE_KEYS, SPAN_KEYS};
+use crate::filter::eval::{Evaluated, GroupLookup};
 use crate::graph::{GraphBuilder, Statistics};
 use crate::read::{nanos, narrow, newest_first, parse_ids, read_batches, read_traces, TimeRange};
 use crate::shape::{shape_matches, TraceShape};
@@ -195,7 +195,7 @@ pub fn time_series(
     let is_edge = matches!(selector, Some(Filter::Edge { .. }));
     for_shapes_in(scope, groups, |shape| {
         let matches = |node: usize, reference: Option<&NodeRef>| {
-            reference.is_none_or(|r| crate::eval::node_matches(&shape.nodes[node], r))
+            reference.is_none_or(|r| crate::filter::eval::node_matches(&shape.nodes[node], r))
         };
         let samples: Vec<_> = match selector {
             Some(Filter::Edge { from, to, .. }) => shape

@@ -3,10 +3,10 @@
 //! whole trace ([`TraceGraph`], when the documents are at hand) or from a few columns of its
 //! spans ([`crate::facts`], for graphs over many traces); both must give the same shape.
 
-use combray_query::xray::filter::Filter;
+use crate::filter::Filter;
 
 use crate::analysis::{Node, TraceGraph};
-use crate::eval::node_matches;
+use crate::filter::eval::node_matches;
 use crate::trace::Entity;
 
 /// The part of a segment or subsegment that statistics count.

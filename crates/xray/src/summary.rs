@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::analysis::Node;
-use crate::eval::Evaluated;
+use crate::filter::eval::Evaluated;
 
 /// `ServiceId` of a node.
 pub fn service_id(node: &Node) -> Value {

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use combray_ingest::xray::{parse_document, Assembler};
 use combray_model::{Protocol, Scope, SpanRecord};
-use combray_query::xray::filter;
-use combray_xray::eval::Evaluated;
+use combray_xray::filter;
+use combray_xray::filter::eval::Evaluated;
 use combray_xray::trace::XTrace;
 
 const DATASET: &str = include_str!("fixtures/filter-dataset.json");
 const EXPECTATIONS: &str = include_str!("fixtures/filter-expectations.txt");
-const DOCUMENTED: &str = include_str!("../../query/tests/fixtures/xray-filter-expressions.txt");
+const DOCUMENTED: &str = include_str!("fixtures/xray-filter-expressions.txt");
 
 /// Spans as the store returns them.
 fn records(spans: Vec<combray_ingest::xray::ResolvedSpan>) -> Vec<SpanRecord> {
@@ -95,10 +95,10 @@ fn every_documented_expression_selects_the_expected_traces() {
 /// expression matches: over the same dataset in a head, every expected trace is a candidate.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_candidate_scan_keeps_every_matching_trace() {
+    use crate::filter::prefilter::candidate_traces;
     use combray_ingest::xray::group_spans;
     use combray_model::SpanBatch;
     use combray_query::sql::{SqlEngine, SqlLimits};
-    use combray_query::xray::prefilter::candidate_traces;
     use combray_storage::head::Head;
 
     let dataset: serde_json::Value = serde_json::from_str(DATASET).unwrap();

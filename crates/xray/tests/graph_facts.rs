@@ -12,9 +12,9 @@ use combray_model::{
     Status, StatusCode,
 };
 use combray_query::sql::{SqlEngine, SqlLimits};
-use combray_query::xray::filter::{self, Filter};
 use combray_storage::{SpanStore, Storage, StorageConfig};
-use combray_xray::eval::Evaluated;
+use combray_xray::filter::eval::Evaluated;
+use combray_xray::filter::{self, Filter};
 use combray_xray::graph::GraphBuilder;
 use combray_xray::read_graph::{service_graph, time_series, GraphScope};
 use combray_xray::shape::TraceShape;

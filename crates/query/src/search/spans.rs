@@ -3,7 +3,7 @@
 //! attribute-list functions for values that have no column.
 
 use combray_model::TraceId;
-use combray_storage::head::schema::column;
+use combray_storage::scan::column;
 use combray_storage::SpanStore;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
@@ -13,8 +13,9 @@ use datafusion::prelude::{ident, when, SessionContext};
 
 use super::SearchParams;
 use crate::sql::lists::{attribute_list_has, attribute_list_matches};
-use crate::sql::{engine_error, ListColumns, SqlEngine, TABLE};
+use crate::sql::{SqlEngine, TABLE};
 use crate::QueryError;
+use combray_storage::scan::Columns;
 
 const OVERFLOW: &str = "attributes_overflow";
 
@@ -125,7 +126,7 @@ pub(super) async fn matching_traces(
 ) -> Result<Vec<TraceId>, QueryError> {
     let params = params.clone();
     let work = move |context: SessionContext| async move {
-        let frame = context.table(TABLE).await.map_err(engine_error)?;
+        let frame = context.table(TABLE).await.map_err(QueryError::from)?;
         let conditions = span_conditions(&params, frame.schema());
         let filter = conditions
             .into_iter()
@@ -134,10 +135,10 @@ pub(super) async fn matching_traces(
         let batches = frame
             .filter(filter)
             .and_then(|f| f.aggregate(vec![ident(column::TRACE_ID)], vec![]))
-            .map_err(engine_error)?
+            .map_err(QueryError::from)?
             .collect()
             .await
-            .map_err(engine_error)?;
+            .map_err(QueryError::from)?;
         let mut traces = Vec::new();
         for batch in &batches {
             let ids = batch.column(0).as_fixed_size_binary();
@@ -150,6 +151,6 @@ pub(super) async fn matching_traces(
         Ok(traces)
     };
     engine
-        .with_session(store, environment, ListColumns::Exposed, work)
+        .with_session(store, environment, Columns::WithLists, work)
         .await
 }

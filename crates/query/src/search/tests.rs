@@ -1,5 +1,5 @@
 use combray_model::{AttributeValue, KeyValue, StatusCode};
-use combray_storage::head::Head;
+use combray_storage::Head;
 
 use super::*;
 use crate::fixtures::{insert, span};

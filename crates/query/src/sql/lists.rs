@@ -16,7 +16,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, ArrayRef, BooleanArray};
 use arrow_schema::DataType;
-use combray_model::KeyValue;
+
 use datafusion::common::{exec_err, ScalarValue};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
@@ -37,7 +37,7 @@ struct AttributeListFunction {
 }
 
 /// `attribute_list_has(list, key)`.
-pub(crate) fn attribute_list_has() -> ScalarUDF {
+pub fn attribute_list_has() -> ScalarUDF {
     ScalarUDF::new_from_impl(AttributeListFunction {
         question: Question::Has,
         signature: Signature::any(2, Volatility::Immutable),
@@ -45,7 +45,7 @@ pub(crate) fn attribute_list_has() -> ScalarUDF {
 }
 
 /// `attribute_list_matches(list, key, text)`.
-pub(crate) fn attribute_list_matches() -> ScalarUDF {
+pub fn attribute_list_matches() -> ScalarUDF {
     ScalarUDF::new_from_impl(AttributeListFunction {
         question: Question::Matches,
         signature: Signature::any(3, Volatility::Immutable),
@@ -65,7 +65,7 @@ fn text_argument(value: &ColumnarValue, what: &str) -> Result<String> {
 
 impl AttributeListFunction {
     fn answer(&self, list: &[u8], key: &str, text: &str) -> bool {
-        let Ok(attributes) = postcard::from_bytes::<Vec<KeyValue>>(list) else {
+        let Some(attributes) = combray_storage::scan::decode_attribute_list(list) else {
             return false;
         };
         attributes.iter().any(|kv| {
@@ -130,7 +130,7 @@ impl ScalarUDFImpl for AttributeListFunction {
 mod tests {
     use arrow_array::{BinaryArray, DictionaryArray, Int32Array};
     use arrow_schema::Field;
-    use combray_model::AttributeValue;
+    use combray_model::{AttributeValue, KeyValue};
     use datafusion::common::config::ConfigOptions;
 
     use super::*;

@@ -5,11 +5,12 @@
 //! `SET`), URL tables are off, and every query runs under a row limit, a time limit and a memory
 //! pool shared by all queries, so one query cannot take the server down.
 
+mod exec;
 mod guard;
 mod json;
-pub(crate) mod lists;
+pub mod lists;
 mod percentile;
-mod prune;
+mod pushdown;
 mod sketch;
 mod table;
 
@@ -17,9 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use combray_storage::scan::Columns;
 use combray_storage::{Snapshot, SpanStore};
 use datafusion::error::DataFusionError;
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
@@ -28,8 +29,7 @@ use serde::Serialize;
 
 use crate::QueryError;
 use guard::{GuardError, GuardEveryOperator, QueryBudget};
-pub(crate) use table::ListColumns;
-use table::{SpanTable, BLOCKS_URL};
+use table::SpanTable;
 
 /// The name of the table SQL sees.
 pub const TABLE: &str = "spans";
@@ -133,18 +133,33 @@ fn guard_error(error: &DataFusionError) -> Option<&GuardError> {
     None
 }
 
-pub(crate) fn engine_error(error: DataFusionError) -> QueryError {
+/// The memory pool's refusal somewhere in `error`'s chain (a join's build side reports it
+/// through a shared error, a spawned task through an external one).
+fn pool_refusal(error: &DataFusionError) -> Option<&str> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = current {
+        if let Some(DataFusionError::ResourcesExhausted(reason)) = error.downcast_ref() {
+            return Some(reason);
+        }
+        current = error.source();
+    }
+    None
+}
+
+fn engine_error(error: DataFusionError) -> QueryError {
     if let Some(guard) = guard_error(&error) {
         return QueryError::LimitExceeded(guard.0.to_string());
+    }
+    if let Some(reason) = pool_refusal(&error) {
+        return QueryError::LimitExceeded(format!(
+            "the query needs more memory than it may use: {reason}"
+        ));
     }
     match error {
         DataFusionError::SQL(..)
         | DataFusionError::Plan(_)
         | DataFusionError::SchemaError(..)
         | DataFusionError::NotImplemented(_) => QueryError::InvalidArgument(error.to_string()),
-        DataFusionError::ResourcesExhausted(reason) => QueryError::LimitExceeded(format!(
-            "the query needs more memory than it may use: {reason}"
-        )),
         DataFusionError::Context(context, inner) => match engine_error(*inner) {
             QueryError::InvalidArgument(m) => {
                 QueryError::InvalidArgument(format!("{context}: {m}"))
@@ -153,6 +168,12 @@ pub(crate) fn engine_error(error: DataFusionError) -> QueryError {
         },
         DataFusionError::Diagnostic(_, inner) => engine_error(*inner),
         other => QueryError::Engine(other.to_string()),
+    }
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(error: DataFusionError) -> Self {
+        engine_error(error)
     }
 }
 
@@ -185,11 +206,11 @@ impl SqlEngine {
     /// whose only table is the environment's `spans` (with or without the attribute lists,
     /// which search's expressions read). Building the table, which widens the head's chunks,
     /// happens there too, so it is timed and its memory counted like the rest of the query.
-    pub(crate) async fn with_session<T, W, F>(
+    pub async fn with_session<T, W, F>(
         &self,
         store: &dyn SpanStore,
         environment: &str,
-        list_columns: ListColumns,
+        columns: Columns,
         work: W,
     ) -> Result<T, QueryError>
     where
@@ -204,7 +225,7 @@ impl SqlEngine {
         ));
         let (runtime, parallelism) = (Arc::clone(&self.runtime), self.parallelism);
         let query = async move {
-            let context = session(snapshot, runtime, parallelism, list_columns, budget)?;
+            let context = session(snapshot, runtime, parallelism, columns, budget)?;
             work(context).await
         };
         let _running = Running::start(&self.running);
@@ -229,18 +250,13 @@ impl SqlEngine {
         sql: &str,
     ) -> Result<(), QueryError> {
         let sql = sql.to_owned();
-        self.with_session(
-            store,
-            environment,
-            ListColumns::Hidden,
-            |context| async move {
-                context
-                    .sql_with_options(&sql, read_only())
-                    .await
-                    .map_err(engine_error)?;
-                Ok(())
-            },
-        )
+        self.with_session(store, environment, Columns::Typed, |context| async move {
+            context
+                .sql_with_options(&sql, read_only())
+                .await
+                .map_err(engine_error)?;
+            Ok(())
+        })
         .await
     }
 
@@ -286,7 +302,7 @@ impl SqlEngine {
             Ok::<_, QueryError>((columns, rows, truncated))
         };
         let (columns, rows, truncated) = self
-            .with_session(store, environment, ListColumns::Hidden, work)
+            .with_session(store, environment, Columns::Typed, work)
             .await?;
         Ok(SqlResult {
             columns,
@@ -302,21 +318,12 @@ fn session(
     snapshot: Snapshot,
     runtime: Arc<RuntimeEnv>,
     parallelism: usize,
-    list_columns: ListColumns,
+    columns: Columns,
     budget: Arc<QueryBudget>,
 ) -> Result<SessionContext, QueryError> {
-    if let Some(object_store) = &snapshot.store {
-        let url = ObjectStoreUrl::parse(BLOCKS_URL).map_err(engine_error)?;
-        runtime.register_object_store(url.as_ref(), Arc::clone(object_store));
-    }
-    let mut config = SessionConfig::new()
+    let config = SessionConfig::new()
         .with_target_partitions(parallelism)
         .with_information_schema(true);
-    let parquet = &mut config.options_mut().execution.parquet;
-    // Late materialization: evaluate filters on their own columns first and decode the
-    // rest only for matching rows, which is what makes attribute filters cheap.
-    parquet.pushdown_filters = true;
-    parquet.reorder_filters = true;
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
@@ -327,7 +334,7 @@ fn session(
     for function in percentile::functions() {
         context.register_udaf(function);
     }
-    let table = SpanTable::new(snapshot, list_columns).map_err(engine_error)?;
+    let table = SpanTable::new(snapshot, columns).map_err(engine_error)?;
     context
         .register_table(TABLE, Arc::new(table))
         .map_err(engine_error)?;

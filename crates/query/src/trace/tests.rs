@@ -1,4 +1,4 @@
-use combray_storage::head::Head;
+use combray_storage::Head;
 
 use super::*;
 use crate::fixtures::{insert, span};

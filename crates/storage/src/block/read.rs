@@ -42,6 +42,8 @@ pub struct Block {
     pub traces: TraceIndex,
     paths: BlockPaths,
     metadata: parking_lot::Mutex<Option<ArrowReaderMetadata>>,
+    /// The footer again, with text read as string views: what scans read with.
+    scan_metadata: parking_lot::Mutex<Option<ArrowReaderMetadata>>,
 }
 
 fn read_error(paths: &BlockPaths, error: impl std::fmt::Display) -> StorageError {
@@ -61,6 +63,7 @@ impl Block {
             traces,
             paths,
             metadata: parking_lot::Mutex::new(None),
+            scan_metadata: parking_lot::Mutex::new(None),
         }
     }
 
@@ -86,6 +89,52 @@ impl Block {
         Ok(loaded)
     }
 
+    /// Ranged reads of the data file.
+    pub(crate) fn file_reader(&self, store: &Arc<dyn ObjectStore>) -> BlockFileReader {
+        BlockFileReader {
+            store: Arc::clone(store),
+            path: self.paths.data.clone(),
+            size: self.meta.data_bytes,
+        }
+    }
+
+    /// The footer as scans read it: plain text columns as string views (see
+    /// `scan::schema::read_type`), read once per block and kept.
+    pub(crate) async fn scan_metadata(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+    ) -> Result<ArrowReaderMetadata, StorageError> {
+        if let Some(cached) = self.scan_metadata.lock().clone() {
+            return Ok(cached);
+        }
+        let plain = self.reader_metadata(&mut self.file_reader(store)).await?;
+        let fields: Vec<arrow_schema::Field> = plain
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                let viewed = crate::scan::read_type(f.data_type());
+                f.as_ref().clone().with_data_type(viewed)
+            })
+            .collect();
+        let hint = Arc::new(arrow_schema::Schema::new_with_metadata(
+            fields,
+            plain.schema().metadata().clone(),
+        ));
+        let options = ArrowReaderOptions::new()
+            .with_page_index_policy(PageIndexPolicy::Optional)
+            .with_schema(hint);
+        let loaded = ArrowReaderMetadata::try_new(Arc::clone(plain.metadata()), options)
+            .map_err(|e| read_error(&self.paths, e))?;
+        *self.scan_metadata.lock() = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The error of a failed read of this block.
+    pub(crate) fn read_error(&self, error: impl std::fmt::Display) -> StorageError {
+        read_error(&self.paths, error)
+    }
+
     /// Rows as stored: in the block layout (span schema v2) or, for old blocks, the head's.
     async fn read_stored(
         &self,
@@ -93,11 +142,7 @@ impl Block {
         selection: Option<RowSelection>,
         batch_rows: Option<usize>,
     ) -> Result<Vec<RecordBatch>, StorageError> {
-        let mut reader = BlockFileReader {
-            store: Arc::clone(store),
-            path: self.paths.data.clone(),
-            size: self.meta.data_bytes,
-        };
+        let mut reader = self.file_reader(store);
         let metadata = self.reader_metadata(&mut reader).await?;
         let mut builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
         if let Some(selection) = selection {
@@ -151,11 +196,7 @@ impl Block {
         &self,
         store: &Arc<dyn ObjectStore>,
     ) -> Result<Vec<RowGroupLayout>, StorageError> {
-        let mut reader = BlockFileReader {
-            store: Arc::clone(store),
-            path: self.paths.data.clone(),
-            size: self.meta.data_bytes,
-        };
+        let mut reader = self.file_reader(store);
         let metadata = reader
             .get_metadata(None)
             .await
@@ -219,7 +260,7 @@ impl Block {
 
 /// Ranged reads of a block's Parquet file from the object store. The size comes from the meta,
 /// so opening a block costs no extra request.
-struct BlockFileReader {
+pub(crate) struct BlockFileReader {
     store: Arc<dyn ObjectStore>,
     path: Path,
     size: u64,

@@ -1,5 +1,6 @@
 //! A chunk: one immutable record batch of the span schema, with typed access to its columns.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -14,6 +15,8 @@ use combray_model::{
 };
 
 use super::schema::column;
+use crate::block::wide::WideBatch;
+use crate::scan::WideSlot;
 use crate::StorageError;
 
 /// A dictionary-encoded column with its keys and values resolved once.
@@ -45,6 +48,8 @@ pub struct Chunk {
     events: BinaryArray,
     links: BinaryArray,
     dropped: [UInt32Array; 3],
+    /// The chunk in the block layout, once a scan has needed it.
+    wide: WideSlot,
 }
 
 fn missing(name: &str) -> StorageError {
@@ -149,6 +154,7 @@ impl Chunk {
                 u32s(column::DROPPED_LINKS)?,
             ],
             batch,
+            wide: WideSlot::default(),
         })
     }
 
@@ -167,7 +173,18 @@ impl Chunk {
         self.batch.num_rows() == 0
     }
 
-    /// Bytes of memory the chunk's buffers hold.
+    /// The chunk in the block layout (span schema v2), widened the first time it is asked for
+    /// and kept while the chunk lives.
+    pub(crate) fn wide(&self) -> Result<Arc<WideBatch>, StorageError> {
+        self.wide.get_or_widen(self)
+    }
+
+    /// Counts the widened form's bytes in `ledger` (the head's) while the chunk lives.
+    pub(crate) fn count_widened_in(&self, ledger: Arc<AtomicUsize>) {
+        self.wide.count_in(ledger);
+    }
+
+    /// Bytes of memory the chunk's buffers hold (not its widened form: see `Head`).
     pub fn memory_bytes(&self) -> usize {
         self.batch.get_array_memory_size()
     }

@@ -162,6 +162,8 @@ pub struct Head {
     /// When the oldest chunk still in the head arrived.
     oldest_insert: parking_lot::Mutex<Option<Instant>>,
     memory_bytes: AtomicUsize,
+    /// Bytes of the widened forms scans made of chunks (see `scan::widened`).
+    widened_bytes: Arc<AtomicUsize>,
     spans: AtomicU64,
     /// Spans dropped on insert because the head already held them.
     repeats_dropped: AtomicU64,
@@ -222,6 +224,7 @@ impl Head {
             }
             chunk = Chunk::new(kept)?;
         }
+        chunk.count_widened_in(Arc::clone(&self.widened_bytes));
         let chunk = Arc::new(chunk);
         let bytes = chunk.memory_bytes();
         let rows = chunk.len() as u64;
@@ -278,9 +281,9 @@ impl Head {
         self.oldest_insert.lock().map(|since| since.elapsed())
     }
 
-    /// Bytes of memory held by chunks.
+    /// Bytes of memory held by chunks, and by the widened forms scans made of them.
     pub fn memory_bytes(&self) -> usize {
-        self.memory_bytes.load(Ordering::Relaxed)
+        self.memory_bytes.load(Ordering::Relaxed) + self.widened_bytes.load(Ordering::Relaxed)
     }
 
     /// Spans held, over every environment.

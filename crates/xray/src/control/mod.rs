@@ -435,5 +435,4 @@ impl ControlPlane {
     }
 }
 
-#[path = "control_tags.rs"]
-mod tags_and_encryption;
+mod tagging;

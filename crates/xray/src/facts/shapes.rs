@@ -1,5 +1,5 @@
 //! Trace shapes from span facts (a few columns of each span, see
-//! [`combray_query::xray::facts`]) instead of from documents, so a service graph can cover every
+//! [`crate::facts`]) instead of from documents, so a service graph can cover every
 //! trace of a window. The rules are the document path's ([`crate::trace`] and
 //! [`crate::analysis`]), restated over spans:
 //!
@@ -18,8 +18,8 @@
 
 use std::cmp::Reverse;
 
+use super::SpanFacts;
 use combray_model::{Protocol, SpanId, SpanKind};
-use combray_query::xray::facts::SpanFacts;
 
 use crate::analysis::Node;
 use crate::shape::{Sample, ShapeCall, ShapeHop, TraceShape};

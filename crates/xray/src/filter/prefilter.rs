@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use combray_model::TraceId;
-use combray_storage::head::schema::column;
+use combray_storage::scan::column;
 use combray_storage::SpanStore;
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
@@ -19,10 +19,11 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{cast, lit, Expr};
 use datafusion::prelude::{ident, DataFrame, SessionContext};
 
-use super::filter::ast::{Comparison, Field, Filter, Keyword, NodeRef, Operator, Value};
-use crate::sql::lists::attribute_list_has;
-use crate::sql::{engine_error, ListColumns, SqlEngine, TABLE};
-use crate::QueryError;
+use super::ast::{Comparison, Field, Filter, Keyword, NodeRef, Operator, Value};
+use combray_query::sql::lists::attribute_list_has;
+use combray_query::sql::{SqlEngine, TABLE};
+use combray_query::QueryError;
+use combray_storage::scan::Columns;
 
 const OVERFLOW: &str = "attributes_overflow";
 
@@ -221,14 +222,14 @@ fn plan(need: Need, base: &DataFrame) -> Result<Option<DataFrame>, QueryError> {
             .and_then(|f| f.select(vec![ident(column::TRACE_ID)]))
             .and_then(DataFrame::distinct)
             .map(Some)
-            .map_err(engine_error),
+            .map_err(QueryError::from),
         Need::And(parts) => {
             let mut combined: Option<DataFrame> = None;
             for part in parts {
                 if let Some(frame) = plan(part, base)? {
                     combined = Some(match combined {
                         None => frame,
-                        Some(left) => left.intersect(frame).map_err(engine_error)?,
+                        Some(left) => left.intersect(frame).map_err(QueryError::from)?,
                     });
                 }
             }
@@ -242,7 +243,7 @@ fn plan(need: Need, base: &DataFrame) -> Result<Option<DataFrame>, QueryError> {
                 };
                 combined = Some(match combined {
                     None => frame,
-                    Some(left) => left.union_distinct(frame).map_err(engine_error)?,
+                    Some(left) => left.union_distinct(frame).map_err(QueryError::from)?,
                 });
             }
             Ok(combined)
@@ -271,12 +272,12 @@ pub async fn candidate_traces(
                         ScalarValue::TimestampNanosecond(Some(since), Some("UTC".into())),
                     )))
                 })
-                .map_err(engine_error)?;
+                .map_err(QueryError::from)?;
         let need = need(&filter, base.schema());
         let Some(frame) = plan(need, &base)? else {
             return Ok(None);
         };
-        let batches = frame.collect().await.map_err(engine_error)?;
+        let batches = frame.collect().await.map_err(QueryError::from)?;
         let mut traces = HashSet::new();
         for batch in &batches {
             let ids = batch.column(0).as_fixed_size_binary();
@@ -289,6 +290,6 @@ pub async fn candidate_traces(
         Ok(Some(traces))
     };
     engine
-        .with_session(store, environment, ListColumns::Exposed, work)
+        .with_session(store, environment, Columns::WithLists, work)
         .await
 }

@@ -1,6 +1,6 @@
 //! What each keyword reads from each kind of subject (see `eval`).
 
-use combray_query::xray::filter::ast::{Field, Keyword};
+use crate::filter::ast::{Field, Keyword};
 use serde_json::Value as Json;
 
 use super::{json_val, text, Evaluator, Subject, Val};

@@ -1,7 +1,7 @@
 use super::ast::*;
 use super::*;
 
-const CORPUS: &str = include_str!("../../../tests/fixtures/xray-filter-expressions.txt");
+const CORPUS: &str = include_str!("../../tests/fixtures/xray-filter-expressions.txt");
 
 fn compare(keyword: Keyword, test: Option<(Operator, Value)>) -> Filter {
     Filter::Compare(Comparison {

@@ -1,13 +1,19 @@
 //! X-Ray filter expressions: `responsetime > 5`, `service("api") { fault }`,
 //! `annotation[tier] = "gold" AND !partial`, `rootcause.fault.entity { last and name = "x" }`.
 //!
+//! The whole language lives here: [`parse`] (lexer, parser) into the [`ast`]; [`prefilter`]
+//! narrows the traces an expression can match with one scan of span columns per condition; and
+//! [`eval`] decides it exactly on each candidate trace.
+//!
 //! AWS publishes no grammar; this one is rebuilt from every documented example (the golden file
 //! `tests/fixtures/xray-filter-expressions.txt` holds them, and each must parse). A syntax error
 //! says where (a 1-based character position) and what was expected.
 
 pub mod ast;
+pub mod eval;
 mod lexer;
 mod parser;
+pub mod prefilter;
 
 pub use ast::Filter;
 

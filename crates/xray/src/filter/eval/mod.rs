@@ -7,7 +7,7 @@
 //! boolean keyword holds when a value is `true`; any other bare keyword when a value exists; a
 //! comparison when any value satisfies it (a value of another type never does).
 
-use combray_query::xray::filter::ast::{
+use crate::filter::ast::{
     Comparison, Field, Filter, Keyword, NodeRef, Operator, RootCauseKind, RootCauseLevel, Value,
 };
 use serde_json::Value as Json;
@@ -189,9 +189,7 @@ impl<'e, 'a> Evaluator<'e, 'a> {
         let values = self.values(&comparison.field, subject);
         match &comparison.test {
             None => match &comparison.field {
-                Field::Keyword(k)
-                    if k.kind() == combray_query::xray::filter::ast::ValueKind::Boolean =>
-                {
+                Field::Keyword(k) if k.kind() == crate::filter::ast::ValueKind::Boolean => {
                     values.iter().any(|v| matches!(v, Val::Bool(true)))
                 }
                 _ => !values.is_empty(),
@@ -291,5 +289,4 @@ impl<'e, 'a> Evaluator<'e, 'a> {
     }
 }
 
-#[path = "eval_values.rs"]
 mod values;

@@ -16,8 +16,8 @@ use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, BinaryArray, RecordBatch, StringArray};
 use arrow_schema::DataType;
 use combray_model::{AttributeValue, KeyValue, Protocol, SpanId, SpanKind, StatusCode, TraceId};
-use combray_storage::block::wide::OVERFLOW_COLUMN;
-use combray_storage::head::schema::column;
+use combray_storage::scan::column;
+use combray_storage::scan::column::ATTRIBUTES_OVERFLOW as OVERFLOW_COLUMN;
 use combray_storage::SpanStore;
 use datafusion::arrow::compute::cast;
 use datafusion::common::ScalarValue;
@@ -26,8 +26,9 @@ use datafusion::logical_expr::{lit, Expr};
 use datafusion::prelude::{ident, SessionContext};
 use futures::StreamExt;
 
-use crate::sql::{engine_error, ListColumns, SqlEngine, TABLE};
-use crate::QueryError;
+use combray_query::sql::{SqlEngine, TABLE};
+use combray_query::QueryError;
+use combray_storage::scan::Columns;
 
 /// Which spans and which of their attributes a scan reads.
 #[derive(Debug, Clone)]
@@ -132,7 +133,7 @@ pub async fn span_facts(
     request: FactsRequest,
 ) -> Result<SpanFacts, QueryError> {
     let work = move |context: SessionContext| async move {
-        let frame = context.table(TABLE).await.map_err(engine_error)?;
+        let frame = context.table(TABLE).await.map_err(QueryError::from)?;
         let schema = frame.schema().clone();
         let has = |name: &str| schema.field_with_unqualified_name(name).is_ok();
         let mut projection: Vec<Expr> = [
@@ -189,18 +190,18 @@ pub async fn span_facts(
                     .and(ident(column::TRACE_ID).lt_eq(trace_bound(request.last_trace))),
             )
             .and_then(|f| f.select(projection))
-            .map_err(engine_error)?;
-        let mut stream = frame.execute_stream().await.map_err(engine_error)?;
+            .map_err(QueryError::from)?;
+        let mut stream = frame.execute_stream().await.map_err(QueryError::from)?;
         let keys = request.attributes.len() + request.resource.len();
         let mut facts = SpanFacts::with_keys(keys);
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(engine_error)?;
-            append(&mut facts, &batch, &request).map_err(engine_error)?;
+            let batch = batch.map_err(QueryError::from)?;
+            append(&mut facts, &batch, &request).map_err(QueryError::from)?;
         }
         Ok(facts)
     };
     engine
-        .with_session(store, environment, ListColumns::Exposed, work)
+        .with_session(store, environment, Columns::WithLists, work)
         .await
 }
 
@@ -245,7 +246,7 @@ impl ListCache {
     fn decode(&mut self, bytes: &[u8]) -> &[KeyValue] {
         let fresh = self.last.as_ref().is_none_or(|(b, _)| b != bytes);
         if fresh {
-            let list = postcard::from_bytes(bytes).unwrap_or_default();
+            let list = combray_storage::scan::decode_attribute_list(bytes).unwrap_or_default();
             self.last = Some((bytes.to_vec(), list));
         }
         self.last.as_ref().map_or(&[], |(_, list)| list)
@@ -316,7 +317,7 @@ fn append(
                                 .into_iter()
                                 .filter(|list| !list.is_null(row))
                                 .flat_map(|list| {
-                                    postcard::from_bytes::<Vec<KeyValue>>(list.value(row))
+                                    combray_storage::scan::decode_attribute_list(list.value(row))
                                         .unwrap_or_default()
                                 })
                                 .collect()
