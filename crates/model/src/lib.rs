@@ -23,3 +23,11 @@ pub use span::{
     Event, Link, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanKind, SpanRecord, Status,
     StatusCode,
 };
+
+/// Nanoseconds since the Unix epoch, now (0 before 1970, saturating in 2554).
+pub fn now_unix_nano() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}

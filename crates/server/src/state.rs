@@ -1,7 +1,6 @@
 //! State shared by every listener, and the last step of ingest common to HTTP and gRPC.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use combray_ingest::otlp::Normalized;
 use combray_model::Protocol;
@@ -40,13 +39,7 @@ pub struct AppState {
     pub reads: crate::reads::ReadGate,
 }
 
-/// Nanoseconds since the Unix epoch, now.
-pub(crate) fn now_unix_nano() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+pub(crate) use combray_model::now_unix_nano;
 
 impl AppState {
     /// State for a configuration; storage is attached once WAL replay finishes.

@@ -43,10 +43,4 @@ pub use read::{Snapshot, SpanStore};
 pub use record::WalRecord;
 pub use store::{decode_wal_record, CutPolicy, Storage, StorageConfig};
 
-/// Nanoseconds since the Unix epoch, now.
-pub(crate) fn now_unix_nano() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+pub(crate) use combray_model::now_unix_nano;

@@ -201,13 +201,19 @@ fn random_condition(rng: &mut StdRng) -> Condition {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scans_prune_blocks_row_groups_and_rows_without_losing_a_wanted_row() {
+/// The block of [`BLOCK_TRACES`] traces (without `late`), then the head of [`HEAD_TRACES`].
+async fn block_and_head() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(config(dir.path())).await.unwrap();
     append_traces(&storage, 0..BLOCK_TRACES, false).await;
     storage.cut().await.unwrap().expect("spans to cut");
     append_traces(&storage, BLOCK_TRACES..BLOCK_TRACES + HEAD_TRACES, true).await;
+    (dir, storage)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_prune_blocks_row_groups_and_rows_without_losing_a_wanted_row() {
+    let (_dir, storage) = block_and_head().await;
 
     let (every_row, _) = scan(&storage, ScanFilter::all()).await;
     let total = (BLOCK_TRACES + HEAD_TRACES) as usize * usize::from(SPANS_PER_TRACE);
@@ -248,11 +254,7 @@ async fn scans_prune_blocks_row_groups_and_rows_without_losing_a_wanted_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scans_read_only_what_the_filter_can_match() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(config(dir.path())).await.unwrap();
-    append_traces(&storage, 0..BLOCK_TRACES, false).await;
-    storage.cut().await.unwrap().expect("spans to cut");
-    append_traces(&storage, BLOCK_TRACES..BLOCK_TRACES + HEAD_TRACES, true).await;
+    let (_dir, storage) = block_and_head().await;
     let condition = |column: &str, op, value| {
         let mut filter = ScanFilter::all();
         filter.and(Condition {

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -56,11 +57,16 @@ pub(super) async fn get_trace(
 /// `GET /api/v1/traces?service=&name=&min_duration=&max_duration=&status=&attr.KEY=&start=&end=&limit=`.
 pub(super) async fn search_traces(
     State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     read(state, &headers, move |state, environment| {
-        let pairs = parse_query(query.as_deref().unwrap_or(""))?;
+        let Query(pairs) = query.map_err(|rejection| {
+            combray_query::QueryError::InvalidArgument(format!(
+                "malformed query string: {}",
+                rejection.body_text()
+            ))
+        })?;
         let params = search::SearchParams::from_pairs(&pairs)?;
         let store: &dyn SpanStore = state.storage()?.as_ref();
         // Span conditions run on DataFusion, which is async; this blocking-pool thread waits
@@ -69,50 +75,6 @@ pub(super) async fn search_traces(
         Ok(handle.block_on(search::search(&state.sql, store, environment, &params))?)
     })
     .await
-}
-
-fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded_pairs(query).map_err(|reason| {
-        combray_query::QueryError::InvalidArgument(format!("malformed query string: {reason}"))
-            .into()
-    })
-}
-
-/// Splits `a=1&b=2`, percent-decoding keys and values (`+` is a space).
-fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, String> {
-    query
-        .split('&')
-        .filter(|part| !part.is_empty())
-        .map(|part| {
-            let (key, value) = part.split_once('=').unwrap_or((part, ""));
-            Ok((percent_decode(key)?, percent_decode(value)?))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> Result<String, String> {
-    let bytes = text.as_bytes();
-    let mut output = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        match bytes[index] {
-            b'+' => output.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(index + 1..index + 3)
-                    .ok_or_else(|| format!("truncated escape in {text:?}"))?;
-                let hex =
-                    std::str::from_utf8(hex).map_err(|_| format!("bad escape in {text:?}"))?;
-                output.push(
-                    u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape in {text:?}"))?,
-                );
-                index += 2;
-            }
-            other => output.push(other),
-        }
-        index += 1;
-    }
-    String::from_utf8(output).map_err(|_| format!("{text:?} is not UTF-8 once decoded"))
 }
 
 /// `GET /api/v1/services`.
@@ -164,27 +126,4 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .render(storage, state.admission.in_use_bytes());
     state.xray.render_metrics(&mut text);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_strings_are_percent_decoded() {
-        let pairs =
-            serde_urlencoded_pairs("name=GET%20%2Fapi&attr.http.route=%2Fhome&service=a+b&flag")
-                .unwrap();
-        assert_eq!(
-            pairs,
-            [
-                ("name".into(), "GET /api".into()),
-                ("attr.http.route".into(), "/home".into()),
-                ("service".into(), "a b".into()),
-                ("flag".into(), String::new())
-            ]
-        );
-        assert!(serde_urlencoded_pairs("a=%zz").is_err());
-        assert!(serde_urlencoded_pairs("a=%f").is_err());
-    }
 }
