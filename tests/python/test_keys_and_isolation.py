@@ -50,6 +50,23 @@ def test_once_keys_exist_they_are_required_and_named(make_combray):
     assert combray.get("/api/v1/services").status_code == 401
 
 
+def test_loadgen_without_a_key_fails_and_says_to_pass_one(make_combray):
+    import json
+    import subprocess
+    from conftest import BIN
+    combray = make_combray()
+    key = combray.keys_create("prod", "ingest")
+    combray.start()
+    run = [BIN, "loadgen", "otlp", "--endpoint", combray.otlp_http, "--rate", "500", "--duration", "1"]
+    refused = subprocess.run(run, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "--api-key" in refused.stderr and "401" in refused.stderr, refused.stderr
+    assert json.loads(refused.stdout)["spans_acked"] == 0
+    accepted = subprocess.run(run + ["--api-key", key], capture_output=True, text=True, timeout=60)
+    assert accepted.returncode == 0, accepted.stderr
+    assert json.loads(accepted.stdout)["spans_acked"] > 0
+
+
 def test_keys_created_while_running_take_effect(combray):
     # No keys: open access to the default environment.
     assert send(combray, one_span_request()[1]).status_code == 200

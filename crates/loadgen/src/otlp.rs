@@ -240,9 +240,21 @@ pub(crate) async fn run(args: OtlpArgs) -> anyhow::Result<()> {
     for worker in workers {
         total.merge(worker.await?);
     }
+    let authorized = refused_for_want_of_a_key(&total);
     println!(
         "{}",
         serde_json::to_string_pretty(&total.report(started.elapsed()))?
+    );
+    authorized
+}
+
+/// A run whose every answer was 401 measured nothing: it fails, and says what to pass.
+fn refused_for_want_of_a_key(total: &Tally) -> anyhow::Result<()> {
+    let unauthorized = total.rejections.get("401").copied().unwrap_or(0);
+    anyhow::ensure!(
+        total.spans_acked > 0 || unauthorized == 0,
+        "all {unauthorized} rejected requests were refused with 401: the server has keys; pass an \
+         ingest key with --api-key (`combray keys create --env <environment> --kind ingest`)"
     );
     Ok(())
 }
@@ -258,5 +270,29 @@ mod tests {
         assert!(is_loopback("http://[::1]:4318"));
         assert!(!is_loopback("http://10.0.0.1:4318"));
         assert!(!is_loopback("https://api.honeycomb.io"));
+    }
+
+    #[test]
+    fn a_run_refused_with_401_throughout_fails_and_names_the_flag() {
+        let mut refused = Tally::default();
+        refused.rejections.insert("401".into(), 12);
+        let error = refused_for_want_of_a_key(&refused).unwrap_err().to_string();
+        assert!(
+            error.contains("--api-key") && error.contains("12"),
+            "{error}"
+        );
+
+        let mut partly = refused;
+        partly.spans_acked = 5;
+        assert!(
+            refused_for_want_of_a_key(&partly).is_ok(),
+            "some spans got through"
+        );
+        let mut overloaded = Tally::default();
+        overloaded.rejections.insert("503".into(), 3);
+        assert!(
+            refused_for_want_of_a_key(&overloaded).is_ok(),
+            "503s are load, not keys"
+        );
     }
 }
