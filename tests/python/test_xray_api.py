@@ -158,8 +158,13 @@ def test_segments_summaries_graphs_and_errors(make_combray):
     # Newest first (traces[0] and the UDP trace start at the same moment).
     assert [s["Id"] for s in page["TraceSummaries"]][2:] == traces[1:]
     assert page["TracesProcessedCount"] == 4
-    faulty = xray.get_trace_summaries(**window, FilterExpression='fault AND annotation.order = 0')["TraceSummaries"]
+    filtered = xray.get_trace_summaries(**window, FilterExpression='fault AND annotation.order = 0')
+    faulty = filtered["TraceSummaries"]
     assert [s["Id"] for s in faulty] == [traces[0]]
+    # Processed means examined, matching or not: every trace of the window.
+    assert filtered["TracesProcessedCount"] == 4
+    code, message = error_code(xray.get_trace_summaries, **window, FilterExpression='group.name = "no-such-group"')
+    assert code == "InvalidRequestException" and "no-such-group" in message
     assert faulty[0]["FaultRootCauses"][0]["Services"][-1]["Name"] == "payments"
     code, message = error_code(xray.get_trace_summaries, **window, FilterExpression="annotation.order >")
     assert code == "InvalidRequestException" and "character" in message

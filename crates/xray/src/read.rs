@@ -12,7 +12,7 @@ use combray_storage::SpanStore;
 use serde_json::{json, Value};
 
 use crate::error::{XRayError, XRayResult};
-use crate::filter::eval::{Evaluated, GroupLookup};
+use crate::filter::eval::{check_group_references, Evaluated, GroupLookup};
 use crate::summary::trace_summary;
 use crate::trace::XTrace;
 
@@ -224,6 +224,16 @@ pub(crate) fn narrow(
     Ok(())
 }
 
+/// Traces of the window (newest first) up to and including `last`, or all when the page ended
+/// the window.
+fn processed_through(window: &[(u64, TraceId)], last: Option<(u64, TraceId)>) -> usize {
+    let key = |c: &(u64, TraceId)| (c.0, std::cmp::Reverse(c.1));
+    match last {
+        Some(last) => window.partition_point(|c| key(c) >= key(&last)),
+        None => window.len(),
+    }
+}
+
 /// GetTraceSummaries: newest first, a page at a time.
 pub fn trace_summaries(
     engine: &SqlEngine,
@@ -235,12 +245,23 @@ pub fn trace_summaries(
     if query.end < query.start {
         return Err(XRayError::invalid("EndTime is before StartTime"));
     }
+    if let Some(filter) = &query.filter {
+        check_group_references(filter, groups)?;
+    }
     let (mut candidates, earliest) = newest_first(
         store,
         environment,
         (query.start, query.end),
         query.time_range,
     );
+    if let Some(token) = &query.next_token {
+        let after = cursor(token)?;
+        candidates
+            .retain(|c| (c.0, std::cmp::Reverse(c.1)) < (after.0, std::cmp::Reverse(after.1)));
+    }
+    // Every trace of the window counts as processed, whether or not the filter matches it
+    // (X-Ray's definition), including those the prefilter rules out unread.
+    let window = query.filter.is_some().then(|| candidates.clone());
     if let Some(filter) = &query.filter {
         narrow(
             engine,
@@ -250,11 +271,6 @@ pub fn trace_summaries(
             earliest,
             &mut candidates,
         )?;
-    }
-    if let Some(token) = &query.next_token {
-        let after = cursor(token)?;
-        candidates
-            .retain(|c| (c.0, std::cmp::Reverse(c.1)) < (after.0, std::cmp::Reverse(after.1)));
     }
     let mut summaries = Vec::new();
     let mut processed = 0_u64;
@@ -286,12 +302,15 @@ pub fn trace_summaries(
             }
         }
     }
+    let more = last.is_some_and(|l| candidates.last() != Some(&l));
+    if let Some(window) = &window {
+        processed = processed_through(window, last.filter(|_| more)) as u64;
+    }
     let mut page = json!({
         "TraceSummaries": summaries,
         "TracesProcessedCount": processed,
         "ApproximateTime": last.map_or(query.end, |(start, _)| start as f64 / 1e9),
     });
-    let more = last.is_some_and(|l| candidates.last() != Some(&l));
     if let (true, Some((start, id))) = (more, last) {
         page["NextToken"] = json!(format!("{start}:{}", id.to_hex()));
     }

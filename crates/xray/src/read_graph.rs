@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use crate::error::{XRayError, XRayResult};
 use crate::facts::{Shaper, RESOURCE_KEYS, SPAN_KEYS};
-use crate::filter::eval::{Evaluated, GroupLookup};
+use crate::filter::eval::{check_group_references, Evaluated, GroupLookup};
 use crate::graph::{GraphBuilder, Statistics};
 use crate::read::{nanos, narrow, newest_first, parse_ids, read_batches, read_traces, TimeRange};
 use crate::shape::{shape_matches, TraceShape};
@@ -53,6 +53,9 @@ fn for_shapes_in(
     let (start, end) = scope.window;
     if end < start {
         return Err(XRayError::invalid("EndTime is before StartTime"));
+    }
+    if let Some(filter) = scope.filter {
+        check_group_references(filter, groups)?;
     }
     let (found, _) = newest_first(
         scope.store,

@@ -289,4 +289,7 @@ impl<'e, 'a> Evaluator<'e, 'a> {
     }
 }
 
+mod groups;
 mod values;
+
+pub use groups::check_group_references;
