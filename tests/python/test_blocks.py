@@ -135,13 +135,13 @@ def test_operator_tools_list_inspect_and_dump(make_combray):
     run = lambda *args: subprocess.run([BIN, *args, "--data-dir", str(combray.data_dir)],
                                        check=True, capture_output=True, text=True).stdout
     listing = run("blocks", "list")
-    assert "1 blocks, 1 spans" in listing
+    assert "1 block, 1 span," in listing
     block_id = listing.splitlines()[1].split()[0]
     inspected = run("blocks", "inspect", block_id)
-    assert '"span_count": 1' in inspected and "row group 0: 1 rows" in inspected and "trace_id" in inspected
+    assert '"span_count": 1' in inspected and "row group 0: 1 row," in inspected and "trace_id" in inspected
     dumped = run("wal", "dump")
     assert "env=default protocol=otlp_http_protobuf spans=1" in dumped
-    assert dumped.strip().endswith("1 records, 1 spans")
+    assert dumped.strip().endswith("1 record, 1 span")
     # A reader that has gone (`| head`) ends the command quietly, not with a panic.
     for tool in (["blocks", "inspect", block_id], ["blocks", "list"], ["wal", "dump"]):
         reader = subprocess.Popen([BIN, *tool, "--data-dir", str(combray.data_dir)],

@@ -118,7 +118,7 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
 }
 
 /// "1 row", "2 rows".
-fn count_of(count: usize, noun: &str) -> String {
+pub(crate) fn count_of(count: usize, noun: &str) -> String {
     if count == 1 {
         format!("1 {noun}")
     } else {

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
+
+use crate::sql_cli::count_of;
 use combray_storage::block::Blocks;
 use combray_storage::wal::QuarantineState;
 use combray_storage::{decode_wal_record, open_object_store, wal};
@@ -52,8 +54,16 @@ fn seconds(unix_nano: u64) -> f64 {
 /// Prints one line per block.
 pub async fn blocks_list(data_dir: &Path, storage_url: Option<&str>) -> anyhow::Result<()> {
     let blocks = load_blocks(data_dir, storage_url).await?;
+    // As wide as the longest environment name, so long names do not push the columns apart.
+    let env_width = blocks
+        .all()
+        .iter()
+        .map(|b| b.meta.environment.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("environment".len());
     out!(
-        "{:<26} {:<14} {:<22} {:>10} {:>9} {:>12} {:>8}  time range (unix s)",
+        "{:<26} {:<env_width$} {:<22} {:>10} {:>9} {:>12} {:>8}  time range (unix s)",
         "block",
         "environment",
         "node",
@@ -68,7 +78,7 @@ pub async fn blocks_list(data_dir: &Path, storage_url: Option<&str>) -> anyhow::
         total = (total.0 + meta.span_count, total.1 + meta.data_bytes);
         let per_span = meta.data_bytes as f64 / meta.span_count.max(1) as f64;
         out!(
-            "{:<26} {:<14} {:<22} {:>10} {:>9} {:>12} {:>8.1}  {:.3} – {:.3}",
+            "{:<26} {:<env_width$} {:<22} {:>10} {:>9} {:>12} {:>8.1}  {:.3} – {:.3}",
             meta.block_id,
             meta.environment,
             meta.node_id,
@@ -81,10 +91,10 @@ pub async fn blocks_list(data_dir: &Path, storage_url: Option<&str>) -> anyhow::
         );
     }
     out!(
-        "{} blocks, {} spans, {} bytes",
-        blocks.all().len(),
-        total.0,
-        total.1
+        "{}, {}, {}",
+        count_of(blocks.all().len(), "block"),
+        count_of(total.0 as usize, "span"),
+        count_of(total.1 as usize, "byte")
     );
     Ok(())
 }
@@ -115,8 +125,8 @@ pub async fn blocks_inspect(
     {
         let total: u64 = group.columns.iter().map(|(_, bytes)| bytes).sum();
         out!(
-            "row group {index}: {} rows, {total} bytes compressed",
-            group.rows
+            "row group {index}: {}, {total} bytes compressed",
+            count_of(group.rows as usize, "row")
         );
         let mut columns = group.columns.clone();
         columns.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
@@ -177,8 +187,10 @@ pub fn wal_dump(data_dir: &Path) -> anyhow::Result<()> {
         }
     }
     out!(
-        "{} segments, {records} records, {spans} spans",
-        segments.len()
+        "{}, {}, {}",
+        count_of(segments.len(), "segment"),
+        count_of(records, "record"),
+        count_of(spans, "span")
     );
     Ok(())
 }
