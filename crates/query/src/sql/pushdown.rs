@@ -156,22 +156,15 @@ fn timestamp_nanos(value: &ScalarValue) -> Option<i64> {
 }
 
 fn text(value: &ScalarValue) -> Option<String> {
-    match value {
-        ScalarValue::Utf8(Some(v))
-        | ScalarValue::LargeUtf8(Some(v))
-        | ScalarValue::Utf8View(Some(v)) => Some(v.clone()),
-        ScalarValue::Dictionary(_, inner) => text(inner),
+    match to_literal(value)? {
+        Literal::Text(text) => Some(text),
         _ => None,
     }
 }
 
 fn trace_id(value: &ScalarValue) -> Option<TraceId> {
-    match value {
-        ScalarValue::FixedSizeBinary(16, Some(bytes))
-        | ScalarValue::Binary(Some(bytes))
-        | ScalarValue::LargeBinary(Some(bytes))
-        | ScalarValue::BinaryView(Some(bytes)) => TraceId::from_slice(bytes).ok(),
-        ScalarValue::Dictionary(_, inner) => trace_id(inner),
+    match to_literal(value)? {
+        Literal::Bytes(bytes) => TraceId::from_slice(&bytes).ok(),
         _ => None,
     }
 }
