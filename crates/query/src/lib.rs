@@ -6,6 +6,7 @@
 //! - [`catalog`]: services and their operations.
 //! - [`sql`]: read-only SQL (Apache DataFusion) over an environment's head and blocks.
 //! - [`heap`]: the allocator that counts the memory queries hold.
+//! - [`threads`]: the runtimes reads run on, apart from ingest.
 //!
 //! Every function takes the caller's environment; nothing here can see across environments.
 
@@ -14,6 +15,7 @@ mod error;
 pub mod heap;
 pub mod search;
 pub mod sql;
+pub mod threads;
 pub mod trace;
 
 pub use error::QueryError;

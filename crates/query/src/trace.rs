@@ -79,7 +79,7 @@ pub struct SpanView {
 }
 
 /// Fetches a whole trace from the caller's environment; no time range is needed.
-pub fn get_trace(
+pub async fn get_trace(
     store: &dyn SpanStore,
     environment: &str,
     trace_id: &str,
@@ -93,7 +93,7 @@ pub fn get_trace(
             ))
         })?,
     };
-    let rows = store.trace_records(environment, &id)?;
+    let rows = store.trace_records(environment, &id).await?;
     if rows.is_empty() {
         return Err(QueryError::NotFound(format!("trace {trace_id} not found")));
     }

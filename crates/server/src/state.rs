@@ -66,7 +66,7 @@ impl AppState {
             reads: crate::reads::ReadGate::new(
                 config.max_concurrent_reads,
                 std::time::Duration::from_secs(config.query_timeout_seconds),
-            ),
+            )?,
         })
     }
 

@@ -12,25 +12,26 @@ use crate::block::{Block, TraceEntry};
 use crate::head::{overlaps, starts_within, Chunk, Head, Operation, TraceSummary};
 use crate::{Storage, StorageError};
 
-/// What queries read. Implementations that touch the object store block on it, so call them
-/// from a blocking context (`spawn_blocking`) inside a Tokio runtime.
+/// What queries read. The two reads of whole spans touch the object store and are async; the
+/// rest answer from indexes in memory.
+#[async_trait::async_trait]
 pub trait SpanStore: Send + Sync {
     /// Every span of a trace, from every source (duplicates possible; callers deduplicate).
-    fn trace_records(
+    async fn trace_records(
         &self,
         environment: &str,
         trace_id: &TraceId,
     ) -> Result<Vec<SpanRecord>, StorageError>;
     /// Every span of each of many traces, reading each block once rather than once per trace.
     /// Traces with nothing stored are absent.
-    fn many_trace_records(
+    async fn many_trace_records(
         &self,
         environment: &str,
         trace_ids: &[TraceId],
     ) -> Result<HashMap<TraceId, Vec<SpanRecord>>, StorageError> {
         let mut traces = HashMap::new();
         for id in trace_ids {
-            let records = self.trace_records(environment, id)?;
+            let records = self.trace_records(environment, id).await?;
             if !records.is_empty() {
                 traces.insert(*id, records);
             }
@@ -44,14 +45,6 @@ pub trait SpanStore: Send + Sync {
     /// Traces with a part (a block's or the head's spans of it, from earliest start to latest
     /// end) that overlaps `[start, end]`: the traces active in the window.
     fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId>;
-    /// Calls `visit` with every chunk that may hold spans of traces starting in `[start, end]`.
-    fn scan(
-        &self,
-        environment: &str,
-        start: u64,
-        end: u64,
-        visit: &mut dyn FnMut(&Chunk) -> Result<(), StorageError>,
-    ) -> Result<(), StorageError>;
     /// Services, sorted.
     fn services(&self, environment: &str) -> Vec<String>;
     /// Everything an environment holds right now, for a query engine to scan
@@ -83,8 +76,9 @@ fn head_records(
         .collect()
 }
 
+#[async_trait::async_trait]
 impl SpanStore for Head {
-    fn trace_records(
+    async fn trace_records(
         &self,
         environment: &str,
         trace_id: &TraceId,
@@ -102,18 +96,6 @@ impl SpanStore for Head {
 
     fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
         Head::trace_ids_active_between(self, environment, start, end)
-    }
-
-    fn scan(
-        &self,
-        environment: &str,
-        _start: u64,
-        _end: u64,
-        visit: &mut dyn FnMut(&Chunk) -> Result<(), StorageError>,
-    ) -> Result<(), StorageError> {
-        self.chunks(environment)
-            .iter()
-            .try_for_each(|chunk| visit(chunk))
     }
 
     fn services(&self, environment: &str) -> Vec<String> {
@@ -162,12 +144,9 @@ fn merge(into: &mut TraceSummary, part: TraceSummary) {
     into.error_count += part.error_count;
 }
 
-fn run<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Handle::current().block_on(future)
-}
-
+#[async_trait::async_trait]
 impl SpanStore for Storage {
-    fn trace_records(
+    async fn trace_records(
         &self,
         environment: &str,
         trace_id: &TraceId,
@@ -177,11 +156,13 @@ impl SpanStore for Storage {
             let Some(entry) = block.traces.find(trace_id) else {
                 continue;
             };
-            let chunks = run(block.read_rows(
-                self.blocks().store(),
-                entry.first_row as usize,
-                entry.row_count as usize,
-            ))?;
+            let chunks = block
+                .read_rows(
+                    self.blocks().store(),
+                    entry.first_row as usize,
+                    entry.row_count as usize,
+                )
+                .await?;
             for chunk in &chunks {
                 for row in 0..chunk.len() {
                     records.push(chunk.record(row)?);
@@ -192,7 +173,7 @@ impl SpanStore for Storage {
         Ok(records)
     }
 
-    fn many_trace_records(
+    async fn many_trace_records(
         &self,
         environment: &str,
         trace_ids: &[TraceId],
@@ -209,7 +190,10 @@ impl SpanStore for Storage {
             }
             ranges.sort_unstable();
             ranges.dedup();
-            for chunk in &run(block.read_row_ranges(self.blocks().store(), &ranges))? {
+            let chunks = block
+                .read_row_ranges(self.blocks().store(), &ranges)
+                .await?;
+            for chunk in &chunks {
                 for row in 0..chunk.len() {
                     let record = chunk.record(row)?;
                     traces.entry(record.span.trace_id).or_default().push(record);
@@ -277,26 +261,6 @@ impl SpanStore for Storage {
 
     fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
         self.trace_ids_where(environment, start, end, overlaps(start, end))
-    }
-
-    fn scan(
-        &self,
-        environment: &str,
-        start: u64,
-        end: u64,
-        visit: &mut dyn FnMut(&Chunk) -> Result<(), StorageError>,
-    ) -> Result<(), StorageError> {
-        for block in self.blocks().blocks(environment) {
-            // A span that starts after `end` may still belong to a trace that started in range,
-            // so only blocks that ended before `start` can be skipped.
-            if block.meta.max_end_unix_nano < start {
-                continue;
-            }
-            for chunk in run(block.read_all(self.blocks().store()))? {
-                visit(&chunk)?;
-            }
-        }
-        SpanStore::scan(&**self.head(), environment, start, end, visit)
     }
 
     fn services(&self, environment: &str) -> Vec<String> {

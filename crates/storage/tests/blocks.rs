@@ -19,15 +19,11 @@ fn sorted_span_ids(records: &[combray_model::SpanRecord]) -> Vec<u8> {
 }
 
 async fn span_ids(storage: &Arc<Storage>, environment: &'static str, trace: u8) -> Vec<u8> {
-    let storage = Arc::clone(storage);
-    tokio::task::spawn_blocking(move || {
-        let records = storage
-            .trace_records(environment, &TraceId::from_bytes([trace; 16]))
-            .unwrap();
-        sorted_span_ids(&records)
-    })
-    .await
-    .unwrap()
+    let records = storage
+        .trace_records(environment, &TraceId::from_bytes([trace; 16]))
+        .await
+        .unwrap();
+    sorted_span_ids(&records)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,19 +93,7 @@ async fn a_cut_moves_spans_into_blocks_exactly_once_across_restarts() {
     assert_eq!(storage.replay_report().records, 0);
     assert_eq!(storage.blocks().blocks("prod").len(), 2);
     assert_eq!(span_ids(&storage, "prod", 1).await, [1, 2]);
-    let mut scanned = 0;
-    let counting = Arc::clone(&storage);
-    tokio::task::spawn_blocking(move || {
-        counting
-            .scan("prod", 0, u64::MAX, &mut |chunk| {
-                scanned += chunk.len();
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(scanned, 3);
-    })
-    .await
-    .unwrap();
+    assert_eq!(common::scanned_rows(&storage, "prod").await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,17 +171,11 @@ async fn many_traces_read_in_one_pass_per_block_match_one_at_a_time() {
         .into_iter()
         .map(|t| TraceId::from_bytes([t; 16]))
         .collect();
-    let reader = Arc::clone(&storage);
-    let (many, one_by_one) = tokio::task::spawn_blocking(move || {
-        let many = reader.many_trace_records("prod", &wanted).unwrap();
-        let one_by_one: Vec<_> = wanted
-            .iter()
-            .map(|id| (*id, reader.trace_records("prod", id).unwrap()))
-            .collect();
-        (many, one_by_one)
-    })
-    .await
-    .unwrap();
+    let many = storage.many_trace_records("prod", &wanted).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for id in &wanted {
+        one_by_one.push((*id, storage.trace_records("prod", id).await.unwrap()));
+    }
     for (id, alone) in &one_by_one {
         match many.get(id) {
             Some(records) => assert_eq!(sorted_span_ids(records), sorted_span_ids(alone), "{id:?}"),

@@ -232,32 +232,21 @@ async fn acknowledge(storage: &Storage) {
 
 /// Every span id of an environment, sorted; duplicates show as repeats.
 async fn span_ids(storage: &Arc<Storage>, environment: &'static str) -> Vec<u8> {
-    let storage = Arc::clone(storage);
-    tokio::task::spawn_blocking(move || {
-        let mut ids = Vec::new();
-        for trace in [1u8, 2, 3] {
-            let records = storage
-                .trace_records(environment, &TraceId::from_bytes([trace; 16]))
-                .unwrap();
-            ids.extend(records.iter().map(|r| r.span.span_id.as_bytes()[0]));
-        }
-        let mut scanned = 0;
-        storage
-            .scan(environment, 0, u64::MAX, &mut |chunk| {
-                scanned += chunk.len();
-                Ok(())
-            })
+    let mut ids = Vec::new();
+    for trace in [1u8, 2, 3] {
+        let records = storage
+            .trace_records(environment, &TraceId::from_bytes([trace; 16]))
+            .await
             .unwrap();
-        assert_eq!(
-            scanned,
-            ids.len(),
-            "{environment}: the scan and the trace lookups disagree"
-        );
-        ids.sort_unstable();
-        ids
-    })
-    .await
-    .unwrap()
+        ids.extend(records.iter().map(|r| r.span.span_id.as_bytes()[0]));
+    }
+    assert_eq!(
+        common::scanned_rows(storage, environment).await,
+        ids.len(),
+        "{environment}: the scan and the trace lookups disagree"
+    );
+    ids.sort_unstable();
+    ids
 }
 
 async fn assert_exactly_once(storage: &Arc<Storage>, context: &str) {

@@ -1,6 +1,6 @@
 //! The X-Ray read operations over an environment's stored spans. Each reads traces through
 //! the same [`SpanStore`] the rest of Combray uses, so X-Ray and OpenTelemetry services answer
-//! in one place. Call these from a blocking context (the store blocks on object storage).
+//! in one place.
 
 use std::collections::HashMap;
 
@@ -33,13 +33,14 @@ const FIRST_READ_BATCH: usize = 128;
 const MAX_READ_BATCH: usize = 1_024;
 
 /// Reads many traces, each block once rather than once per trace; absent ids had nothing stored.
-pub(crate) fn read_traces(
+pub(crate) async fn read_traces(
     store: &dyn SpanStore,
     environment: &str,
     ids: &[TraceId],
 ) -> XRayResult<HashMap<TraceId, XTrace>> {
     Ok(store
-        .many_trace_records(environment, ids)?
+        .many_trace_records(environment, ids)
+        .await?
         .into_iter()
         .map(|(id, records)| (id, XTrace::from_records(id, &records)))
         .collect())
@@ -77,14 +78,14 @@ pub(crate) fn parse_ids(ids: &[String]) -> XRayResult<Vec<(String, Option<TraceI
 }
 
 /// BatchGetTraces: every segment document of each trace; unknown ids are unprocessed.
-pub fn batch_get_traces(
+pub async fn batch_get_traces(
     store: &dyn SpanStore,
     environment: &str,
     ids: &[String],
 ) -> XRayResult<Value> {
     let ids = parse_ids(ids)?;
     let known: Vec<TraceId> = ids.iter().filter_map(|(_, id)| *id).collect();
-    let stored = read_traces(store, environment, &known)?;
+    let stored = read_traces(store, environment, &known).await?;
     let mut traces = Vec::new();
     let mut unprocessed = Vec::new();
     for (text, id) in ids {
@@ -201,27 +202,24 @@ fn sampled(id: &TraceId, rate: f64) -> bool {
     (tail as f64 / u64::MAX as f64) < rate
 }
 
-/// Keeps the candidates a filter may match, found by a scan of the columns it needs.
-pub(crate) fn narrow(
+/// The candidates a filter may match (found by a scan of the columns it needs), in order, at
+/// most `most` of them.
+pub(crate) async fn narrow(
     engine: &SqlEngine,
     store: &dyn SpanStore,
     environment: &str,
     filter: &Filter,
     start_unix_nano: u64,
-    candidates: &mut Vec<(u64, TraceId)>,
-) -> XRayResult<()> {
-    let handle = tokio::runtime::Handle::current();
-    let narrowed = handle.block_on(candidate_traces(
-        engine,
-        store,
-        environment,
-        filter,
-        start_unix_nano,
-    ))?;
-    if let Some(possible) = narrowed {
-        candidates.retain(|(_, id)| possible.contains(id));
-    }
-    Ok(())
+    candidates: &[(u64, TraceId)],
+    most: usize,
+) -> XRayResult<Vec<(u64, TraceId)>> {
+    let possible = candidate_traces(engine, store, environment, filter, start_unix_nano).await?;
+    Ok(candidates
+        .iter()
+        .filter(|(_, id)| possible.as_ref().is_none_or(|p| p.contains(id)))
+        .take(most)
+        .copied()
+        .collect())
 }
 
 /// Traces of the window (newest first) up to and including `last`, or all when the page ended
@@ -235,7 +233,7 @@ fn processed_through(window: &[(u64, TraceId)], last: Option<(u64, TraceId)>) ->
 }
 
 /// GetTraceSummaries: newest first, a page at a time.
-pub fn trace_summaries(
+pub async fn trace_summaries(
     engine: &SqlEngine,
     store: &dyn SpanStore,
     environment: &str,
@@ -259,27 +257,30 @@ pub fn trace_summaries(
         candidates
             .retain(|c| (c.0, std::cmp::Reverse(c.1)) < (after.0, std::cmp::Reverse(after.1)));
     }
-    // Every trace of the window counts as processed, whether or not the filter matches it
-    // (X-Ray's definition), including those the prefilter rules out unread.
-    let window = query.filter.is_some().then(|| candidates.clone());
-    if let Some(filter) = &query.filter {
-        narrow(
-            engine,
-            store,
-            environment,
-            filter,
-            earliest,
-            &mut candidates,
-        )?;
-    }
+    // One more than a page scans, so a full page can tell whether more follow.
+    let scanned = match &query.filter {
+        Some(filter) => {
+            narrow(
+                engine,
+                store,
+                environment,
+                filter,
+                earliest,
+                &candidates,
+                PAGE_SCAN + 1,
+            )
+            .await?
+        }
+        None => candidates[..candidates.len().min(PAGE_SCAN + 1)].to_vec(),
+    };
     let mut summaries = Vec::new();
     let mut processed = 0_u64;
     let mut last = None;
     let kept = |id: &TraceId| query.sample_rate.is_none_or(|rate| sampled(id, rate));
-    let scan = &candidates[..candidates.len().min(PAGE_SCAN)];
+    let scan = &scanned[..scanned.len().min(PAGE_SCAN)];
     'scan: for batch in read_batches(scan) {
         let ids: Vec<TraceId> = batch.iter().map(|&(_, id)| id).filter(kept).collect();
-        let mut traces = read_traces(store, environment, &ids)?;
+        let mut traces = read_traces(store, environment, &ids).await?;
         for &(start, id) in batch {
             if summaries.len() >= PAGE_SUMMARIES {
                 break 'scan;
@@ -302,9 +303,11 @@ pub fn trace_summaries(
             }
         }
     }
-    let more = last.is_some_and(|l| candidates.last() != Some(&l));
-    if let Some(window) = &window {
-        processed = processed_through(window, last.filter(|_| more)) as u64;
+    let more = last.is_some_and(|l| scanned.last() != Some(&l));
+    if query.filter.is_some() {
+        // Every trace of the window counts as processed, whether or not the filter matches it
+        // (X-Ray's definition), including those the prefilter ruled out unread.
+        processed = processed_through(&candidates, last.filter(|_| more)) as u64;
     }
     let mut page = json!({
         "TraceSummaries": summaries,

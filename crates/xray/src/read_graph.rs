@@ -5,8 +5,7 @@
 //! single document. So is a graph under a group whose filter only asks which services and
 //! calls a trace has (`service("api")`, `edge("a", "b")`, under AND, OR and NOT). Any other
 //! filter needs whole traces to evaluate: its candidates are narrowed by a column scan, and the
-//! newest [`MAX_FILTERED_GRAPH_TRACES`] of them are read and evaluated exactly. Call these
-//! from a blocking context.
+//! newest [`MAX_FILTERED_GRAPH_TRACES`] of them are read and evaluated exactly.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,10 +44,10 @@ pub struct GraphScope<'a> {
 }
 
 /// Visits the shape of every trace of the window that the filter keeps.
-fn for_shapes_in(
+async fn for_shapes_in(
     scope: &GraphScope<'_>,
     groups: &GroupLookup<'_>,
-    mut visit: impl FnMut(&TraceShape),
+    mut visit: impl FnMut(&TraceShape) + Send,
 ) -> XRayResult<()> {
     let (start, end) = scope.window;
     if end < start {
@@ -68,7 +67,7 @@ fn for_shapes_in(
         .is_some_and(|f| shape_matches(f, &TraceShape::default()).is_none());
     match scope.filter {
         Some(filter) if needs_documents => {
-            shapes_from_documents(scope, filter, groups, found, visit)
+            shapes_from_documents(scope, filter, groups, found, visit).await
         }
         filter => {
             let mut ids: Vec<TraceId> = found.into_iter().map(|(_, id)| id).collect();
@@ -78,18 +77,18 @@ fn for_shapes_in(
                     visit(shape);
                 }
             })
+            .await
         }
     }
 }
 
 /// Every trace of `ids` (sorted), from span facts read a pass of traces at a time.
-fn shapes_from_facts(
+async fn shapes_from_facts(
     scope: &GraphScope<'_>,
     ids: &[TraceId],
     since_unix_nano: u64,
-    mut visit: impl FnMut(&TraceShape),
+    mut visit: impl FnMut(&TraceShape) + Send,
 ) -> XRayResult<()> {
-    let handle = tokio::runtime::Handle::current();
     for pass in ids.chunks(FACTS_TRACES_PER_PASS) {
         let (Some(&first_trace), Some(&last_trace)) = (pass.first(), pass.last()) else {
             continue;
@@ -101,12 +100,7 @@ fn shapes_from_facts(
             attributes: SPAN_KEYS.iter().map(|k| (*k).to_owned()).collect(),
             resource: RESOURCE_KEYS.iter().map(|k| (*k).to_owned()).collect(),
         };
-        let facts = handle.block_on(span_facts(
-            scope.engine,
-            scope.store,
-            scope.environment,
-            request,
-        ))?;
+        let facts = span_facts(scope.engine, scope.store, scope.environment, request).await?;
         let mut by_trace: HashMap<TraceId, Vec<usize>> = HashMap::new();
         for (index, fact) in facts.spans.iter().enumerate() {
             if pass.binary_search(&fact.trace_id).is_ok() {
@@ -122,29 +116,27 @@ fn shapes_from_facts(
 }
 
 /// The newest candidates a filter may match, read whole and evaluated exactly.
-fn shapes_from_documents(
+async fn shapes_from_documents(
     scope: &GraphScope<'_>,
     filter: &Filter,
     groups: &GroupLookup<'_>,
-    mut found: Vec<(u64, TraceId)>,
-    mut visit: impl FnMut(&TraceShape),
+    found: Vec<(u64, TraceId)>,
+    mut visit: impl FnMut(&TraceShape) + Send,
 ) -> XRayResult<()> {
     let since = nanos(scope.window.0);
-    narrow(
+    let newest = narrow(
         scope.engine,
         scope.store,
         scope.environment,
         filter,
         since,
-        &mut found,
-    )?;
-    let ids: Vec<TraceId> = found
-        .into_iter()
-        .take(MAX_FILTERED_GRAPH_TRACES)
-        .map(|(_, id)| id)
-        .collect();
+        &found,
+        MAX_FILTERED_GRAPH_TRACES,
+    )
+    .await?;
+    let ids: Vec<TraceId> = newest.into_iter().map(|(_, id)| id).collect();
     for batch in read_batches(&ids) {
-        let traces = read_traces(scope.store, scope.environment, batch)?;
+        let traces = read_traces(scope.store, scope.environment, batch).await?;
         for id in batch {
             if let Some(trace) = traces.get(id) {
                 let evaluated = Evaluated::new(trace);
@@ -158,9 +150,9 @@ fn shapes_from_documents(
 }
 
 /// GetServiceGraph.
-pub fn service_graph(scope: &GraphScope<'_>, groups: &GroupLookup<'_>) -> XRayResult<Value> {
+pub async fn service_graph(scope: &GraphScope<'_>, groups: &GroupLookup<'_>) -> XRayResult<Value> {
     let mut builder = GraphBuilder::default();
-    for_shapes_in(scope, groups, |shape| builder.add(shape))?;
+    for_shapes_in(scope, groups, |shape| builder.add(shape)).await?;
     Ok(json!({
         "StartTime": scope.window.0,
         "EndTime": scope.window.1,
@@ -170,12 +162,16 @@ pub fn service_graph(scope: &GraphScope<'_>, groups: &GroupLookup<'_>) -> XRayRe
 }
 
 /// GetTraceGraph.
-pub fn trace_graph(store: &dyn SpanStore, environment: &str, ids: &[String]) -> XRayResult<Value> {
+pub async fn trace_graph(
+    store: &dyn SpanStore,
+    environment: &str,
+    ids: &[String],
+) -> XRayResult<Value> {
     let ids: Vec<TraceId> = parse_ids(ids)?
         .into_iter()
         .filter_map(|(_, id)| id)
         .collect();
-    let stored = read_traces(store, environment, &ids)?;
+    let stored = read_traces(store, environment, &ids).await?;
     let mut builder = GraphBuilder::default();
     for id in &ids {
         if let Some(trace) = stored.get(id) {
@@ -187,7 +183,7 @@ pub fn trace_graph(store: &dyn SpanStore, environment: &str, ids: &[String]) -> 
 
 /// GetTimeSeriesServiceStatistics: the selected node's (or edge's, or the entry services')
 /// statistics in `period`-second buckets.
-pub fn time_series(
+pub async fn time_series(
     scope: &GraphScope<'_>,
     selector: Option<&Filter>,
     period: u64,
@@ -224,7 +220,8 @@ pub fn time_series(
             let bucket = (sample.start / period).floor() as i64;
             buckets.entry(bucket).or_default().add(&sample);
         }
-    })?;
+    })
+    .await?;
     let key = if is_edge {
         "EdgeSummaryStatistics"
     } else {

@@ -200,10 +200,10 @@ async fn storage(dir: &std::path::Path) -> Arc<Storage> {
 }
 
 /// The graph of every stored trace the filter keeps, each built from its documents.
-fn documents_graph(store: &dyn SpanStore, filter: Option<&Filter>) -> Value {
+async fn documents_graph(store: &dyn SpanStore, filter: Option<&Filter>) -> Value {
     let ids = store.trace_ids_starting_between(ENV, 0, u64::MAX);
     let mut builder = GraphBuilder::default();
-    for (id, records) in store.many_trace_records(ENV, &ids).unwrap() {
+    for (id, records) in store.many_trace_records(ENV, &ids).await.unwrap() {
         let trace = XTrace::from_records(id, &records);
         let evaluated = Evaluated::new(&trace);
         if filter.is_none_or(|f| evaluated.matches(f, &|_| None)) {
@@ -261,91 +261,87 @@ async fn the_graph_from_span_facts_equals_the_graph_from_documents() {
     let dir = tempfile::tempdir().unwrap();
     let storage = storage(dir.path()).await;
     let engine = SqlEngine::new(SqlLimits::default()).unwrap();
-    tokio::task::spawn_blocking(move || {
+    let scope = GraphScope {
+        engine: &engine,
+        store: storage.as_ref(),
+        environment: ENV,
+        window: (1_600_000_000.0, 1_800_000_000.0),
+        filter: None,
+    };
+    let from_facts = service_graph(&scope, &|_| None).await.unwrap()["Services"].clone();
+    let from_documents = documents_graph(storage.as_ref(), None).await;
+    assert_close(&from_facts, &from_documents, "Services");
+
+    // A group that asks only for services and calls is answered from facts too; one that
+    // asks more reads documents. Either way the graph is that of the traces it keeps.
+    for expression in [
+        r#"service("order-service") OR edge("api.example.com", "backend")"#,
+        r#"!service(id(type: "AWS::EC2::Instance"))"#,
+        r#"service("order-service") { fault } OR http.status = 404"#,
+    ] {
+        let group = filter::parse(expression).unwrap();
         let scope = GraphScope {
-            engine: &engine,
-            store: storage.as_ref(),
-            environment: ENV,
-            window: (1_600_000_000.0, 1_800_000_000.0),
-            filter: None,
+            filter: Some(&group),
+            ..scope
         };
-        let from_facts = service_graph(&scope, &|_| None).unwrap()["Services"].clone();
-        let from_documents = documents_graph(storage.as_ref(), None);
-        assert_close(&from_facts, &from_documents, "Services");
+        let from_facts = service_graph(&scope, &|_| None).await.unwrap()["Services"].clone();
+        let from_documents = documents_graph(storage.as_ref(), Some(&group)).await;
+        assert!(from_facts.as_array().unwrap().len() > 2, "{expression}");
+        assert_close(&from_facts, &from_documents, expression);
+        assert_ne!(
+            from_facts,
+            documents_graph(storage.as_ref(), None).await,
+            "{expression}"
+        );
+    }
 
-        // A group that asks only for services and calls is answered from facts too; one that
-        // asks more reads documents. Either way the graph is that of the traces it keeps.
-        for expression in [
-            r#"service("order-service") OR edge("api.example.com", "backend")"#,
-            r#"!service(id(type: "AWS::EC2::Instance"))"#,
-            r#"service("order-service") { fault } OR http.status = 404"#,
-        ] {
-            let group = filter::parse(expression).unwrap();
-            let scope = GraphScope {
-                filter: Some(&group),
-                ..scope
-            };
-            let from_facts = service_graph(&scope, &|_| None).unwrap()["Services"].clone();
-            let from_documents = documents_graph(storage.as_ref(), Some(&group));
-            assert!(from_facts.as_array().unwrap().len() > 2, "{expression}");
-            assert_close(&from_facts, &from_documents, expression);
-            assert_ne!(
-                from_facts,
-                documents_graph(storage.as_ref(), None),
-                "{expression}"
-            );
-        }
+    // The crossing trace is in it, with both worlds' edges and statistics.
+    let frontend = service(&from_facts, "storefront");
+    assert_eq!(frontend["Type"], "AWS::EKS::Container");
+    assert_eq!(
+        frontend["SummaryStatistics"]["FaultStatistics"]["TotalCount"],
+        1
+    );
+    let orders = service(&from_facts, "order-service");
+    assert_eq!(orders["Type"], "AWS::ECS::Container");
+    assert_eq!(
+        orders["SummaryStatistics"]["TotalCount"], 1,
+        "one copy of the segment"
+    );
+    assert_eq!(
+        edge_to(&from_facts, frontend, "order-service")["SummaryStatistics"]["TotalCount"],
+        1
+    );
+    assert_eq!(
+        edge_to(&from_facts, frontend, "stock-worker")["SummaryStatistics"]["TotalCount"],
+        1
+    );
+    let throttled = edge_to(&from_facts, orders, "jobs")["SummaryStatistics"].clone();
+    assert_eq!(throttled["ErrorStatistics"]["ThrottleCount"], 1);
+    assert_eq!(
+        service(&from_facts, "orders-table")["Type"],
+        "AWS::DynamoDB"
+    );
+    let remote = edge_to(&from_facts, orders, "payments.example.com");
+    assert_eq!(
+        remote["SummaryStatistics"]["FaultStatistics"]["TotalCount"],
+        1
+    );
+    assert_eq!(service(&from_facts, "op-3")["Type"], "AWS::op-3");
+    assert_eq!(service(&from_facts, "cache")["Type"], "remote");
 
-        // The crossing trace is in it, with both worlds' edges and statistics.
-        let frontend = service(&from_facts, "storefront");
-        assert_eq!(frontend["Type"], "AWS::EKS::Container");
-        assert_eq!(
-            frontend["SummaryStatistics"]["FaultStatistics"]["TotalCount"],
-            1
-        );
-        let orders = service(&from_facts, "order-service");
-        assert_eq!(orders["Type"], "AWS::ECS::Container");
-        assert_eq!(
-            orders["SummaryStatistics"]["TotalCount"], 1,
-            "one copy of the segment"
-        );
-        assert_eq!(
-            edge_to(&from_facts, frontend, "order-service")["SummaryStatistics"]["TotalCount"],
-            1
-        );
-        assert_eq!(
-            edge_to(&from_facts, frontend, "stock-worker")["SummaryStatistics"]["TotalCount"],
-            1
-        );
-        let throttled = edge_to(&from_facts, orders, "jobs")["SummaryStatistics"].clone();
-        assert_eq!(throttled["ErrorStatistics"]["ThrottleCount"], 1);
-        assert_eq!(
-            service(&from_facts, "orders-table")["Type"],
-            "AWS::DynamoDB"
-        );
-        let remote = edge_to(&from_facts, orders, "payments.example.com");
-        assert_eq!(
-            remote["SummaryStatistics"]["FaultStatistics"]["TotalCount"],
-            1
-        );
-        assert_eq!(service(&from_facts, "op-3")["Type"], "AWS::op-3");
-        assert_eq!(service(&from_facts, "cache")["Type"], "remote");
-
-        // The entry services' time series counts each trace's entry segment once.
-        let series = time_series(&scope, None, 60, &|_| None).unwrap();
-        let entries: u64 = series["TimeSeriesServiceStatistics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                p["ServiceSummaryStatistics"]["TotalCount"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .sum();
-        let traces = storage.trace_ids_starting_between(ENV, 0, u64::MAX).len();
-        assert_eq!(entries as usize, traces);
-    })
-    .await
-    .unwrap();
+    // The entry services' time series counts each trace's entry segment once.
+    let series = time_series(&scope, None, 60, &|_| None).await.unwrap();
+    let entries: u64 = series["TimeSeriesServiceStatistics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["ServiceSummaryStatistics"]["TotalCount"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    let traces = storage.trace_ids_starting_between(ENV, 0, u64::MAX).len();
+    assert_eq!(entries as usize, traces);
 }

@@ -27,6 +27,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::threads::Threads;
 use crate::QueryError;
 use guard::{GuardError, GuardEveryOperator, QueryBudget};
 use table::SpanTable;
@@ -82,42 +83,12 @@ pub struct SqlResult {
 pub struct SqlEngine {
     runtime: Arc<RuntimeEnv>,
     limits: SqlLimits,
-    threads: QueryThreads,
+    /// The threads queries run on (their allocations are counted, `heap`).
+    threads: Threads,
     /// Query threads, and so the partitions a plan is split into.
     parallelism: usize,
     /// Queries running now; when none is, the query threads' memory count starts over.
     running: Arc<AtomicUsize>,
-}
-
-/// The threads queries run on. DataFusion's operators can keep a thread busy for long stretches;
-/// on threads of their own they cannot starve ingest or the API, and the caller's timer, which
-/// runs elsewhere, always fires.
-struct QueryThreads(Option<tokio::runtime::Runtime>);
-
-impl QueryThreads {
-    fn new(threads: usize) -> Result<Self, QueryError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("combray-query")
-            .on_thread_start(crate::heap::mark_query_thread)
-            .enable_all()
-            .build()
-            .map_err(|e| QueryError::Engine(format!("cannot start the query threads: {e}")))?;
-        Ok(Self(Some(runtime)))
-    }
-
-    fn handle(&self) -> &tokio::runtime::Handle {
-        self.0.as_ref().expect("present until dropped").handle()
-    }
-}
-
-impl Drop for QueryThreads {
-    fn drop(&mut self) {
-        // Dropping a runtime blocks, which an async context forbids; abandon its tasks instead.
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 /// The guard's error somewhere in `error`'s chain (DataFusion wraps errors of shared inputs,
@@ -196,7 +167,7 @@ impl SqlEngine {
         Ok(Self {
             runtime,
             limits,
-            threads: QueryThreads::new(parallelism)?,
+            threads: Threads::new("combray-query", parallelism, crate::heap::mark_query_thread)?,
             parallelism,
             running: Arc::new(AtomicUsize::new(0)),
         })

@@ -3,8 +3,8 @@ use combray_storage::Head;
 use super::*;
 use crate::fixtures::{insert, span};
 
-#[test]
-fn spans_come_in_waterfall_order_with_depth_and_offsets() {
+#[tokio::test]
+async fn spans_come_in_waterfall_order_with_depth_and_offsets() {
     let head = Head::new();
     // Children arrive before their parents, across services and batches.
     insert(
@@ -24,7 +24,9 @@ fn spans_come_in_waterfall_order_with_depth_and_offsets() {
             span(1, 9, Some(77), "late orphan", 1_100, 10),
         ],
     );
-    let trace = get_trace(&head, "prod", "01010101010101010101010101010101").unwrap();
+    let trace = get_trace(&head, "prod", "01010101010101010101010101010101")
+        .await
+        .unwrap();
     let order: Vec<(&str, usize)> = trace
         .spans
         .iter()
@@ -51,32 +53,32 @@ fn spans_come_in_waterfall_order_with_depth_and_offsets() {
     assert_eq!(trace.spans[0].resource["service.name"], "api");
 }
 
-#[test]
-fn a_retried_span_appears_once() {
+#[tokio::test]
+async fn a_retried_span_appears_once() {
     let head = Head::new();
     insert(&head, "prod", "api", vec![span(1, 1, None, "GET /", 0, 5)]);
     insert(&head, "prod", "api", vec![span(1, 1, None, "GET /", 0, 5)]);
-    let trace = get_trace(&head, "prod", &"01".repeat(16)).unwrap();
+    let trace = get_trace(&head, "prod", &"01".repeat(16)).await.unwrap();
     assert_eq!(trace.span_count, 1);
     assert_eq!(trace.spans.len(), 1);
 }
 
-#[test]
-fn other_environments_and_bad_ids_are_refused_precisely() {
+#[tokio::test]
+async fn other_environments_and_bad_ids_are_refused_precisely() {
     let head = Head::new();
     insert(&head, "prod", "api", vec![span(1, 1, None, "GET /", 0, 5)]);
     let id = "01".repeat(16);
     assert!(matches!(
-        get_trace(&head, "dev", &id),
+        get_trace(&head, "dev", &id).await,
         Err(QueryError::NotFound(_))
     ));
-    let error = get_trace(&head, "prod", "xyz").unwrap_err();
+    let error = get_trace(&head, "prod", "xyz").await.unwrap_err();
     assert!(matches!(error, QueryError::InvalidArgument(_)), "{error}");
     assert!(error.to_string().contains("32 hexadecimal"), "{error}");
 }
 
-#[test]
-fn a_trace_is_found_by_its_x_ray_id_too_and_a_bad_id_names_both_forms() {
+#[tokio::test]
+async fn a_trace_is_found_by_its_x_ray_id_too_and_a_bad_id_names_both_forms() {
     let head = Head::new();
     insert(
         &head,
@@ -84,11 +86,15 @@ fn a_trace_is_found_by_its_x_ray_id_too_and_a_bad_id_names_both_forms() {
         "api",
         vec![span(1, 1, None, "GET /", 1_000, 10)],
     );
-    let by_hex = get_trace(&head, "prod", "01010101010101010101010101010101").unwrap();
-    let by_xray = get_trace(&head, "prod", "1-01010101-010101010101010101010101").unwrap();
+    let by_hex = get_trace(&head, "prod", "01010101010101010101010101010101")
+        .await
+        .unwrap();
+    let by_xray = get_trace(&head, "prod", "1-01010101-010101010101010101010101")
+        .await
+        .unwrap();
     assert_eq!(by_hex.spans.len(), 1);
     assert_eq!(by_xray.spans.len(), by_hex.spans.len());
-    let Err(QueryError::InvalidArgument(message)) = get_trace(&head, "prod", "1-0101") else {
+    let Err(QueryError::InvalidArgument(message)) = get_trace(&head, "prod", "1-0101").await else {
         panic!("a malformed id is an invalid argument");
     };
     assert!(

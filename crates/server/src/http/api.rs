@@ -1,5 +1,6 @@
 //! The query API on the API port: traces by id, trace search, services, health and metrics.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -14,13 +15,13 @@ use super::error::ApiError;
 use crate::keys::{Access, KEY_HEADER};
 use crate::state::AppState;
 
-/// Runs a read in the caller's environment on the blocking pool (queries scan memory and would
-/// otherwise hold a reactor thread) under the read gate's limits, and renders its result or
-/// error as JSON.
-async fn read<T, F>(state: Arc<AppState>, headers: &HeaderMap, query: F) -> Response
+/// Runs a read in the caller's environment on the read threads, under the read gate's limits,
+/// and renders its result or error as JSON.
+async fn read<T, F, R>(state: Arc<AppState>, headers: &HeaderMap, query: F) -> Response
 where
     T: serde::Serialize + Send + 'static,
-    F: FnOnce(&AppState, &str) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(Arc<AppState>, String) -> R + Send + 'static,
+    R: Future<Output = Result<T, ApiError>> + Send + 'static,
 {
     let key = headers
         .get(KEY_HEADER)
@@ -29,9 +30,9 @@ where
     let retry_after = state.retry_after_seconds;
     let gate = state.reads.clone();
     let outcome = gate
-        .run(move || {
+        .run(async move {
             let environment = state.keys.authorize(key.as_deref(), Access::Read)?;
-            query(&state, &environment)
+            query(state, environment).await
         })
         .await;
     match outcome {
@@ -47,9 +48,9 @@ pub(super) async fn get_trace(
     Path(trace_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    read(state, &headers, move |state, environment| {
+    read(state, &headers, move |state, environment| async move {
         let store: &dyn SpanStore = state.storage()?.as_ref();
-        Ok(trace::get_trace(store, environment, &trace_id)?)
+        Ok(trace::get_trace(store, &environment, &trace_id).await?)
     })
     .await
 }
@@ -60,7 +61,7 @@ pub(super) async fn search_traces(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    read(state, &headers, move |state, environment| {
+    read(state, &headers, move |state, environment| async move {
         let Query(pairs) = query.map_err(|rejection| {
             combray_query::QueryError::InvalidArgument(format!(
                 "malformed query string: {}",
@@ -69,10 +70,7 @@ pub(super) async fn search_traces(
         })?;
         let params = search::SearchParams::from_pairs(&pairs)?;
         let store: &dyn SpanStore = state.storage()?.as_ref();
-        // Span conditions run on DataFusion, which is async; this blocking-pool thread waits
-        // for it, and merges the trace summaries after, off the reactor.
-        let handle = tokio::runtime::Handle::current();
-        Ok(handle.block_on(search::search(&state.sql, store, environment, &params))?)
+        Ok(search::search(&state.sql, store, &environment, &params).await?)
     })
     .await
 }
@@ -82,9 +80,9 @@ pub(super) async fn list_services(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Response {
-    read(state, &headers, |state, environment| {
+    read(state, &headers, |state, environment| async move {
         let store: &dyn SpanStore = state.storage()?.as_ref();
-        let services = catalog::services(store, environment);
+        let services = catalog::services(store, &environment);
         Ok(serde_json::json!({ "services": services }))
     })
     .await
@@ -96,9 +94,9 @@ pub(super) async fn list_operations(
     Path(service): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    read(state, &headers, move |state, environment| {
+    read(state, &headers, move |state, environment| async move {
         let store: &dyn SpanStore = state.storage()?.as_ref();
-        let operations = catalog::operations(store, environment, &service)?;
+        let operations = catalog::operations(store, &environment, &service)?;
         Ok(serde_json::json!({ "service": service, "operations": operations }))
     })
     .await

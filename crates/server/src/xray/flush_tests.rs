@@ -137,9 +137,9 @@ async fn released_spans_whose_append_fails_are_kept_and_stored_at_the_next_relea
     flush_expired(&state, false, finish).await;
     assert_eq!(super::release::unsettled_spans(&state), 0);
     let trace = orphan(4).0.trace_id;
-    let stored = tokio::task::spawn_blocking(move || storage.trace_records("prod", &trace))
+    let stored = storage
+        .trace_records("prod", &trace)
         .await
-        .expect("read")
         .expect("records");
     assert_eq!(stored.len(), 1, "the released span is stored");
 }
@@ -169,16 +169,17 @@ async fn past_the_waiting_budget_the_oldest_documents_are_stored_at_once() {
         "not everything was let go"
     );
     // Every document is either waiting or stored, none lost: the oldest are in the head.
-    let stored: Vec<usize> = tokio::task::spawn_blocking(move || {
-        (10..20)
-            .map(|trace| {
-                let id = orphan(trace).0.trace_id;
-                storage.trace_records("prod", &id).expect("records").len()
-            })
-            .collect()
-    })
-    .await
-    .expect("read");
+    let mut stored = Vec::new();
+    for trace in 10..20 {
+        let id = orphan(trace).0.trace_id;
+        stored.push(
+            storage
+                .trace_records("prod", &id)
+                .await
+                .expect("records")
+                .len(),
+        );
+    }
     let stored_count = stored.iter().filter(|n| **n == 1).count();
     assert_eq!(stored_count + state.xray.waiting_documents(), 10);
     assert_eq!(stored[0], 1, "the oldest went first");

@@ -1,13 +1,14 @@
 //! Trace reads: BatchGetTraces, GetTraceSummaries, GetServiceGraph, GetTraceGraph and
-//! GetTimeSeriesServiceStatistics, run on the blocking pool over the caller's environment.
+//! GetTimeSeriesServiceStatistics, run on the read threads over the caller's environment.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
-use combray_storage::SpanStore;
+use combray_storage::Storage;
 use combray_xray::filter::eval::GroupLookup;
 use combray_xray::filter::{self, Filter};
 use combray_xray::groups::DEFAULT_GROUP;
@@ -45,18 +46,19 @@ fn parse_filter(text: Option<&str>) -> XRayResult<Option<Filter>> {
         .transpose()
 }
 
-/// Runs a read over storage on the blocking pool, under the read gate's limits (past them,
+/// Runs a read over storage on the read threads, under the read gate's limits (past them,
 /// ThrottledException).
-async fn blocking<F>(state: &Arc<AppState>, read: F) -> XRayResult<Value>
+async fn on_storage<F, R>(state: &Arc<AppState>, read: F) -> XRayResult<Value>
 where
-    F: FnOnce(&dyn SpanStore) -> XRayResult<Value> + Send + 'static,
+    F: FnOnce(Arc<Storage>) -> R + Send + 'static,
+    R: Future<Output = XRayResult<Value>> + Send + 'static,
 {
     let storage = Arc::clone(
         state
             .storage()
             .map_err(|e| XRayError::Throttled(e.to_string()))?,
     );
-    match state.reads.run(move || read(storage.as_ref())).await {
+    match state.reads.run(read(storage)).await {
         Ok(result) => result,
         Err(refused) => Err(XRayError::Throttled(refused.to_string())),
     }
@@ -68,19 +70,37 @@ struct TraceIdsInput {
     trace_ids: Option<Vec<String>>,
 }
 
+/// The operations on a list of trace ids.
+#[derive(Clone, Copy)]
+enum TraceIdsRead {
+    BatchGetTraces,
+    GetTraceGraph,
+}
+
 /// An operation on a list of trace ids.
 async fn on_trace_ids(
     state: Arc<AppState>,
     caller: XRayCaller,
     body: Bytes,
-    read: fn(&dyn SpanStore, &str, &[String]) -> XRayResult<Value>,
+    operation: TraceIdsRead,
 ) -> Response {
     let result = async {
         let input: TraceIdsInput = parse(&body)?;
         let ids = input
             .trace_ids
             .ok_or_else(|| XRayError::invalid("TraceIds is required"))?;
-        blocking(&state, move |store| read(store, &caller.environment, &ids)).await
+        on_storage(&state, move |storage| async move {
+            let (store, environment) = (storage.as_ref(), &caller.environment);
+            match operation {
+                TraceIdsRead::BatchGetTraces => {
+                    read::batch_get_traces(store, environment, &ids).await
+                }
+                TraceIdsRead::GetTraceGraph => {
+                    read_graph::trace_graph(store, environment, &ids).await
+                }
+            }
+        })
+        .await
     }
     .await;
     answer(result, state.retry_after_seconds)
@@ -92,7 +112,7 @@ pub(super) async fn batch_get_traces(
     caller: XRayCaller,
     body: Bytes,
 ) -> Response {
-    on_trace_ids(state, caller, body, read::batch_get_traces).await
+    on_trace_ids(state, caller, body, TraceIdsRead::BatchGetTraces).await
 }
 
 /// GetTraceGraph.
@@ -101,7 +121,7 @@ pub(super) async fn get_trace_graph(
     caller: XRayCaller,
     body: Bytes,
 ) -> Response {
-    on_trace_ids(state, caller, body, read_graph::trace_graph).await
+    on_trace_ids(state, caller, body, TraceIdsRead::GetTraceGraph).await
 }
 
 #[derive(Deserialize)]
@@ -177,9 +197,10 @@ pub(super) async fn get_trace_summaries(
         };
         let groups = group_filters(&state, &caller.environment).await?;
         let shared = Arc::clone(&state);
-        blocking(&state, move |store| {
+        on_storage(&state, move |storage| async move {
             let lookup = |name: &str| groups.get(name).cloned();
-            read::trace_summaries(&shared.sql, store, &caller.environment, &query, &lookup)
+            let store = storage.as_ref();
+            read::trace_summaries(&shared.sql, store, &caller.environment, &query, &lookup).await
         })
         .await
     }
@@ -215,30 +236,48 @@ fn selected_group(groups: &GroupFilters, input: &GraphInput) -> XRayResult<Optio
         .ok_or_else(|| XRayError::invalid(format!("Group not found: {reference}")))
 }
 
-/// Runs a graph read over `window` and the group the input names, on the blocking pool.
-async fn on_graph<F>(
+/// The graph reads of a window.
+enum GraphRead {
+    ServiceGraph,
+    /// The statistics of what the selector picks, in buckets of `period` seconds.
+    TimeSeries {
+        selector: Option<Filter>,
+        period: u64,
+    },
+}
+
+impl GraphRead {
+    async fn run(&self, scope: &GraphScope<'_>, groups: &GroupLookup<'_>) -> XRayResult<Value> {
+        match self {
+            Self::ServiceGraph => read_graph::service_graph(scope, groups).await,
+            Self::TimeSeries { selector, period } => {
+                read_graph::time_series(scope, selector.as_ref(), *period, groups).await
+            }
+        }
+    }
+}
+
+/// Runs a graph read over `window` and the group the input names, on the read threads.
+async fn on_graph(
     state: &Arc<AppState>,
     caller: XRayCaller,
     input: &GraphInput,
     window: (f64, f64),
-    read: F,
-) -> XRayResult<Value>
-where
-    F: FnOnce(&GraphScope<'_>, &GroupLookup<'_>) -> XRayResult<Value> + Send + 'static,
-{
+    read: GraphRead,
+) -> XRayResult<Value> {
     let groups = group_filters(state, &caller.environment).await?;
     let group = selected_group(&groups, input)?;
     let shared = Arc::clone(state);
-    blocking(state, move |store| {
+    on_storage(state, move |storage| async move {
         let lookup = |name: &str| groups.get(name).cloned();
         let scope = GraphScope {
             engine: &shared.sql,
-            store,
+            store: storage.as_ref(),
             environment: &caller.environment,
             window,
             filter: group.as_ref(),
         };
-        read(&scope, &lookup)
+        read.run(&scope, &lookup).await
     })
     .await
 }
@@ -252,7 +291,7 @@ pub(super) async fn get_service_graph(
     let result = async {
         let input: GraphInput = parse(&body)?;
         let window = window(input.start_time, input.end_time)?;
-        on_graph(&state, caller, &input, window, read_graph::service_graph).await
+        on_graph(&state, caller, &input, window, GraphRead::ServiceGraph).await
     }
     .await;
     answer(result, state.retry_after_seconds)
@@ -291,10 +330,8 @@ pub(super) async fn get_time_series_service_statistics(
                 "EntitySelectorExpression must be service(...), edge(...) or id(...)",
             ));
         }
-        on_graph(&state, caller, &input, window, move |scope, lookup| {
-            read_graph::time_series(scope, selector.as_ref(), period, lookup)
-        })
-        .await
+        let read = GraphRead::TimeSeries { selector, period };
+        on_graph(&state, caller, &input, window, read).await
     }
     .await;
     answer(result, state.retry_after_seconds)

@@ -31,15 +31,11 @@ async fn open(dir: &std::path::Path, store: &Arc<dyn ObjectStore>, node: &str) -
 }
 
 async fn spans_of(storage: &Arc<Storage>, trace: u8) -> usize {
-    let storage = Arc::clone(storage);
-    tokio::task::spawn_blocking(move || {
-        storage
-            .trace_records("prod", &TraceId::from_bytes([trace; 16]))
-            .unwrap()
-            .len()
-    })
-    .await
-    .unwrap()
+    storage
+        .trace_records("prod", &TraceId::from_bytes([trace; 16]))
+        .await
+        .unwrap()
+        .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,3 +61,26 @@ pub(crate) fn local_store(dir: &std::path::Path) -> Arc<dyn ObjectStore> {
 pub(crate) fn config(dir: &std::path::Path) -> StorageConfig {
     StorageConfig::new(dir.to_path_buf(), local_store(dir))
 }
+
+/// How many rows a full scan of the environment reads (every block and head chunk, unfiltered).
+pub(crate) async fn scanned_rows(storage: &combray_storage::Storage, environment: &str) -> usize {
+    use combray_storage::scan::{read_parts, Columns, ScanFilter};
+    use combray_storage::SpanStore;
+    use futures::StreamExt;
+    let table = storage
+        .snapshot(environment)
+        .into_scan(Columns::Typed)
+        .unwrap();
+    let mut rows = 0;
+    for parts in table
+        .plan(None, ScanFilter::default(), None, 2)
+        .await
+        .unwrap()
+    {
+        let mut stream = read_parts(parts);
+        while let Some(batch) = stream.next().await {
+            rows += batch.unwrap().num_rows();
+        }
+    }
+    rows
+}

@@ -21,7 +21,7 @@ const MAX_GROUP_DEPTH: usize = 8;
 
 /// Looks a group's filter up by name or ARN: `Some(None)` is a group without a filter
 /// (every trace), `None` an unknown group.
-pub type GroupLookup<'l> = dyn Fn(&str) -> Option<Option<Filter>> + 'l;
+pub type GroupLookup<'l> = dyn Fn(&str) -> Option<Option<Filter>> + Sync + 'l;
 
 /// A trace ready for filters: its graph and, once asked for, its root causes.
 pub struct Evaluated<'a> {
