@@ -51,6 +51,8 @@ def test_spans_acknowledged_before_kill_9_are_all_returned(make_combray, tmp_pat
     restarted = Combray(combray.data_dir, quick).start()
     try:
         assert_all_readable(restarted, by_trace)
+        services = restarted.get("/api/v1/services").json()["services"]
+        assert services and all(s.startswith("loadgen-") for s in services), "synthetic names"
         # Let compaction run on the restarted node, then check a sample again.
         time.sleep(3)
         sample_ids = sorted(by_trace)[:300]

@@ -97,6 +97,10 @@ def test_cli_configures_and_reads_what_the_sdk_sends(make_combray, tmp_path):
         assert len(traces) == 1
         documents = [json.loads(s["Document"]) for s in traces[0]["Segments"]]
         assert [d["name"] for d in documents] == ["backend-flask"]
+        # Combray's own search calls the X-Ray trace by the request its segment served.
+        hits = combray.get("/api/v1/traces", service="backend-flask", limit="100").json()["traces"]
+        hit = [h for h in hits if h["trace_id"] == "".join(trace_id.split("-")[1:])][0]
+        assert (hit["root_service"], hit["root_name"]) == ("backend-flask", "GET /api/activities/home")
         mock = [s for s in documents[0]["subsegments"] if s["name"] == "mock-data"][0]
         # Streamed on its own (threshold 1), then served back inside its segment.
         assert [s["name"] for s in mock["subsegments"]] == ["db-query"]

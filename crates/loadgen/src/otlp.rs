@@ -37,7 +37,7 @@ pub struct OtlpArgs {
     /// Spans per request, at most; requests hold whole traces, as the SDK's batches mostly do.
     #[arg(long, default_value_t = 512)]
     batch_size: usize,
-    /// Share of traces whose user-service span fails with status error.
+    /// Share of traces whose loadgen-users span fails with status error.
     #[arg(long, default_value_t = 0.05)]
     error_ratio: f64,
     /// Compress request bodies: none or gzip.

@@ -1,6 +1,8 @@
-//! Realistic trace trees: a browser-facing frontend calls `backend-flask`, which calls a user
-//! service that queries a database, with Flask and `requests` semantic-convention attributes
-//! (the old conventions, which the Python instrumentations emit by default).
+//! Realistic trace trees: a browser-facing frontend (`loadgen-web`) calls `loadgen-api`, which
+//! calls a user service (`loadgen-users`) that queries a database, with Flask and `requests`
+//! semantic-convention attributes (the old conventions, which the Python instrumentations emit
+//! by default). Every service is named `loadgen-…`, so synthetic traffic sent to a real
+//! environment is plain to see and to filter out.
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -8,7 +10,7 @@ use opentelemetry_proto::tonic::trace::v1::{status, ResourceSpans, ScopeSpans, S
 use rand::rngs::StdRng;
 use rand::Rng;
 
-pub(crate) const SERVICES: [&str; 3] = ["frontend", "backend-flask", "user-service"];
+pub(crate) const SERVICES: [&str; 3] = ["loadgen-web", "loadgen-api", "loadgen-users"];
 const ROUTES: [&str; 4] = [
     "/api/activities/home",
     "/api/activities/@<string:handle>",
@@ -144,7 +146,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
         2,
         now,
         total,
-        server_attributes("frontend:3000"),
+        server_attributes("loadgen-web:3000"),
     );
     let call = builder.add(
         0,
@@ -156,7 +158,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
         total - 2_000_000,
         vec![
             text("http.method", "GET"),
-            text("http.url", &format!("http://backend-flask:4567{path}")),
+            text("http.url", &format!("http://loadgen-api:4567{path}")),
             int("http.status_code", status_code),
         ],
     );
@@ -168,11 +170,11 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
         2,
         now + 1_500_000,
         total - 3_000_000,
-        server_attributes("backend-flask:4567"),
+        server_attributes("loadgen-api:4567"),
     );
     builder.add(
         1,
-        "backend-flask.services",
+        "loadgen-api.services",
         Some(&backend),
         "home_activities",
         1,
@@ -194,7 +196,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
         total / 2,
         vec![
             text("http.method", "GET"),
-            text("http.url", "http://user-service:5000/users/42"),
+            text("http.url", "http://loadgen-users:5000/users/42"),
             int("http.status_code", status_code),
         ],
     );
@@ -206,7 +208,7 @@ pub(crate) fn generate_trace(rng: &mut StdRng, now: u64, error_ratio: f64) -> Ve
         2,
         now + 4_000_000,
         total / 2 - 1_000_000,
-        server_attributes("user-service:5000"),
+        server_attributes("loadgen-users:5000"),
     );
     builder.add(
         2,

@@ -75,16 +75,16 @@ fn trace_documents(rng: &mut StdRng) -> Vec<Value> {
     let user = format!("user-{}", rng.random_range(0..1000));
     let tier = ["free", "pro"][rng.random_range(0..2)];
     let call = json!({
-        "id": call_id, "name": "user-service", "namespace": "remote",
+        "id": call_id, "name": "loadgen-users", "namespace": "remote",
         "start_time": now + 0.002, "end_time": now + duration * 0.8,
-        "http": {"request": {"method": "GET", "url": format!("http://user-service/users/{user}")},
+        "http": {"request": {"method": "GET", "url": format!("http://loadgen-users/users/{user}")},
                  "response": {"status": if failed { 500 } else { 200 }}},
         "fault": failed,
     });
     let segment = json!({
-        "trace_id": trace_id, "id": segment_id, "name": "backend-flask",
+        "trace_id": trace_id, "id": segment_id, "name": "loadgen-api",
         "start_time": now, "end_time": now + duration, "origin": "AWS::EC2::Instance",
-        "http": {"request": {"method": "GET", "url": format!("http://backend-flask:4567{route}"),
+        "http": {"request": {"method": "GET", "url": format!("http://loadgen-api:4567{route}"),
                              "user_agent": "Mozilla/5.0", "client_ip": "10.0.0.7"},
                  "response": {"status": if failed { 502 } else { 200 }, "content_length": 512}},
         "fault": failed, "user": user,
@@ -100,9 +100,9 @@ fn trace_documents(rng: &mut StdRng) -> Vec<Value> {
         "annotations": {"rows": rng.random_range(0..100)},
     });
     let downstream = json!({
-        "trace_id": trace_id, "id": hex_id(rng), "parent_id": call_id, "name": "user-service",
+        "trace_id": trace_id, "id": hex_id(rng), "parent_id": call_id, "name": "loadgen-users",
         "start_time": now + 0.003, "end_time": now + duration * 0.75, "fault": failed,
-        "http": {"request": {"method": "GET", "url": format!("http://user-service/users/{user}")},
+        "http": {"request": {"method": "GET", "url": format!("http://loadgen-users/users/{user}")},
                  "response": {"status": if failed { 500 } else { 200 }}},
         "subsegments": [{"id": hex_id(rng), "name": "postgres", "namespace": "remote", "start_time": now + 0.004,
                          "end_time": now + duration * 0.7, "sql": {"database_type": "PostgreSQL", "sanitized_query": "SELECT * FROM users WHERE id = $1"}}],

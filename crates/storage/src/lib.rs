@@ -26,6 +26,7 @@ pub mod metrics;
 mod priority;
 mod read;
 mod record;
+mod root_label;
 pub mod scan;
 mod store;
 #[cfg(test)]

@@ -1,4 +1,4 @@
-use combray_model::{AttributeValue as V, KeyValue, Span, SpanId, SpanKind, SpanRecord};
+use combray_model::{AttributeValue as V, KeyValue, Span, SpanId, SpanKind, SpanRecord, TraceId};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::*;
@@ -222,4 +222,40 @@ fn a_span_held_by_two_merged_blocks_is_kept_once() {
     let index = TraceIndex::decode(&merged.traces).unwrap();
     let rows: Vec<u32> = index.entries.iter().map(|e| e.row_count).collect();
     assert_eq!(rows, vec![2, 1, 2]);
+}
+
+#[test]
+fn a_root_named_after_its_service_is_listed_by_its_request_in_head_cut_and_merged_blocks() {
+    // An X-Ray segment's span: named after its service, its request in attributes.
+    let mut segment = span(7, 1, 40, Vec::new());
+    segment.name = "api".into();
+    segment.attributes = vec![
+        kv("http.method", V::String("POST".into())),
+        kv("http.url", V::String("http://api:4567/orders?x=1".into())),
+    ];
+    let head = crate::head::Head::default();
+    let batch = test_support::batch("api", Vec::new(), vec![segment]);
+    head.insert(&batch).unwrap();
+    let chunks = head.chunks("prod");
+    let from_head = head.trace_summaries("prod", vec![TraceId::from_bytes([7; 16])]);
+    assert_eq!(from_head[0].root_name, "POST /orders");
+
+    let label_of = |built: &BuiltBlock| {
+        let index = TraceIndex::decode(&built.traces).unwrap();
+        index.name(index.entries[0].root_name).to_owned()
+    };
+    let cut = build_block(&chunks, &origin(0)).unwrap();
+    assert_eq!(
+        label_of(&cut),
+        "POST /orders",
+        "from the head's attribute lists"
+    );
+    let merged = merge_blocks(vec![stored(&chunks), stored(&first_block())], &origin(0)).unwrap();
+    let index = TraceIndex::decode(&merged.traces).unwrap();
+    let entry = index.find(&TraceId::from_bytes([7; 16])).unwrap();
+    assert_eq!(
+        index.name(entry.root_name),
+        "POST /orders",
+        "from typed columns"
+    );
 }

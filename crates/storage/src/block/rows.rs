@@ -6,13 +6,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type, TimestampNanosecondType, UInt8Type};
 use arrow_array::{
-    Array, FixedSizeBinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, BinaryArray, FixedSizeBinaryArray, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampNanosecondArray, UInt8Array,
 };
-use combray_model::{SpanKind, StatusCode, TraceId};
+use arrow_schema::DataType;
+use combray_model::{AttributeValueRef, KeyValueRef, SpanKind, StatusCode, TraceId};
 
 use super::trace_index::{TraceEntry, TraceIndex};
+use super::wide::{ATTRIBUTE_PREFIX, OVERFLOW_COLUMN};
 use crate::head::schema::column;
+use crate::root_label::root_label;
 use crate::StorageError;
 
 /// A dictionary-encoded text column, resolved once.
@@ -47,6 +50,7 @@ pub(crate) struct RowKeys<'a> {
     start_time: &'a TimestampNanosecondArray,
     duration_nano: &'a Int64Array,
     status_code: &'a UInt8Array,
+    labels: LabelColumns<'a>,
 }
 
 fn missing(name: &str) -> StorageError {
@@ -94,6 +98,7 @@ impl<'a> RowKeys<'a> {
                 .as_primitive_opt::<Int64Type>()
                 .ok_or_else(|| missing(column::DURATION_NANO))?,
             status_code: u8s(column::STATUS_CODE)?,
+            labels: LabelColumns::of(batch),
         })
     }
 
@@ -282,7 +287,11 @@ pub(crate) fn index_rows(keys: &[RowKeys<'_>], rows: &[SortedRow]) -> (TraceInde
             end_unix_nano: trace.iter().map(|r| r.end).max().unwrap_or(0),
             error_count: trace.iter().filter(|r| r.error).count() as u32,
             root_service: intern(named_keys.service(named_row)),
-            root_name: intern(named_keys.name(named_row)),
+            root_name: intern(&root_label(
+                named_keys.name(named_row),
+                named_keys.service(named_row),
+                || named_keys.labels.attributes(named_row),
+            )),
             has_root: root.is_some(),
         });
     }
@@ -319,4 +328,54 @@ fn operations(batches: &[RowKeys<'_>]) -> Operations {
             (service, names)
         })
         .collect()
+}
+
+/// The attributes a root's label may use ([`root_label`]): the head's list of every attribute
+/// (layout v1), or the block's typed columns of those keys and its overflow list (v2).
+struct LabelColumns<'a> {
+    list: Option<&'a BinaryArray>,
+    typed: Vec<(&'static str, &'a dyn Array)>,
+}
+
+/// The attribute keys [`root_label`] reads.
+const LABEL_KEYS: [&str; 3] = ["http.method", "http.url", "aws.operation"];
+
+impl<'a> LabelColumns<'a> {
+    fn of(batch: &'a RecordBatch) -> Self {
+        let list = [column::ATTRIBUTES, OVERFLOW_COLUMN]
+            .iter()
+            .find_map(|name| batch.column_by_name(name)?.as_binary_opt::<i32>());
+        let typed = LABEL_KEYS
+            .iter()
+            .filter_map(|key| {
+                let array = batch.column_by_name(&format!("{ATTRIBUTE_PREFIX}{key}"))?;
+                Some((*key, array.as_ref()))
+            })
+            .collect();
+        Self { list, typed }
+    }
+
+    /// A row's attributes of the label's keys, and its listed ones; text columns only.
+    fn attributes(&self, row: usize) -> Vec<KeyValueRef<'a>> {
+        let mut found: Vec<KeyValueRef<'a>> = self
+            .list
+            .filter(|list| list.is_valid(row))
+            .and_then(|list| postcard::from_bytes(list.value(row)).ok())
+            .unwrap_or_default();
+        for (key, array) in &self.typed {
+            if !array.is_valid(row) {
+                continue;
+            }
+            let text = match array.data_type() {
+                DataType::Utf8 => array.as_string::<i32>().value(row),
+                DataType::Utf8View => array.as_string_view().value(row),
+                _ => continue,
+            };
+            found.push(KeyValueRef {
+                key,
+                value: AttributeValueRef::String(text),
+            });
+        }
+        found
+    }
 }

@@ -49,7 +49,8 @@ pub struct TraceSummary {
     pub trace_id: TraceId,
     /// Service of the root span (or of the earliest span while no root has arrived).
     pub root_service: String,
-    /// Name of that span.
+    /// What to call the trace: that span's name, or its request where the name only repeats
+    /// the service (an X-Ray segment's).
     pub root_name: String,
     /// Whether a span without a parent has arrived.
     pub has_root: bool,
@@ -130,10 +131,13 @@ impl EnvironmentHead {
             *earliest.unwrap_or(&entry.rows[0])
         });
         let (chunk, row) = self.row(representative);
+        let label = crate::root_label::root_label(chunk.name(row), chunk.service(row), || {
+            chunk.attribute_views(row).unwrap_or_default()
+        });
         TraceSummary {
             trace_id,
             root_service: chunk.service(row).to_owned(),
-            root_name: chunk.name(row).to_owned(),
+            root_name: label.into_owned(),
             has_root: entry.root.is_some(),
             start_unix_nano: entry.start_unix_nano,
             duration_nano: entry.end_unix_nano - entry.start_unix_nano,
