@@ -65,6 +65,36 @@ def test_loadgen_without_a_key_fails_and_says_to_pass_one(make_combray):
     accepted = subprocess.run(run + ["--api-key", key], capture_output=True, text=True, timeout=60)
     assert accepted.returncode == 0, accepted.stderr
     assert json.loads(accepted.stdout)["spans_acked"] > 0
+    # Piped, stderr holds no progress line: no carriage returns, no terminal escapes.
+    assert "\r" not in accepted.stderr and "\x1b[" not in accepted.stderr, repr(accepted.stderr)
+
+
+def test_loadgen_on_a_terminal_draws_a_progress_line(combray):
+    import json
+    import os
+    import pty
+    import subprocess
+    from conftest import BIN
+    controller, terminal = pty.openpty()
+    run = [BIN, "loadgen", "otlp", "--endpoint", combray.otlp_http, "--rate", "2000",
+           "--duration", "2", "--batch-size", "50"]
+    with subprocess.Popen(run, stdout=subprocess.PIPE, stderr=terminal) as process:
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the run has ended
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        report = json.loads(process.stdout.read())
+        assert process.wait(timeout=60) == 0
+    os.close(controller)
+    screen = drawn.decode(errors="replace")
+    assert "spans sent" in screen and "acknowledged" in screen, repr(screen)
+    assert report["spans_acked"] > 0
 
 
 def test_keys_created_while_running_take_effect(combray):

@@ -6,6 +6,7 @@
 //! durability tests: every span in it must be readable after a crash.
 
 mod otlp;
+mod progress;
 mod report;
 mod traces;
 mod xray;

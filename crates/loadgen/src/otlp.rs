@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use prost::Message;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use crate::progress::{Counts, Progress};
 use crate::report::Tally;
 use crate::traces::{generate_trace, group};
 
@@ -66,6 +68,9 @@ struct Worker {
     ack_log: Option<Arc<Mutex<std::io::BufWriter<std::fs::File>>>>,
     deadline: Instant,
     spans_per_second: f64,
+    /// Shared with the other workers: the spans budget of `--max-spans`, and the progress line.
+    sent_budget: Arc<AtomicU64>,
+    counts: Arc<Counts>,
 }
 
 use combray_model::now_unix_nano as unix_nanos;
@@ -108,7 +113,7 @@ impl Worker {
         (body, ids)
     }
 
-    async fn run(mut self, index: usize, sent_budget: Arc<std::sync::atomic::AtomicU64>) -> Tally {
+    async fn run(mut self, index: usize) -> Tally {
         let mut tally = Tally::default();
         let instance = format!("loadgen-{index}");
         let started = Instant::now();
@@ -116,7 +121,7 @@ impl Worker {
             let (body, ids) = self.build_batch(&instance);
             let spans = ids.len() as u64;
             if self.args.max_spans > 0 {
-                let previous = sent_budget.fetch_add(spans, std::sync::atomic::Ordering::Relaxed);
+                let previous = self.sent_budget.fetch_add(spans, Ordering::Relaxed);
                 if previous >= self.args.max_spans {
                     break;
                 }
@@ -128,6 +133,7 @@ impl Worker {
             }
             tally.requests += 1;
             tally.spans_sent += spans;
+            self.counts.sent.fetch_add(spans, Ordering::Relaxed);
             let sent_at = Instant::now();
             let mut request = self
                 .client
@@ -145,6 +151,7 @@ impl Worker {
                     let latency = sent_at.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
                     tally.latencies_micros.push(latency);
                     tally.spans_acked += spans;
+                    self.counts.acked.fetch_add(spans, Ordering::Relaxed);
                     self.record_acks(&ids);
                 }
                 Ok(response) => {
@@ -221,7 +228,14 @@ pub(crate) async fn run(args: OtlpArgs) -> anyhow::Result<()> {
     let url = format!("{}/v1/traces", args.endpoint.trim_end_matches('/'));
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
-    let budget = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let budget = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(Counts::default());
+    let progress = Progress::start(
+        "spans",
+        Duration::from_secs_f64(args.duration),
+        Arc::clone(&counts),
+        true,
+    );
     let workers: Vec<_> = (0..args.connections)
         .map(|index| {
             let worker = Worker {
@@ -231,15 +245,18 @@ pub(crate) async fn run(args: OtlpArgs) -> anyhow::Result<()> {
                 ack_log: ack_log.clone(),
                 deadline,
                 spans_per_second: args.rate as f64 / args.connections as f64,
+                sent_budget: Arc::clone(&budget),
+                counts: Arc::clone(&counts),
                 args: args.clone(),
             };
-            tokio::spawn(worker.run(index, Arc::clone(&budget)))
+            tokio::spawn(worker.run(index))
         })
         .collect();
     let mut total = Tally::default();
     for worker in workers {
         total.merge(worker.await?);
     }
+    progress.finish();
     let authorized = refused_for_want_of_a_key(&total);
     println!(
         "{}",

@@ -10,11 +10,15 @@
 //! dropped.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+
+use crate::progress::{Counts, Progress};
 
 /// Longest run allowed, so no load loop can go on unattended.
 const MAX_DURATION_SECONDS: f64 = 3600.0;
@@ -160,6 +164,7 @@ fn send(
     index: usize,
     deadline: Instant,
     budget: u64,
+    counts: &Counts,
 ) -> anyhow::Result<Sent> {
     let socket = UdpSocket::bind("127.0.0.1:0")?;
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(index as u64));
@@ -193,6 +198,9 @@ fn send(
             sent.documents += 1;
             sent.bytes += datagram.len() as u64;
         }
+        counts
+            .sent
+            .fetch_add(template.datagrams.len() as u64, Ordering::Relaxed);
     }
     Ok(sent)
 }
@@ -245,10 +253,18 @@ pub(crate) async fn run(args: XRayArgs) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
     let budget = args.max_documents.div_ceil(args.senders as u64);
     let started = Instant::now();
+    let counts = Arc::new(Counts::default());
+    let progress = Progress::start(
+        "documents",
+        Duration::from_secs_f64(args.duration),
+        Arc::clone(&counts),
+        false,
+    );
     let handles: Vec<_> = (0..args.senders)
         .map(|index| {
             let args = args.clone();
-            std::thread::spawn(move || send(&args, seed, index, deadline, budget))
+            let counts = Arc::clone(&counts);
+            std::thread::spawn(move || send(&args, seed, index, deadline, budget, &counts))
         })
         .collect();
     let (mut documents, mut bytes) = (0, 0);
@@ -259,6 +275,7 @@ pub(crate) async fn run(args: XRayArgs) -> anyhow::Result<()> {
         documents += sent.documents;
         bytes += sent.bytes;
     }
+    progress.finish();
     let elapsed = started.elapsed().as_secs_f64();
     let mut report = json!({
         "elapsed_seconds": elapsed,

@@ -23,6 +23,7 @@ mod isolation_tests;
 pub mod keys;
 pub mod metrics;
 mod panics;
+mod progress;
 pub mod reads;
 pub mod sql_cli;
 mod state;

@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 
+use crate::progress::with_spinner;
+
 /// Where to send the query, and as whom.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SqlArgs {
@@ -72,12 +74,16 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
     if let Some(key) = &args.key {
         request = request.header(crate::keys::KEY_HEADER, key);
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}; is `combray serve` running?"))?;
-    let status = response.status();
-    let answer: Value = serde_json::from_str(&response.text().await?)
+    let exchange = async {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}; is `combray serve` running?"))?;
+        let status = response.status();
+        anyhow::Ok((status, response.text().await?))
+    };
+    let (status, body) = with_spinner("running query", exchange).await?;
+    let answer: Value = serde_json::from_str(&body)
         .with_context(|| format!("{url} answered {status} with a body that is not JSON"))?;
     if !status.is_success() {
         let message = answer["error"].as_str().unwrap_or("no message");

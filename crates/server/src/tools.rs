@@ -6,11 +6,12 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::sql_cli::count_of;
 use combray_storage::block::Blocks;
 use combray_storage::wal::QuarantineState;
 use combray_storage::{decode_wal_record, open_object_store, wal};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::progress::{advance, progress_bar};
+use crate::sql_cli::count_of;
 
 /// Writes a line to stdout, failing on a closed pipe (`| head`) instead of panicking; the binary
 /// ends such a command quietly.
@@ -18,25 +19,6 @@ macro_rules! out {
     ($($arg:tt)*) => {
         writeln!(std::io::stdout().lock(), $($arg)*)?
     };
-}
-
-/// A progress bar on stderr, drawn only when stderr is a terminal, so piped output stays clean.
-fn progress_bar(unit: &'static str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let template =
-        format!("{{spinner}} {{pos}}/{{len}} {unit} [{{bar:30}}] {{elapsed}} (eta {{eta}})");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
-/// Reports `(done, total)` to the bar.
-fn advance(bar: &ProgressBar) -> impl Fn(usize, usize) + Send + Sync + '_ {
-    move |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    }
 }
 
 async fn load_blocks(data_dir: &Path, storage_url: Option<&str>) -> anyhow::Result<Blocks> {
