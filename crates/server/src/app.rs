@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use std::time::Duration;
 
-use combray_storage::{open_object_store, CutPolicy, Storage, StorageConfig};
+use combray_storage::{open_object_store, Storage, StorageConfig};
 use std::net::UdpSocket;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -54,14 +54,14 @@ async fn bind(config: &Config) -> anyhow::Result<Listeners> {
             .with_context(|| format!("cannot listen for {what} on {addr}"))
     };
     Ok(Listeners {
-        otlp_http: bind_one(config.otlp_http_addr, "OTLP/HTTP").await?,
-        otlp_grpc: bind_one(config.otlp_grpc_addr, "OTLP/gRPC").await?,
-        api: bind_one(config.api_addr, "the API").await?,
-        xray_tcp: bind_one(config.xray_addr, "the X-Ray API (TCP)").await?,
-        xray_udp: crate::xray::udp::bind(config.xray_addr).with_context(|| {
+        otlp_http: bind_one(config.ingest.otlp_http_addr, "OTLP/HTTP").await?,
+        otlp_grpc: bind_one(config.ingest.otlp_grpc_addr, "OTLP/gRPC").await?,
+        api: bind_one(config.server.api_addr, "the API").await?,
+        xray_tcp: bind_one(config.xray.addr, "the X-Ray API (TCP)").await?,
+        xray_udp: crate::xray::udp::bind(config.xray.addr).with_context(|| {
             format!(
                 "cannot listen for X-Ray segments on UDP {}",
-                config.xray_addr
+                config.xray.addr
             )
         })?,
     })
@@ -71,20 +71,9 @@ fn storage_config(
     config: &Config,
     store: Arc<dyn object_store::ObjectStore>,
 ) -> anyhow::Result<StorageConfig> {
-    let mut storage = StorageConfig::new(config.data_dir.clone(), store);
-    storage.wal.fsync = config.wal_fsync;
-    storage.wal.segment_bytes = config.wal_segment_bytes;
-    storage.wal.skip_damaged = config.wal_skip_damaged;
-    storage.max_head_bytes = config.max_head_bytes;
-    storage.node_id = crate::data_dir::node_id(config.node_id.as_deref(), &config.data_dir)?;
-    storage.maintenance.retention = Duration::from_secs(config.retention_days * 24 * 3600);
-    storage.maintenance.compact_max_input_bytes = config.compact_max_input_bytes;
-    storage.maintenance.lease_window = Duration::from_secs(config.lease_seconds);
-    storage.cut = CutPolicy {
-        max_head_bytes: config.block_max_bytes,
-        max_age: Duration::from_secs(config.block_max_age_seconds),
-    };
-    Ok(storage)
+    let data_dir = &config.server.data_dir;
+    let node_id = crate::data_dir::node_id(config.storage.node_id.as_deref(), data_dir)?;
+    Ok(config.storage.config(data_dir.clone(), store, node_id))
 }
 
 /// Cuts the head into blocks whenever the policy says so. A task of its own: a compaction can
@@ -138,15 +127,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     on_bound: impl FnOnce(BoundAddrs),
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            config.server.data_dir.display()
+        )
+    })?;
     // Held until serve returns: a second server on this directory would replay, cut and delete
     // this one's WAL.
-    let _data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
-    let keys = KeyRing::open(&config.data_dir)?;
+    let _data_dir_lock = DataDirLock::acquire(&config.server.data_dir)?;
+    let keys = KeyRing::open(&config.server.data_dir)?;
     warn_if_open_without_keys(&config, &keys);
     announce_xray_environment(&config, &keys);
-    let store = open_object_store(config.storage_url.as_deref(), &config.data_dir)
+    let store = open_object_store(config.storage.url.as_deref(), &config.server.data_dir)
         .context("cannot open the object store")?;
     let state = Arc::new(AppState::new(&config, keys, Arc::clone(&store))?);
     let listeners = bind(&config).await?;
@@ -170,7 +163,7 @@ pub async fn serve(
         .await
         .context("cannot open storage")?;
     let storage = Arc::new(storage);
-    let poll = Duration::from_secs(config.block_poll_seconds);
+    let poll = config.storage.poll_interval;
     let cuts = tokio::spawn(run_cuts(Arc::clone(&storage), ingest_stopped.clone()));
     let maintenance = tokio::spawn(run_maintenance(
         Arc::clone(&storage),
@@ -179,7 +172,7 @@ pub async fn serve(
     ));
     state.attach_storage(Arc::clone(&storage));
     crate::xray::ingest::restore_held(&state).await;
-    tracing::info!(otlp_http = %bound.otlp_http, otlp_grpc = %bound.otlp_grpc, api = %bound.api, xray = %bound.xray, data_dir = %config.data_dir.display(), "combray is ready");
+    tracing::info!(otlp_http = %bound.otlp_http, otlp_grpc = %bound.otlp_grpc, api = %bound.api, xray = %bound.xray, data_dir = %config.server.data_dir.display(), "combray is ready");
 
     let otlp_http = tokio::spawn(run_http(
         listeners.otlp_http,
@@ -200,8 +193,8 @@ pub async fn serve(
         listeners.xray_udp,
         Arc::clone(&state),
         QueueLimits {
-            documents: config.xray_udp_queue,
-            bytes: config.xray_udp_queue_bytes,
+            documents: config.xray.udp_queue,
+            bytes: config.xray.udp_queue_bytes,
         },
         ingest_stopped,
     ));
@@ -237,10 +230,10 @@ pub async fn serve(
 /// The daemon's port carries no key, so where its segments land is configuration: say it, and
 /// say when no key could ever read it.
 fn announce_xray_environment(config: &Config, keys: &KeyRing) {
-    let environment = &config.xray_environment;
-    tracing::info!(%environment, addr = %config.xray_addr, "the X-Ray daemon port (UDP segments; TCP sampling rules, targets and segments) writes to and answers from environment {environment} (--xray-environment)");
+    let environment = &config.xray.environment;
+    tracing::info!(%environment, addr = %config.xray.addr, "the X-Ray daemon port (UDP segments; TCP sampling rules, targets and segments) writes to and answers from environment {environment} (--xray-environment)");
     if keys.has_keys() && !keys.has_environment(environment) {
-        tracing::warn!(%environment, "keys exist, but none for environment {environment}: X-Ray SDK segments sent to {} land there, where no key can read them, and sampling rules made with another environment's key never reach the SDKs. Start with --xray-environment <your environment>", config.xray_addr);
+        tracing::warn!(%environment, "keys exist, but none for environment {environment}: X-Ray SDK segments sent to {} land there, where no key can read them, and sampling rules made with another environment's key never reach the SDKs. Start with --xray-environment <your environment>", config.xray.addr);
     }
 }
 
@@ -248,10 +241,10 @@ fn announce_xray_environment(config: &Config, keys: &KeyRing) {
 fn warn_if_open_without_keys(config: &Config, keys: &KeyRing) {
     if !keys.has_keys() {
         let listeners = [
-            ("OTLP/HTTP", config.otlp_http_addr),
-            ("OTLP/gRPC", config.otlp_grpc_addr),
-            ("API", config.api_addr),
-            ("X-Ray", config.xray_addr),
+            ("OTLP/HTTP", config.ingest.otlp_http_addr),
+            ("OTLP/gRPC", config.ingest.otlp_grpc_addr),
+            ("API", config.server.api_addr),
+            ("X-Ray", config.xray.addr),
         ];
         for (what, addr) in listeners {
             if !addr.ip().is_loopback() {

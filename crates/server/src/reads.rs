@@ -27,6 +27,26 @@ pub enum ReadRefused {
     TimedOut(u64),
 }
 
+/// The cost limit of reads an operator sets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReadLimits {
+    /// Reads that may run at once; more are refused.
+    pub max_concurrent: usize,
+    /// Wall time of one read.
+    pub timeout: Duration,
+}
+
+impl Default for ReadLimits {
+    /// Sixteen reads keep a few cores busy without letting a burst of searches queue up memory;
+    /// 30 s is as long as a person waits for a page.
+    fn default() -> Self {
+        Self {
+            max_concurrent: 16,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Places for reads, their deadline, and the threads they run on.
 #[derive(Clone)]
 pub struct ReadGate {
@@ -37,13 +57,14 @@ pub struct ReadGate {
 }
 
 impl ReadGate {
-    /// A gate of `limit` places and a `timeout` per read, over a read thread per core.
-    pub fn new(limit: usize, timeout: Duration) -> Result<Self, combray_query::QueryError> {
+    /// A gate within `limits`, over a read thread per core.
+    pub fn new(limits: ReadLimits) -> Result<Self, combray_query::QueryError> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let limit = limits.max_concurrent.max(1);
         Ok(Self {
-            places: Arc::new(Semaphore::new(limit.max(1))),
-            limit: limit.max(1),
-            timeout,
+            places: Arc::new(Semaphore::new(limit)),
+            limit,
+            timeout: limits.timeout,
             threads: Arc::new(Threads::new("combray-read", cores, || {})?),
         })
     }
@@ -76,7 +97,11 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_past_the_limit_are_refused_and_slow_ones_time_out_holding_their_place() {
-        let gate = ReadGate::new(1, Duration::from_millis(100)).unwrap();
+        let gate = ReadGate::new(ReadLimits {
+            max_concurrent: 1,
+            timeout: Duration::from_millis(100),
+        })
+        .unwrap();
         assert_eq!(gate.run(async { 7 }).await, Ok(7));
         // A read that keeps its thread busy (as decoding does) past the deadline.
         let slow = gate.run(async { std::thread::sleep(Duration::from_millis(600)) });

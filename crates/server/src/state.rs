@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use combray_ingest::otlp::Normalized;
 use combray_model::Protocol;
-use combray_query::sql::{SqlEngine, SqlLimits};
+use combray_query::sql::SqlEngine;
 use combray_storage::{PendingAppend, Storage, StorageError};
 
 use object_store::ObjectStore;
@@ -48,25 +48,17 @@ impl AppState {
         keys: KeyRing,
         store: Arc<dyn ObjectStore>,
     ) -> anyhow::Result<Self> {
-        let sql = SqlEngine::new(SqlLimits {
-            max_rows: config.sql_max_rows,
-            timeout: std::time::Duration::from_secs(config.sql_timeout_seconds),
-            memory_bytes: config.sql_memory_bytes,
-        })?;
         Ok(Self {
             storage: OnceLock::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
             keys,
-            admission: Admission::new(config.max_inflight_bytes),
+            admission: Admission::new(config.ingest.max_inflight_bytes),
             metrics: Metrics::default(),
-            max_body_bytes: config.max_body_bytes,
-            retry_after_seconds: config.retry_after_seconds,
-            sql,
+            max_body_bytes: config.ingest.max_body_bytes,
+            retry_after_seconds: config.server.retry_after_seconds,
+            sql: SqlEngine::new(config.query.sql)?,
             xray: XRayService::new(config, store)?,
-            reads: crate::reads::ReadGate::new(
-                config.max_concurrent_reads,
-                std::time::Duration::from_secs(config.query_timeout_seconds),
-            )?,
+            reads: crate::reads::ReadGate::new(config.query.reads)?,
         })
     }
 

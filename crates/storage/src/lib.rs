@@ -28,6 +28,7 @@ mod read;
 mod record;
 mod root_label;
 pub mod scan;
+mod settings;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -42,6 +43,7 @@ pub use head::{Head, TraceSummary};
 pub use maintenance::{MaintenancePolicy, MaintenanceReport};
 pub use read::{Snapshot, SpanStore};
 pub use record::WalRecord;
+pub use settings::StorageSettings;
 pub use store::{decode_wal_record, CutPolicy, Storage, StorageConfig};
 
 pub(crate) use combray_model::now_unix_nano;

@@ -17,12 +17,23 @@ use crate::wal::{ReplayReport, Wal, WalConfig, WalStats};
 use crate::{checkpoint, StorageError};
 
 /// When the head is cut into blocks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CutPolicy {
     /// Cut once the head holds this many bytes.
     pub max_head_bytes: usize,
     /// Cut once the oldest span in the head has waited this long.
     pub max_age: Duration,
+}
+
+impl Default for CutPolicy {
+    /// 64 MiB makes blocks of some hundreds of thousands of spans, large enough for Parquet's
+    /// encodings to pay; 30 s bounds how much WAL a restart replays when traffic is light.
+    fn default() -> Self {
+        Self {
+            max_head_bytes: 64 * 1024 * 1024,
+            max_age: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Where and how storage keeps data.
@@ -52,10 +63,7 @@ impl StorageConfig {
             max_head_bytes: 4 * 1024 * 1024 * 1024,
             object_store,
             node_id: "local".into(),
-            cut: CutPolicy {
-                max_head_bytes: 64 * 1024 * 1024,
-                max_age: Duration::from_secs(30),
-            },
+            cut: CutPolicy::default(),
             maintenance: MaintenancePolicy::default(),
             block_index_cache: Some(data_dir.join("block-index.bin")),
         }

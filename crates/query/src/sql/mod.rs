@@ -36,7 +36,7 @@ use table::SpanTable;
 pub const TABLE: &str = "spans";
 
 /// What any one query may use.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SqlLimits {
     /// Rows returned at most; a query with more is cut off and says so.
     pub max_rows: usize,
@@ -45,6 +45,16 @@ pub struct SqlLimits {
     /// Memory all running queries may hold together: DataFusion's pool for what its operators
     /// reserve, and the allocator's count of the query threads for everything (`heap`).
     pub memory_bytes: usize,
+}
+
+impl SqlLimits {
+    /// The defaults for a server sized to `memory_bytes`, of which queries may hold 3/16.
+    pub fn for_memory(memory_bytes: u64) -> Self {
+        Self {
+            memory_bytes: usize::try_from(memory_bytes / 16 * 3).unwrap_or(usize::MAX),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for SqlLimits {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use combray_ingest::otlp::Normalized;
 use combray_ingest::xray::{group_spans, parse_document, Assembler, Document, ResolvedSpan};
 use combray_model::{Protocol, SpanBatch, SpanId, TraceId};
-use combray_xray::control::{ArnScope, ControlPlane};
+use combray_xray::control::ControlPlane;
 use combray_xray::sampling::Sampling;
 use object_store::ObjectStore;
 use parking_lot::Mutex;
@@ -159,8 +159,8 @@ impl XRayService {
     pub fn new(config: &Config, store: Arc<dyn ObjectStore>) -> anyhow::Result<Self> {
         let key_of = |text: &str| parse_document(text).ok().map(|d| (d.trace_id, d.id));
         let (journal, restored) = HeldJournal::open(
-            &config.data_dir.join("xray-held"),
-            config.wal_fsync,
+            &config.server.data_dir.join("xray-held"),
+            config.storage.wal_fsync,
             &key_of,
         )?;
         if !restored.is_empty() {
@@ -170,19 +170,13 @@ impl XRayService {
             );
         }
         Ok(Self {
-            environment: config.xray_environment.clone(),
-            control: ControlPlane::new(
-                store,
-                ArnScope {
-                    region: config.xray_region.clone(),
-                    account: config.xray_account_id.clone(),
-                },
-            ),
+            environment: config.xray.environment.clone(),
+            control: ControlPlane::new(store, config.xray.arns.clone()),
             sampling: Sampling::default(),
             assemblers: Mutex::new(HashMap::new()),
-            orphan_wait: Duration::from_secs(config.xray_orphan_wait_seconds),
+            orphan_wait: config.xray.orphan_wait,
             max_waiting: MAX_WAITING_DOCUMENTS,
-            max_waiting_bytes: config.xray_max_waiting_bytes,
+            max_waiting_bytes: config.xray.max_waiting_bytes,
             journal,
             restored: Mutex::new(restored),
             unsettled: Mutex::new(std::collections::VecDeque::new()),

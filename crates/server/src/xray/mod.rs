@@ -11,9 +11,12 @@ pub mod ingest;
 mod reads;
 pub mod release;
 mod reply;
+mod settings;
 mod sigv4;
 mod traces;
 pub mod udp;
+
+pub use settings::XRaySettings;
 
 #[cfg(test)]
 mod flush_tests;

@@ -59,12 +59,23 @@ struct EnvironmentConfig {
 }
 
 /// Where ARNs say the resources live.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ArnScope {
     /// Region in ARNs, such as `us-east-1`.
     pub region: String,
     /// Account id in ARNs, such as `000000000000`.
     pub account: String,
+}
+
+impl Default for ArnScope {
+    /// The region the AWS SDKs fall back to, and the twelve zeros local emulators use, so ARNs
+    /// look like ones the CLI and SDKs expect without naming a real account.
+    fn default() -> Self {
+        Self {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        }
+    }
 }
 
 /// Groups, rules, tags and encryption of every environment.

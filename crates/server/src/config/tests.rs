@@ -1,4 +1,9 @@
 use super::*;
+use combray_storage::wal::FsyncPolicy;
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
 
 #[test]
 fn defaults_bind_loopback_and_flags_beat_the_file() {
@@ -14,12 +19,12 @@ fn defaults_bind_loopback_and_flags_beat_the_file() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(defaults.data_dir, PathBuf::from("/from/file"));
-    assert_eq!(defaults.api_addr, address("127.0.0.1:9999"));
-    assert_eq!(defaults.otlp_http_addr, address("127.0.0.1:4318"));
-    assert_eq!(defaults.otlp_grpc_addr, address("127.0.0.1:4317"));
-    assert_eq!(defaults.wal_fsync, FsyncPolicy::Never);
-    assert_eq!(defaults.max_body_bytes, 64 * 1024 * 1024);
+    assert_eq!(defaults.server.data_dir, PathBuf::from("/from/file"));
+    assert_eq!(defaults.server.api_addr, addr("127.0.0.1:9999"));
+    assert_eq!(defaults.ingest.otlp_http_addr, addr("127.0.0.1:4318"));
+    assert_eq!(defaults.ingest.otlp_grpc_addr, addr("127.0.0.1:4317"));
+    assert_eq!(defaults.storage.wal_fsync, FsyncPolicy::Never);
+    assert_eq!(defaults.ingest.max_body_bytes, 64 * 1024 * 1024);
     let flagged = Config::load(&ServeArgs {
         config: Some(file),
         data_dir: Some("/from/flag".into()),
@@ -27,8 +32,8 @@ fn defaults_bind_loopback_and_flags_beat_the_file() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(flagged.data_dir, PathBuf::from("/from/flag"));
-    assert_eq!(flagged.wal_fsync, FsyncPolicy::Always);
+    assert_eq!(flagged.server.data_dir, PathBuf::from("/from/flag"));
+    assert_eq!(flagged.storage.wal_fsync, FsyncPolicy::Always);
 }
 
 #[test]
@@ -58,22 +63,22 @@ fn memory_bytes_scales_every_budget_and_an_explicit_budget_wins() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(four.memory_bytes, 4 * GIB);
-    assert_eq!(four.max_head_bytes, GIB, "the explicit flag");
-    assert_eq!(four.max_inflight_bytes, 4 * GIB / 8);
-    assert_eq!(four.sql_memory_bytes, 4 * GIB / 16 * 3);
-    assert_eq!(four.xray_max_waiting_bytes, 4 * GIB / 32);
-    assert_eq!(four.xray_udp_queue_bytes, 4 * GIB / 32);
-    assert_eq!(four.compact_max_input_bytes, 4 << 27);
+    assert_eq!(four.server.memory_bytes, 4 << 30);
+    assert_eq!(four.storage.max_head_bytes, GIB, "the explicit flag");
+    assert_eq!(four.ingest.max_inflight_bytes, 4 * GIB / 8);
+    assert_eq!(four.query.sql.memory_bytes, 4 * GIB / 16 * 3);
+    assert_eq!(four.xray.max_waiting_bytes, 4 * GIB / 32);
+    assert_eq!(four.xray.udp_queue_bytes, 4 * GIB / 32);
+    assert_eq!(four.storage.compact_max_input_bytes, 4 << 27);
     // The shares of the default add up to the whole, compaction counted twice (its inputs and
     // the block it builds from them).
     let default = Config::load(&ServeArgs::default()).unwrap();
-    let shares = default.max_head_bytes
-        + default.max_inflight_bytes
-        + default.sql_memory_bytes
-        + default.xray_max_waiting_bytes
-        + default.xray_udp_queue_bytes
-        + 2 * default.compact_max_input_bytes as usize;
+    let shares = default.storage.max_head_bytes
+        + default.ingest.max_inflight_bytes
+        + default.query.sql.memory_bytes
+        + default.xray.max_waiting_bytes
+        + default.xray.udp_queue_bytes
+        + 2 * default.storage.compact_max_input_bytes as usize;
     assert_eq!(shares, GIB);
     // A small budget still takes the largest request.
     let small = Config::load(&ServeArgs {
@@ -81,7 +86,7 @@ fn memory_bytes_scales_every_budget_and_an_explicit_budget_wins() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(small.max_inflight_bytes, small.max_body_bytes);
+    assert_eq!(small.ingest.max_inflight_bytes, small.ingest.max_body_bytes);
 }
 
 mod example_file {
@@ -109,4 +114,25 @@ mod example_file {
         .unwrap();
         assert_eq!(from_example, defaults);
     }
+}
+
+/// Every flag of `combray serve` is in the example file, named by its environment variable.
+#[test]
+fn the_example_config_lists_every_flag() {
+    use clap::{Args, Command};
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/combray.example.toml"
+    ))
+    .unwrap();
+    let command = ServeArgs::augment_args(Command::new("serve"));
+    let mut missing = Vec::new();
+    for arg in command.get_arguments() {
+        let Some(env) = arg.get_env() else { continue };
+        let env = env.to_string_lossy();
+        if env != "COMBRAY_CONFIG" && !example.contains(env.as_ref()) {
+            missing.push(env.into_owned());
+        }
+    }
+    assert!(missing.is_empty(), "not in the example: {missing:?}");
 }
