@@ -20,6 +20,9 @@ trap 'git worktree remove --force "$TREE" >/dev/null 2>&1 || true; rm -rf "$OUT"
 git worktree add --detach "$TREE" "$BASE" >/dev/null
 (cd "$TREE" && cargo build --release --locked --bin combray)
 cp "$CARGO_TARGET_DIR/release/combray" "$OUT/combray-base"
+# Cargo judges Combray's crates by file times, and the base's were just built: without this it
+# would take the base's artifacts as up to date for the working tree too.
+find crates src fuzz -name '*.rs' -exec touch {} +
 cargo build --release --locked --bin combray
 cp "$CARGO_TARGET_DIR/release/combray" "$OUT/combray-new"
 
