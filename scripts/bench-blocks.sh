@@ -31,15 +31,17 @@ rm -rf "$DATA" /tmp/combray-bench-acks.log
 server=$!
 wait_ready
 "$BIN" loadgen otlp --endpoint http://127.0.0.1:14318 --max-spans "$SPANS" --duration 600 \
-  --connections 8 --ack-log /tmp/combray-bench-acks.log
+  --connections 8 --ack-log /tmp/combray-bench-acks.log | tee "$DATA.loadgen.json"
+# Per span means per span stored: batches refused with 503 (a full head) are not resent.
+STORED=$(grep -o '"spans_acked": [0-9]*' "$DATA.loadgen.json" | grep -o '[0-9]*$')
 kill -TERM "$server"
 wait "$server" || true
 
 blocks=$(find "$DATA/objects/blocks" -type f | wc -l)
 bytes=$(du -sb "$DATA/objects/blocks" | cut -f1)
 parquet=$(find "$DATA/objects/blocks" -name data.parquet -printf '%s\n' | awk '{s+=$1} END {print s}')
-echo "objects=$blocks block_bytes=$bytes parquet_bytes=$parquet spans=$SPANS"
-echo "bytes_per_span_all=$(echo "scale=1; $bytes / $SPANS" | bc) bytes_per_span_parquet=$(echo "scale=1; $parquet / $SPANS" | bc)"
+echo "objects=$blocks block_bytes=$bytes parquet_bytes=$parquet spans=$STORED"
+echo "bytes_per_span_all=$(echo "scale=1; $bytes / $STORED" | bc) bytes_per_span_parquet=$(echo "scale=1; $parquet / $STORED" | bc)"
 
 for run in 1 2 3; do
   started=$(date +%s.%N)
