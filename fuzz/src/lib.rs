@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use combray_ingest::body::{decompress, ContentEncoding, ContentType};
 use combray_ingest::otlp::normalize_http_body;
 use combray_ingest::xray::{parse_document, split_datagram, Assembler};
-use combray_storage::block::{BlockMeta, TraceIndex};
-use combray_storage::head::Head;
+use combray_storage::internals::{BlockMeta, TraceIndex};
 use combray_storage::wal::scan_segment;
+use combray_storage::Head;
 
 /// A target's body.
 pub type Target = fn(&[u8]);

@@ -10,19 +10,19 @@ const UNIT: usize = 1024;
 
 /// Shared budget, counted in KiB.
 #[derive(Clone)]
-pub struct Admission {
+pub(crate) struct Admission {
     semaphore: Arc<Semaphore>,
     capacity_units: usize,
 }
 
 /// Memory held by one request; returned to the budget when dropped.
-pub struct Admitted {
+pub(crate) struct Admitted {
     _permits: Vec<OwnedSemaphorePermit>,
 }
 
 impl Admission {
     /// A budget of `capacity_bytes`.
-    pub fn new(capacity_bytes: usize) -> Self {
+    pub(crate) fn new(capacity_bytes: usize) -> Self {
         let capacity_units = (capacity_bytes / UNIT).clamp(1, Semaphore::MAX_PERMITS);
         Self {
             semaphore: Arc::new(Semaphore::new(capacity_units)),
@@ -31,7 +31,7 @@ impl Admission {
     }
 
     /// Takes `bytes` from the budget, or `None` when they are not free now.
-    pub fn try_admit(&self, bytes: usize) -> Option<Admitted> {
+    pub(crate) fn try_admit(&self, bytes: usize) -> Option<Admitted> {
         let mut admitted = Admitted {
             _permits: Vec::new(),
         };
@@ -39,7 +39,7 @@ impl Admission {
     }
 
     /// Takes `bytes` more for a request that already holds some.
-    pub fn try_grow(&self, admitted: &mut Admitted, bytes: usize) -> bool {
+    pub(crate) fn try_grow(&self, admitted: &mut Admitted, bytes: usize) -> bool {
         let units = bytes.div_ceil(UNIT).max(1);
         let Ok(units) = u32::try_from(units) else {
             return false;
@@ -54,7 +54,7 @@ impl Admission {
     }
 
     /// Bytes currently held by requests.
-    pub fn in_use_bytes(&self) -> usize {
+    pub(crate) fn in_use_bytes(&self) -> usize {
         (self.capacity_units - self.semaphore.available_permits()) * UNIT
     }
 }

@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -18,14 +18,13 @@ const LOCK_FILE: &str = "LOCK";
 
 /// Held for as long as the server runs; dropping it releases the directory.
 #[derive(Debug)]
-pub struct DataDirLock {
+pub(crate) struct DataDirLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl DataDirLock {
     /// Takes the directory, or fails at once naming the process that holds it.
-    pub fn acquire(data_dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn acquire(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(LOCK_FILE);
         let mut file = OpenOptions::new()
             .read(true)
@@ -54,17 +53,12 @@ impl DataDirLock {
             .and_then(|()| writeln!(file, "{}", std::process::id()))
             .and_then(|()| file.sync_all())
             .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(Self { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { _file: file })
     }
 }
 
 /// The configured node id, or the one kept in the data directory (made on first start).
-pub fn node_id(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn node_id(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<String> {
     if let Some(node_id) = configured {
         return Ok(node_id.to_owned());
     }
@@ -98,8 +92,9 @@ mod tests {
             "{refused}"
         );
         drop(first);
-        let again = DataDirLock::acquire(dir.path()).unwrap();
-        assert!(again.path().ends_with("LOCK"));
+        let _again = DataDirLock::acquire(dir.path()).unwrap();
+        let holder = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(holder.trim(), std::process::id().to_string());
     }
 
     #[test]

@@ -25,7 +25,7 @@ const DECODED_EXPANSION: usize = 2;
 const INLINE_CONVERT_BYTES: usize = 256 * 1024;
 
 /// The gRPC trace service.
-pub struct OtlpGrpc {
+pub(crate) struct OtlpGrpc {
     state: Arc<AppState>,
 }
 
@@ -36,7 +36,7 @@ struct Authorized(String);
 /// Checks the key (and that start-up is done) from the request's metadata before tonic decodes
 /// or decompresses the message: an unknown key costs no decoding, and no memory.
 #[derive(Clone)]
-pub struct Authenticate {
+pub(crate) struct Authenticate {
     state: Arc<AppState>,
 }
 
@@ -68,7 +68,7 @@ impl Interceptor for Authenticate {
 impl OtlpGrpc {
     /// The tonic service behind its key check, with gzip and zstd accepted and the body cap
     /// applied.
-    pub fn service(
+    pub(crate) fn service(
         state: Arc<AppState>,
     ) -> InterceptedService<TraceServiceServer<Self>, Authenticate> {
         let limit = state.max_body_bytes;
@@ -135,7 +135,7 @@ impl TraceService for OtlpGrpc {
 /// before our handler runs. OTLP asks for RESOURCE_EXHAUSTED and INVALID_ARGUMENT, and the
 /// difference matters: clients retry OUT_OF_RANGE and INTERNAL-looking failures forever. Those
 /// errors are trailers-only responses, so their `grpc-status` sits in the headers.
-pub fn normalize_status<B>(mut response: http::Response<B>) -> http::Response<B> {
+pub(crate) fn normalize_status<B>(mut response: http::Response<B>) -> http::Response<B> {
     let code = response
         .headers()
         .get("grpc-status")

@@ -1,36 +1,36 @@
-//! Combray's server: the only crate that knows all the others.
+//! Combray's server: the only crate that knows all the others. Its public surface is what the
+//! binary needs: [`serve`] with its [`config`], the key commands ([`keys`]), the operator tools
+//! ([`tools`]) and `combray sql` ([`sql_cli`]).
 //!
-//! - [`config`]: file, environment and flags → a validated [`config::Config`].
-//! - [`app`]: builds storage, keys and listeners, runs them, and shuts down in order.
-//! - [`http`]: the OTLP/HTTP receiver and the query API; `http::error` maps every error to a
+//! Inside:
+//! - `app`: builds storage, keys and listeners, runs them, and shuts down in order.
+//! - `http`: the OTLP/HTTP receiver and the query API; `http::error` maps every error to a
 //!   status code in one place.
-//! - [`grpc`]: the OTLP/gRPC receiver.
-//! - [`xray`]: the X-Ray daemon's UDP port and the X-Ray API.
-//! - [`keys`]: environments and API keys, the Honeycomb way.
-//! - [`data_dir`]: the data directory's lock (one server at a time) and node id.
-//! - [`admission`] and [`metrics`]: bounded ingest memory and Prometheus counters.
-//! - [`tools`]: read-only operator commands over blocks and the WAL.
-//! - [`sql_cli`]: `combray sql`, a client of a running server's SQL endpoint.
+//! - `grpc`: the OTLP/gRPC receiver.
+//! - `xray`: the X-Ray daemon's UDP port and the X-Ray API.
+//! - `reads`: where reads run and the limit they run under.
+//! - `data_dir`: the data directory's lock (one server at a time) and node id.
+//! - `admission` and `metrics`: bounded ingest memory and Prometheus counters.
 
-pub mod admission;
-pub mod app;
+mod admission;
+mod app;
 pub mod config;
-pub mod data_dir;
-pub mod grpc;
-pub mod http;
+mod data_dir;
+mod grpc;
+mod http;
 #[cfg(test)]
 mod isolation_tests;
 pub mod keys;
-pub mod metrics;
+mod metrics;
 mod panics;
 mod progress;
-pub mod reads;
+mod reads;
 pub mod sql_cli;
 mod state;
 #[cfg(test)]
 mod test_state;
 pub mod tools;
-pub mod xray;
+mod xray;
 
 pub use app::{serve, BoundAddrs};
 /// The global allocator wrapper that counts the memory queries hold; the binary installs it.

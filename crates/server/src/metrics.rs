@@ -4,12 +4,11 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use combray_model::Protocol;
-use combray_storage::metrics::{HistogramSnapshot, LATENCY_BUCKETS_SECONDS};
-use combray_storage::Storage;
+use combray_storage::{HistogramSnapshot, Storage, LATENCY_BUCKETS_SECONDS};
 
 /// Why a request or its spans were turned away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// Individually invalid spans (bad ids), reported as partial success.
     InvalidSpan,
     /// The body could not be decoded or decompressed.
@@ -63,7 +62,7 @@ const PROTOCOLS: [Protocol; 4] = [
 
 /// Ingest counters.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     spans_accepted: [AtomicU64; 4],
     spans_rejected: [AtomicU64; 8],
     requests_rejected: [AtomicU64; 8],
@@ -78,27 +77,27 @@ fn protocol_index(protocol: Protocol) -> usize {
 
 impl Metrics {
     /// Counts spans made durable.
-    pub fn spans_accepted(&self, protocol: Protocol, spans: u64) {
+    pub(crate) fn spans_accepted(&self, protocol: Protocol, spans: u64) {
         self.spans_accepted[protocol_index(protocol)].fetch_add(spans, Ordering::Relaxed);
     }
 
     /// Counts spans turned away, when their number is known.
-    pub fn spans_rejected(&self, reason: Rejection, spans: u64) {
+    pub(crate) fn spans_rejected(&self, reason: Rejection, spans: u64) {
         self.spans_rejected[reason as usize].fetch_add(spans, Ordering::Relaxed);
     }
 
     /// Counts a request answered with an error.
-    pub fn request_rejected(&self, reason: Rejection) {
+    pub(crate) fn request_rejected(&self, reason: Rejection) {
         self.requests_rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request (of any port) that panicked.
-    pub fn request_panicked(&self) {
+    pub(crate) fn request_panicked(&self) {
         self.request_panics.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts request bytes as received and after decompression.
-    pub fn bytes_in(&self, received: usize, decompressed: usize) {
+    pub(crate) fn bytes_in(&self, received: usize, decompressed: usize) {
         self.bytes_received
             .fetch_add(received as u64, Ordering::Relaxed);
         self.bytes_decompressed
@@ -106,7 +105,7 @@ impl Metrics {
     }
 
     /// Renders every metric, including storage's, as Prometheus text.
-    pub fn render(&self, storage: Option<&Storage>, inflight_bytes: usize) -> String {
+    pub(crate) fn render(&self, storage: Option<&Storage>, inflight_bytes: usize) -> String {
         let mut out = String::new();
         header(
             &mut out,

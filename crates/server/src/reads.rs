@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 
 /// Why a read did not run to its end.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReadRefused {
+pub(crate) enum ReadRefused {
     /// Every place is taken.
     #[error("Combray is answering {0} reads already; retry shortly")]
     Busy(usize),
@@ -49,7 +49,7 @@ impl Default for ReadLimits {
 
 /// Places for reads, their deadline, and the threads they run on.
 #[derive(Clone)]
-pub struct ReadGate {
+pub(crate) struct ReadGate {
     places: Arc<Semaphore>,
     limit: usize,
     timeout: Duration,
@@ -58,7 +58,7 @@ pub struct ReadGate {
 
 impl ReadGate {
     /// A gate within `limits`, over a read thread per core.
-    pub fn new(limits: ReadLimits) -> Result<Self, combray_query::QueryError> {
+    pub(crate) fn new(limits: ReadLimits) -> Result<Self, combray_query::QueryError> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let limit = limits.max_concurrent.max(1);
         Ok(Self {
@@ -71,7 +71,7 @@ impl ReadGate {
 
     /// Runs `work` on the read threads in a place of its own, within the deadline. The work's
     /// panic unwinds on (to the port's panic catcher).
-    pub async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         work: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, ReadRefused> {

@@ -17,7 +17,7 @@ use crate::metrics::{Metrics, Rejection};
 use crate::xray::ingest::XRayService;
 
 /// Everything a request handler needs.
-pub struct AppState {
+pub(crate) struct AppState {
     storage: OnceLock<Arc<Storage>>,
     /// Set once shutdown began: the final drain has run or is running, so nothing new is taken.
     closing: std::sync::atomic::AtomicBool,
@@ -43,7 +43,7 @@ pub(crate) use combray_model::now_unix_nano;
 
 impl AppState {
     /// State for a configuration; storage is attached once WAL replay finishes.
-    pub fn new(
+    pub(crate) fn new(
         config: &Config,
         keys: KeyRing,
         store: Arc<dyn ObjectStore>,
@@ -63,41 +63,44 @@ impl AppState {
     }
 
     /// Marks start-up done.
-    pub fn attach_storage(&self, storage: Arc<Storage>) {
+    pub(crate) fn attach_storage(&self, storage: Arc<Storage>) {
         if self.storage.set(storage).is_err() {
             tracing::error!("storage was attached twice; keeping the first");
         }
     }
 
     /// Storage, or [`ApiError::NotReady`] while the WAL is being replayed.
-    pub fn storage(&self) -> Result<&Arc<Storage>, ApiError> {
+    pub(crate) fn storage(&self) -> Result<&Arc<Storage>, ApiError> {
         self.storage.get().ok_or(ApiError::NotReady)
     }
 
     /// Shutdown began: ingest still reachable (PutTraceSegments on the API port) is refused.
-    pub fn begin_shutdown(&self) {
+    pub(crate) fn begin_shutdown(&self) {
         self.closing
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether shutdown began.
-    pub fn is_closing(&self) -> bool {
+    pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether WAL replay has finished.
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.storage.get().is_some()
     }
 
     /// Makes a normalized request durable and counts it. Returns once it may be acknowledged.
-    pub async fn commit(&self, normalized: &Normalized) -> Result<(), ApiError> {
+    pub(crate) async fn commit(&self, normalized: &Normalized) -> Result<(), ApiError> {
         self.begin_commit(normalized).await?.finish(self).await
     }
 
     /// Queues a normalized request's WAL record without waiting for it to be durable; see
     /// [`PendingAppend`] for how the returned commit must be driven.
-    pub async fn begin_commit(&self, normalized: &Normalized) -> Result<PendingCommit, ApiError> {
+    pub(crate) async fn begin_commit(
+        &self,
+        normalized: &Normalized,
+    ) -> Result<PendingCommit, ApiError> {
         let storage = self.storage()?;
         let spans = normalized.batch.span_count() as u64;
         if normalized.rejected_spans > 0 {
@@ -125,7 +128,7 @@ impl AppState {
 
 /// A request whose spans are on their way to durability; they are counted once they arrive.
 #[must_use = "the spans are only stored and counted once `finish` has run"]
-pub struct PendingCommit {
+pub(crate) struct PendingCommit {
     append: PendingAppend,
     protocol: Protocol,
     spans: u64,
@@ -133,7 +136,7 @@ pub struct PendingCommit {
 
 impl PendingCommit {
     /// Waits until the spans are durable and queryable, then counts them.
-    pub async fn finish(self, state: &AppState) -> Result<(), ApiError> {
+    pub(crate) async fn finish(self, state: &AppState) -> Result<(), ApiError> {
         match self.append.finish().await {
             Ok(()) => {
                 state.metrics.spans_accepted(self.protocol, self.spans);

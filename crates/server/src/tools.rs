@@ -6,9 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use combray_storage::block::Blocks;
 use combray_storage::wal::QuarantineState;
-use combray_storage::{decode_wal_record, open_object_store, wal};
+use combray_storage::{decode_wal_record, open_object_store, wal, Blocks};
 
 use crate::progress::{advance, progress_bar};
 use crate::sql_cli::count_of;

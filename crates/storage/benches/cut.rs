@@ -9,11 +9,10 @@ use combray_model::{
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use combray_storage::block::wide::{widen, BlockColumns};
-use combray_storage::block::{
-    build_block, merge_blocks, Block, BlockOrigin, TraceIndex, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL,
+use combray_storage::internals::{
+    build_block, merge_blocks, to_record_batch, widen, Block, BlockColumns, BlockOrigin, Chunk,
+    TraceIndex, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL,
 };
-use combray_storage::head::{to_record_batch, Chunk};
 use combray_storage::WalRecord;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

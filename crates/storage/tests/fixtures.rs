@@ -10,8 +10,8 @@ use combray_model::{
     AttributeValue, Event, KeyValue, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanKind, Status,
     StatusCode, TraceId,
 };
-use combray_storage::block::{build_block, BlockOrigin, Blocks};
-use combray_storage::head::{to_record_batch, Chunk};
+use combray_storage::internals::{build_block, to_record_batch, BlockOrigin, Chunk};
+use combray_storage::Blocks;
 use object_store::local::LocalFileSystem;
 use object_store::ObjectStore;
 
@@ -113,7 +113,7 @@ async fn regenerate() {
         node_id: "fixture",
         wal_through_segment: 1,
         now_unix_nano: 1_700_000_002_000_000_000,
-        zstd_level: combray_storage::block::COMPACTED_ZSTD_LEVEL,
+        zstd_level: combray_storage::internals::COMPACTED_ZSTD_LEVEL,
         pause_while: None,
     };
     let blocks = Blocks::load_read_only(Arc::clone(&store), &|_, _| {})

@@ -7,8 +7,8 @@
 //! - [`trace`]: a stored trace as X-Ray segments (X-Ray documents as received; OTLP spans
 //!   turned into segments), and [`analysis`]: its nodes and calls.
 //! - [`filter`]: the filter-expression language — lexer, parser, AST, the scan that narrows a
-//!   filter's candidate traces, and the evaluator over a trace; [`rootcause`]: root causes.
-//! - [`facts`]: the few facts of every span a service graph needs, read in one narrow scan, and
+//!   filter's candidate traces, and the evaluator over a trace; `rootcause`: root causes.
+//! - `facts`: the few facts of every span a service graph needs, read in one narrow scan, and
 //!   trace shapes built from them.
 //! - [`read`]: BatchGetTraces, GetTraceSummaries, the service and trace graphs, time series.
 //!
@@ -16,18 +16,18 @@
 
 pub mod analysis;
 pub mod control;
-pub mod error;
-pub mod facts;
+mod error;
+mod facts;
 pub mod filter;
 pub mod graph;
 pub mod groups;
 pub mod read;
 pub mod read_graph;
-pub mod rootcause;
+mod rootcause;
 pub mod rules;
 pub mod sampling;
 pub mod shape;
-pub mod summary;
+mod summary;
 pub mod tags;
 pub mod time;
 pub mod trace;

@@ -195,7 +195,7 @@ fn exception_entity(graph: &TraceGraph<'_>, step: &Step<'_>) -> Value {
 }
 
 /// Computes a trace's root causes.
-pub fn root_causes(trace: &XTrace, graph: &TraceGraph<'_>) -> RootCauses {
+pub(crate) fn root_causes(trace: &XTrace, graph: &TraceGraph<'_>) -> RootCauses {
     let walker = Walker { trace, graph };
     let Some(root) = trace.root() else {
         return RootCauses::default();

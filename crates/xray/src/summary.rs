@@ -6,7 +6,7 @@ use crate::analysis::Node;
 use crate::filter::eval::Evaluated;
 
 /// `ServiceId` of a node.
-pub fn service_id(node: &Node) -> Value {
+pub(crate) fn service_id(node: &Node) -> Value {
     let mut id = json!({ "Name": node.name, "Names": [node.name] });
     if let Some(kind) = &node.node_type {
         id["Type"] = json!(kind);
@@ -76,7 +76,7 @@ fn annotations_and_users(evaluated: &Evaluated<'_>) -> (Map<String, Value>, Vec<
 }
 
 /// The summary of one trace.
-pub fn trace_summary(evaluated: &Evaluated<'_>) -> Value {
+pub(crate) fn trace_summary(evaluated: &Evaluated<'_>) -> Value {
     let trace = evaluated.trace;
     let graph = &evaluated.graph;
     let root = trace.root().map(|s| s.entity());

@@ -99,7 +99,7 @@ async fn the_candidate_scan_keeps_every_matching_trace() {
     use combray_ingest::xray::group_spans;
     use combray_model::SpanBatch;
     use combray_query::sql::{SqlEngine, SqlLimits};
-    use combray_storage::head::Head;
+    use combray_storage::Head;
 
     let dataset: serde_json::Value = serde_json::from_str(DATASET).unwrap();
     let head = Head::new();

@@ -13,7 +13,7 @@ use crate::metrics::Rejection;
 
 /// A failed request.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// The payload is unusable.
     #[error(transparent)]
     Ingest(#[from] IngestError),
@@ -45,7 +45,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// The HTTP status: the single mapping from errors to status codes.
-    pub fn http_status(&self) -> StatusCode {
+    pub(crate) fn http_status(&self) -> StatusCode {
         match self {
             Self::Ingest(
                 IngestError::UnsupportedContentType(_) | IngestError::UnsupportedContentEncoding(_),
@@ -76,7 +76,7 @@ impl ApiError {
     }
 
     /// The `google.rpc.Code`, derived from the HTTP status so the two never disagree.
-    pub fn rpc_code(&self) -> i32 {
+    pub(crate) fn rpc_code(&self) -> i32 {
         match self.http_status() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => code::UNIMPLEMENTED,
             StatusCode::PAYLOAD_TOO_LARGE => code::RESOURCE_EXHAUSTED,
@@ -89,12 +89,12 @@ impl ApiError {
     }
 
     /// The gRPC status for the OTLP/gRPC receiver.
-    pub fn grpc_status(&self) -> tonic::Status {
+    pub(crate) fn grpc_status(&self) -> tonic::Status {
         tonic::Status::new(tonic::Code::from_i32(self.rpc_code()), self.to_string())
     }
 
     /// Which ingest metric the error counts under.
-    pub fn rejection(&self) -> Rejection {
+    pub(crate) fn rejection(&self) -> Rejection {
         match self.http_status() {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Rejection::UnsupportedMedia,
             StatusCode::PAYLOAD_TOO_LARGE => Rejection::TooLarge,
@@ -117,7 +117,7 @@ impl ApiError {
 
     /// An OTLP/HTTP error answer: `google.rpc.Status` in the request's encoding (JSON when the
     /// content type itself was the problem).
-    pub fn otlp_response(
+    pub(crate) fn otlp_response(
         &self,
         content_type: Option<ContentType>,
         retry_after_seconds: u64,
@@ -140,7 +140,7 @@ impl ApiError {
     }
 
     /// A query API error answer: `{"error": message, "status": code}`.
-    pub fn json_response(&self, retry_after_seconds: u64) -> Response {
+    pub(crate) fn json_response(&self, retry_after_seconds: u64) -> Response {
         let status = self.http_status();
         let body = serde_json::json!({ "error": self.to_string(), "status": status.as_u16() });
         let mut response = (status, axum::Json(body)).into_response();

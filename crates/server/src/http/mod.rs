@@ -2,7 +2,7 @@
 //! is the single place errors become status codes.
 
 mod api;
-pub mod error;
+pub(crate) mod error;
 mod otlp;
 mod sql;
 
@@ -20,7 +20,7 @@ use crate::state::AppState;
 use error::ApiError;
 
 /// Routes of the OTLP/HTTP port.
-pub fn otlp_router(state: Arc<AppState>) -> Router {
+pub(crate) fn otlp_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/traces", post(otlp::export_traces))
         .route("/v1/traces/", post(otlp::export_traces))
@@ -35,7 +35,7 @@ pub fn otlp_router(state: Arc<AppState>) -> Router {
 }
 
 /// Routes of the API port.
-pub fn api_router(state: Arc<AppState>) -> Router {
+pub(crate) fn api_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/traces", get(api::search_traces))
         .route("/api/v1/traces/{trace_id}", get(api::get_trace))

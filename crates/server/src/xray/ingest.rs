@@ -26,7 +26,7 @@ const MAX_WAITING_DOCUMENTS: usize = 100_000;
 
 /// Counters of the X-Ray receivers, for `/metrics`.
 #[derive(Default)]
-pub struct XRayCounters {
+pub(crate) struct XRayCounters {
     /// Datagrams read from the UDP socket.
     pub datagrams_received: AtomicU64,
     /// Datagrams without a valid header or document.
@@ -45,14 +45,14 @@ pub struct XRayCounters {
 
 impl XRayCounters {
     /// Adds to a counter.
-    pub fn bump(counter: &AtomicU64, by: u64) {
+    pub(crate) fn bump(counter: &AtomicU64, by: u64) {
         counter.fetch_add(by, Ordering::Relaxed);
     }
 }
 
 impl XRayService {
     /// Appends the X-Ray receivers' metrics in the Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
+    pub(crate) fn render_metrics(&self, out: &mut String) {
         use crate::metrics::{counter, gauge};
         let c = &self.counters;
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -117,7 +117,7 @@ impl XRayService {
 }
 
 /// Everything the X-Ray API and receivers share.
-pub struct XRayService {
+pub(crate) struct XRayService {
     /// The environment the daemon port writes to.
     pub environment: String,
     /// Groups, rules, tags, encryption.
@@ -156,7 +156,7 @@ pub(super) struct Assembled {
 impl XRayService {
     /// The service for a configuration, keeping its settings in `store` and its waiting
     /// PutTraceSegments documents in a journal under the data directory.
-    pub fn new(config: &Config, store: Arc<dyn ObjectStore>) -> anyhow::Result<Self> {
+    pub(crate) fn new(config: &Config, store: Arc<dyn ObjectStore>) -> anyhow::Result<Self> {
         let key_of = |text: &str| parse_document(text).ok().map(|d| (d.trace_id, d.id));
         let (journal, restored) = HeldJournal::open(
             &config.server.data_dir.join("xray-held"),
@@ -248,7 +248,7 @@ impl XRayService {
     }
 
     /// Memory of the documents waiting in every assembler.
-    pub fn waiting_bytes(&self) -> usize {
+    pub(crate) fn waiting_bytes(&self) -> usize {
         self.assemblers
             .lock()
             .values()
@@ -257,7 +257,7 @@ impl XRayService {
     }
 
     /// Documents waiting in every assembler.
-    pub fn waiting_documents(&self) -> usize {
+    pub(crate) fn waiting_documents(&self) -> usize {
         self.assemblers
             .lock()
             .values()
@@ -284,7 +284,7 @@ pub(super) fn normalized(environment: &str, spans: Vec<ResolvedSpan>) -> Normali
 /// wait for it: a departure is written only after the spans it released are durable, so a
 /// crash in between stores them twice rather than never.
 #[must_use = "nothing is stored or journaled until `finish` has run"]
-pub struct Settling {
+pub(crate) struct Settling {
     pub(super) environment: String,
     pub(super) spans: Option<PendingCommit>,
     pub(super) held: Vec<HeldDocument>,
@@ -297,7 +297,7 @@ pub struct Settling {
 impl Settling {
     /// Waits for the released spans to be durable, journals what now waits and what left, and
     /// counts the documents of the batch as accepted.
-    pub async fn finish(self, state: &AppState) -> Result<(), ApiError> {
+    pub(crate) async fn finish(self, state: &AppState) -> Result<(), ApiError> {
         if let Some(spans) = self.spans {
             if let Err(error) = spans.finish(state).await {
                 if let Some(batch) = self.retry {
@@ -320,7 +320,7 @@ impl Settling {
     }
 
     /// Documents of the batch this settles (none for what the assembler released on its own).
-    pub fn documents(&self) -> u64 {
+    pub(crate) fn documents(&self) -> u64 {
         self.accepted_documents
     }
 }
@@ -352,7 +352,7 @@ async fn begin_settle(
 /// waiting for it: nothing is acknowledged to a UDP sender, so the receiver may go on with its
 /// next batch. Documents that wait in the assembler are stored by `release::flush_expired` or at
 /// shutdown; nothing was acknowledged to their sender, so they are not journaled.
-pub async fn begin_ingest(
+pub(crate) async fn begin_ingest(
     state: &AppState,
     environment: &str,
     documents: Vec<Document>,
@@ -366,7 +366,7 @@ pub async fn begin_ingest(
 
 /// Takes valid documents with their text (PutTraceSegments); returns once every one is
 /// durable, in the storage WAL or, while it waits in the assembler, in the held journal.
-pub async fn ingest_acknowledged(
+pub(crate) async fn ingest_acknowledged(
     state: &AppState,
     environment: &str,
     documents: Vec<(Document, String)>,
@@ -381,7 +381,7 @@ pub async fn ingest_acknowledged(
 }
 
 /// Rewrites the held journal as what is held now, once it has grown enough.
-pub async fn compact_journal(state: &AppState) {
+pub(crate) async fn compact_journal(state: &AppState) {
     if let Err(error) = state.xray.journal.compact_if_due().await {
         tracing::error!(%error, "cannot compact the X-Ray held-documents journal");
     }
@@ -389,7 +389,7 @@ pub async fn compact_journal(state: &AppState) {
 
 /// Puts the documents the journal held at the last stop back into their assemblers, so a
 /// parent that arrives now still adopts its subsegments. Call once storage is attached.
-pub async fn restore_held(state: &AppState) {
+pub(crate) async fn restore_held(state: &AppState) {
     let restored = std::mem::take(&mut *state.xray.restored.lock());
     let mut by_environment: HashMap<String, Vec<(Document, String)>> = HashMap::new();
     for (environment, text) in restored {

@@ -7,14 +7,14 @@
 
 mod control;
 mod held;
-pub mod ingest;
+pub(crate) mod ingest;
 mod reads;
-pub mod release;
+pub(crate) mod release;
 mod reply;
 mod settings;
 mod sigv4;
 mod traces;
-pub mod udp;
+pub(crate) mod udp;
 
 pub use settings::XRaySettings;
 
@@ -34,7 +34,7 @@ use crate::state::AppState;
 
 /// Which environment a listener's X-Ray calls act in (see `reply::authenticate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Port {
+pub(crate) enum Port {
     /// The daemon's TCP port: always the configured X-Ray environment, like a daemon of one
     /// account.
     Daemon,
@@ -48,7 +48,7 @@ pub enum Port {
 const DAEMON_OPERATIONS: [&str; 3] = ["/TraceSegments", "/GetSamplingRules", "/SamplingTargets"];
 
 /// The X-Ray operations, for one listener.
-pub fn xray_router(state: Arc<AppState>, port: Port) -> Router {
+pub(crate) fn xray_router(state: Arc<AppState>, port: Port) -> Router {
     let limit = state.max_body_bytes;
     let routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 23] = [
         ("/TraceSegments", post(traces::put_trace_segments)),

@@ -43,7 +43,7 @@ pub(super) fn keep(state: &AppState, environment: &str, batch: Normalized, depar
 }
 
 /// Spans kept for another try.
-pub fn unsettled_spans(state: &AppState) -> usize {
+pub(crate) fn unsettled_spans(state: &AppState) -> usize {
     let unsettled = state.xray.unsettled.lock();
     unsettled.iter().map(|u| u.batch.batch.span_count()).sum()
 }
@@ -54,7 +54,7 @@ pub fn unsettled_spans(state: &AppState) -> usize {
 /// until it is finished: begun two at once, a cut that queued for the gate in between would
 /// wait for the first while the second waited behind the cut, and every later append behind
 /// both.
-pub async fn flush_expired<F, Fut>(state: &AppState, everything: bool, mut hand_over: F)
+pub(crate) async fn flush_expired<F, Fut>(state: &AppState, everything: bool, mut hand_over: F)
 where
     F: FnMut(Settling) -> Fut,
     Fut: Future<Output = ()>,

@@ -44,7 +44,7 @@ const IN_FLIGHT_BATCHES: usize = 64;
 const RECEIVE_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 
 /// Binds the UDP socket with a large receive buffer.
-pub fn bind(address: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
+pub(crate) fn bind(address: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(
         Domain::for_address(address),
@@ -62,7 +62,7 @@ pub fn bind(address: std::net::SocketAddr) -> std::io::Result<UdpSocket> {
 
 /// How much the queue between the reader and the writer holds before it drops documents.
 #[derive(Debug, Clone, Copy)]
-pub struct QueueLimits {
+pub(crate) struct QueueLimits {
     /// Documents.
     pub documents: usize,
     /// Their memory (`memory_bytes`), part of the memory ceiling in docs/reliability.md: 64 Ki
@@ -71,7 +71,7 @@ pub struct QueueLimits {
 }
 
 /// Runs the UDP receiver until `stop`, then stores everything still waiting.
-pub async fn run_udp(
+pub(crate) async fn run_udp(
     socket: UdpSocket,
     state: Arc<AppState>,
     limits: QueueLimits,

@@ -9,9 +9,9 @@ use super::wide::ColumnType;
 
 /// Format version this code writes. Version 2 added `columns` (and blocks of span schema v2);
 /// version 1 metas are still read.
-pub const META_FORMAT_VERSION: u32 = 2;
+pub(crate) const META_FORMAT_VERSION: u32 = 2;
 /// Every format version this code reads.
-pub const READABLE_META_FORMAT_VERSIONS: [u32; 2] = [1, 2];
+pub(crate) const READABLE_META_FORMAT_VERSIONS: [u32; 2] = [1, 2];
 
 /// What a reader needs to know about a block without opening its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

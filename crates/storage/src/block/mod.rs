@@ -9,7 +9,7 @@ mod paths;
 mod read;
 mod rows;
 mod trace_index;
-pub mod wide;
+pub(crate) mod wide;
 mod write;
 
 use std::collections::HashMap;
@@ -20,11 +20,14 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::RwLock;
 
 pub use merge::merge_blocks;
-pub use meta::{BlockMeta, META_FORMAT_VERSION, READABLE_META_FORMAT_VERSIONS};
-pub use paths::{BlockPaths, BLOCKS_ROOT};
-pub use read::{Block, RowGroupLayout};
-pub use trace_index::{TraceEntry, TraceIndex};
-pub use write::{build_block, BlockOrigin, BuiltBlock, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL};
+pub use meta::BlockMeta;
+pub(crate) use meta::READABLE_META_FORMAT_VERSIONS;
+pub(crate) use paths::{BlockPaths, BLOCKS_ROOT};
+pub use read::Block;
+pub(crate) use trace_index::TraceEntry;
+pub use trace_index::TraceIndex;
+pub(crate) use write::BuiltBlock;
+pub use write::{build_block, BlockOrigin, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL};
 
 use crate::StorageError;
 

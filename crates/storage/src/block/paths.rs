@@ -4,7 +4,7 @@
 use object_store::path::Path;
 
 /// Root of all blocks.
-pub const BLOCKS_ROOT: &str = "blocks";
+pub(crate) const BLOCKS_ROOT: &str = "blocks";
 
 /// Objects of one block.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,7 +27,7 @@ use crate::head::Chunk;
 use crate::StorageError;
 
 /// Span schema version of blocks with typed attribute columns.
-pub const WIDE_SCHEMA_VERSION: &str = "2";
+pub(crate) const WIDE_SCHEMA_VERSION: &str = "2";
 /// Name prefix of span attribute columns.
 pub const ATTRIBUTE_PREFIX: &str = "attr.";
 /// Name prefix of resource attribute columns.
@@ -35,9 +35,9 @@ pub const RESOURCE_PREFIX: &str = "resource.";
 /// The per-row list of span attributes that have no column.
 pub const OVERFLOW_COLUMN: &str = "attributes_overflow";
 /// At most this many span attribute keys of one block get columns; the most frequent win.
-pub const MAX_ATTRIBUTE_COLUMNS: usize = 1000;
+pub(crate) const MAX_ATTRIBUTE_COLUMNS: usize = 1000;
 /// At most this many resource attribute keys of one block get columns.
-pub const MAX_RESOURCE_COLUMNS: usize = 200;
+pub(crate) const MAX_RESOURCE_COLUMNS: usize = 200;
 
 /// The type of an attribute column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -324,7 +324,10 @@ pub fn widen(chunk: &Chunk) -> Result<WideBatch, StorageError> {
 }
 
 /// v1 → v2 with the block's columns: values that do not fit them go to the overflow list.
-pub fn widen_with(chunk: &Chunk, columns: &BlockColumns) -> Result<RecordBatch, StorageError> {
+pub(crate) fn widen_with(
+    chunk: &Chunk,
+    columns: &BlockColumns,
+) -> Result<RecordBatch, StorageError> {
     let mut span_columns = ColumnSet::new(&columns.span);
     let mut overflow = BinaryBuilder::new();
     let mut encoded = Vec::new();
@@ -386,7 +389,7 @@ fn typed_value(array: &dyn Array, row: usize) -> Option<AttributeValueRef<'_>> {
 }
 
 /// v2 → v1: the attribute list of each row is rebuilt from its columns and its overflow.
-pub fn narrow(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
+pub(crate) fn narrow(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
     let schema = batch.schema();
     let attribute_columns: Vec<(&str, &ArrayRef)> = schema
         .fields()

@@ -8,7 +8,7 @@
 mod chunk;
 mod encode;
 mod repeats;
-pub mod schema;
+pub(crate) mod schema;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -157,7 +157,7 @@ pub struct Operation {
 }
 
 /// Chunks per environment, as [`Head::snapshot`] takes them.
-pub type HeadSnapshot = Vec<(String, Vec<Arc<Chunk>>)>;
+pub(crate) type HeadSnapshot = Vec<(String, Vec<Arc<Chunk>>)>;
 
 /// Recent spans of every environment.
 #[derive(Default)]

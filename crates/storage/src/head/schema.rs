@@ -9,12 +9,12 @@ use std::sync::{Arc, OnceLock};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of this schema, stored in the schema metadata under [`VERSION_KEY`].
-pub const SCHEMA_VERSION: &str = "1";
+pub(crate) const SCHEMA_VERSION: &str = "1";
 /// Schema metadata key holding [`SCHEMA_VERSION`].
-pub const VERSION_KEY: &str = "combray.span_schema_version";
+pub(crate) const VERSION_KEY: &str = "combray.span_schema_version";
 
 /// Column names, in schema order.
-pub mod column {
+pub(crate) mod column {
     #![allow(missing_docs)]
     pub const TRACE_ID: &str = "trace_id";
     pub const SPAN_ID: &str = "span_id";
@@ -45,7 +45,7 @@ fn dictionary(value: DataType) -> DataType {
 }
 
 /// The span schema, built once.
-pub fn span_schema() -> SchemaRef {
+pub(crate) fn span_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
     let schema = SCHEMA.get_or_init(|| {
         use column::*;

@@ -5,5 +5,5 @@
 mod scan;
 mod shapes;
 
-pub use scan::{span_facts, FactsRequest, SpanFact, SpanFacts};
-pub use shapes::{Shaper, RESOURCE_KEYS, SPAN_KEYS};
+pub(crate) use scan::{span_facts, FactsRequest, SpanFacts};
+pub(crate) use shapes::{Shaper, RESOURCE_KEYS, SPAN_KEYS};

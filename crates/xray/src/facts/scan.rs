@@ -32,7 +32,7 @@ use combray_storage::scan::Columns;
 
 /// Which spans and which of their attributes a scan reads.
 #[derive(Debug, Clone)]
-pub struct FactsRequest {
+pub(crate) struct FactsRequest {
     /// Only spans starting at or after this time.
     pub since_unix_nano: u64,
     /// Only traces from this id…
@@ -47,7 +47,7 @@ pub struct FactsRequest {
 
 /// One span's facts; its text and attribute values are in the [`SpanFacts`] that holds it.
 #[derive(Debug, Clone, Copy)]
-pub struct SpanFact {
+pub(crate) struct SpanFact {
     /// The trace.
     pub trace_id: TraceId,
     /// The span.
@@ -72,7 +72,7 @@ pub struct SpanFact {
 
 /// The spans a scan found, with their interned text and attribute values.
 #[derive(Debug, Default)]
-pub struct SpanFacts {
+pub(crate) struct SpanFacts {
     /// The spans, in no particular order.
     pub spans: Vec<SpanFact>,
     /// For span `i`, value `k` is at `i * keys + k`: 0 when absent, else the text's index + 1.
@@ -102,13 +102,13 @@ impl SpanFacts {
     }
 
     /// Interned text.
-    pub fn text(&self, index: u32) -> &str {
+    pub(crate) fn text(&self, index: u32) -> &str {
         &self.texts[index as usize]
     }
 
     /// Attribute `key` (numbered as in the request: span attributes, then resource) of span
     /// `span`, as text.
-    pub fn value(&self, span: usize, key: usize) -> Option<&str> {
+    pub(crate) fn value(&self, span: usize, key: usize) -> Option<&str> {
         match self.values[span * self.keys + key] {
             0 => None,
             n => Some(&self.texts[n as usize - 1]),
@@ -126,7 +126,7 @@ fn value_text(value: &AttributeValue) -> String {
 }
 
 /// Reads the facts of every span the request selects, on the engine's query threads.
-pub async fn span_facts(
+pub(crate) async fn span_facts(
     engine: &SqlEngine,
     store: &dyn SpanStore,
     environment: &str,

@@ -26,7 +26,7 @@ use crate::shape::{Sample, ShapeCall, ShapeHop, TraceShape};
 use crate::trace::synth::{origin_of_platform, outcome, remote_namespace, PEER_KEYS, STATUS_KEYS};
 
 /// The span attributes a shape needs, in the order [`SpanFacts::value`] numbers them.
-pub const SPAN_KEYS: [&str; 16] = [
+pub(crate) const SPAN_KEYS: [&str; 16] = [
     "aws.xray.fault",
     "aws.xray.error",
     "aws.xray.throttle",
@@ -45,7 +45,7 @@ pub const SPAN_KEYS: [&str; 16] = [
     PEER_KEYS[3],
 ];
 /// The resource attributes a shape needs, numbered after [`SPAN_KEYS`].
-pub const RESOURCE_KEYS: [&str; 1] = ["cloud.platform"];
+pub(crate) const RESOURCE_KEYS: [&str; 1] = ["cloud.platform"];
 
 const FAULT: usize = 0;
 const ERROR: usize = 1;
@@ -79,13 +79,13 @@ struct Site {
 }
 
 /// Shapes one trace at a time out of a [`SpanFacts`].
-pub struct Shaper<'a> {
+pub(crate) struct Shaper<'a> {
     facts: &'a SpanFacts,
 }
 
 impl<'a> Shaper<'a> {
     /// Over these facts.
-    pub fn new(facts: &'a SpanFacts) -> Self {
+    pub(crate) fn new(facts: &'a SpanFacts) -> Self {
         Self { facts }
     }
 
@@ -258,7 +258,7 @@ impl Shaper<'_> {
     }
 
     /// The shape of one trace from the indices of its spans in the facts.
-    pub fn shape(&self, spans: &[usize]) -> TraceShape {
+    pub(crate) fn shape(&self, spans: &[usize]) -> TraceShape {
         let (xray, otlp) = self.deduplicate(spans);
         let mut shape = TraceShape::default();
         let mut segments: Vec<Segment> = Vec::new();
