@@ -10,7 +10,7 @@ use combray_server::tools;
 
 /// mimalloc instead of the system allocator: ingest allocates many small, short-lived objects
 /// (decoded documents, attributes), and glibc's malloc spent about 40% of the X-Ray ingest
-/// profile (docs/benchmarks.md). Counted on query threads, so that a query stops once they hold
+/// profile (docs/benchmarks-history.md). Counted on query threads, so that a query stops once they hold
 /// more than `--sql-memory-bytes`, whatever DataFusion reserved.
 #[global_allocator]
 static ALLOCATOR: combray_server::CountingAllocator<mimalloc::MiMalloc> =
