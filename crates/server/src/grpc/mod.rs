@@ -1,4 +1,6 @@
-//! The OTLP/gRPC receiver (`TraceService/Export`).
+//! The OTLP/gRPC receiver (`TraceService/Export`), behind its doorstep ([`admit`]).
+
+mod admit;
 
 use std::sync::Arc;
 
@@ -12,16 +14,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use tonic::codec::CompressionEncoding;
-use tonic::service::interceptor::InterceptedService;
-use tonic::service::Interceptor;
 use tonic::{Request, Response, Status};
 
+use self::admit::Admit;
 use crate::http::error::ApiError;
-use crate::keys::{Access, KEY_HEADER};
 use crate::panics::{caught, joined};
 use crate::state::{now_unix_nano, AppState};
 
-const DECODED_EXPANSION: usize = 2;
 const INLINE_CONVERT_BYTES: usize = 256 * 1024;
 
 /// The gRPC trace service.
@@ -29,57 +28,21 @@ pub(crate) struct OtlpGrpc {
     state: Arc<AppState>,
 }
 
-/// The environment the interceptor authorized the request for.
+/// The environment the doorstep ([`admit`]) authorized the request for.
 #[derive(Clone)]
 struct Authorized(String);
 
-/// Checks the key (and that start-up is done) from the request's metadata before tonic decodes
-/// or decompresses the message: an unknown key costs no decoding, and no memory.
-#[derive(Clone)]
-pub(crate) struct Authenticate {
-    state: Arc<AppState>,
-}
-
-impl Interceptor for Authenticate {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let key = request
-            .metadata()
-            .get(KEY_HEADER)
-            .and_then(|v| v.to_str().ok());
-        let checked = self
-            .state
-            .keys
-            .authorize(key, Access::Ingest)
-            .map_err(ApiError::from)
-            .and_then(|environment| self.state.storage().map(|_| environment));
-        match checked {
-            Ok(environment) => {
-                request.extensions_mut().insert(Authorized(environment));
-                Ok(request)
-            }
-            Err(error) => {
-                self.state.metrics.request_rejected(error.rejection());
-                Err(error.grpc_status())
-            }
-        }
-    }
-}
-
 impl OtlpGrpc {
-    /// The tonic service behind its key check, with gzip and zstd accepted and the body cap
-    /// applied.
-    pub(crate) fn service(
-        state: Arc<AppState>,
-    ) -> InterceptedService<TraceServiceServer<Self>, Authenticate> {
+    /// The tonic service behind its doorstep (the key check and the budgeted read), answering
+    /// gzip-compressed when the client accepts it, with the body cap applied.
+    pub(crate) fn service(state: Arc<AppState>) -> Admit<TraceServiceServer<Self>> {
         let limit = state.max_body_bytes;
         let server = TraceServiceServer::new(Self {
             state: Arc::clone(&state),
         })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
-        InterceptedService::new(server, Authenticate { state })
+        Admit::new(server, state)
     }
 
     async fn receive(
@@ -91,12 +54,9 @@ impl OtlpGrpc {
         else {
             return Err(ApiError::Internal("the request passed no key check".into()));
         };
+        // The doorstep holds the message's memory until this answers.
         let message = request.into_inner();
         let size = message.encoded_len();
-        let admitted = state
-            .admission
-            .try_admit(size * DECODED_EXPANSION)
-            .ok_or(ApiError::Overloaded)?;
         state.metrics.bytes_in(size, size);
         let now = now_unix_nano();
         let normalized = if size > INLINE_CONVERT_BYTES {
@@ -110,7 +70,6 @@ impl OtlpGrpc {
             to_span_batch(message, &environment, Protocol::OtlpGrpc, now)
         };
         state.commit(&normalized).await?;
-        drop(admitted);
         Ok(response_for(&normalized))
     }
 }
@@ -161,18 +120,17 @@ pub(crate) fn normalize_status<B>(mut response: http::Response<B>) -> http::Resp
     response
 }
 
-/// Tests: one Export as the listener runs it (the key check, then the service), without HTTP/2.
+/// Tests: one Export with the doorstep's key check, then the service, without HTTP/2.
 #[cfg(test)]
 pub(crate) async fn export_in_process(
     state: &Arc<AppState>,
     request: Request<ExportTraceServiceRequest>,
 ) -> Result<ExportTraceServiceResponse, Status> {
-    let (metadata, extensions, message) = request.into_parts();
-    let checked = Authenticate {
-        state: Arc::clone(state),
-    }
-    .call(Request::from_parts(metadata, extensions, ()))?;
-    let (metadata, extensions, ()) = checked.into_parts();
+    let (metadata, mut extensions, message) = request.into_parts();
+    match admit::authorize(state, &metadata.clone().into_headers()) {
+        Ok(environment) => extensions.insert(Authorized(environment)),
+        Err(error) => return Err(error.grpc_status()),
+    };
     let service = OtlpGrpc {
         state: Arc::clone(state),
     };
