@@ -115,26 +115,30 @@ async fn admit(
         .ok_or(ApiError::Overloaded)?;
     let frame = read_frame(state, body, &mut admitted).await?;
     let (compressed, message) = split_frame(&frame)?;
-    let (message, admitted) = if compressed {
-        decompress(state, encoding, message, admitted).await?
+    // A plain message goes on as it came; only an inflated one needs a new prefix.
+    let (plain, mut admitted) = if compressed {
+        let (message, admitted) = decompress(state, encoding, message, admitted).await?;
+        (plain_frame(state, &message)?, admitted)
     } else {
-        (message, admitted)
+        (frame, admitted)
     };
-    let mut admitted = admitted;
-    if !state
-        .admission
-        .try_grow(&mut admitted, message.len() * DECODED_EXPANSION)
-    {
+    let decoded = (plain.len() - FRAME_HEADER) * DECODED_EXPANSION;
+    if !state.admission.try_grow(&mut admitted, decoded) {
         return Err(ApiError::Overloaded);
     }
     parts.headers.remove("grpc-encoding");
     parts.extensions.insert(Authorized(environment));
+    let body = Body::new(http_body_util::Full::new(plain));
+    Ok((http::Request::from_parts(parts, body), admitted))
+}
+
+/// An uncompressed gRPC frame holding `message`.
+fn plain_frame(state: &AppState, message: &[u8]) -> Result<Bytes, ApiError> {
     let mut plain = BytesMut::with_capacity(FRAME_HEADER + message.len());
     plain.put_u8(0);
     plain.put_u32(u32::try_from(message.len()).map_err(|_| too_large(state))?);
-    plain.put_slice(&message);
-    let body = Body::new(http_body_util::Full::new(plain.freeze()));
-    Ok((http::Request::from_parts(parts, body), admitted))
+    plain.put_slice(message);
+    Ok(plain.freeze())
 }
 
 fn too_large(state: &AppState) -> ApiError {
