@@ -68,6 +68,22 @@ def rss_mib(pid):
     return 0.0
 
 
+def gauges(api):
+    """The server's own view of its budgets: head and in-flight bytes, in MiB."""
+    import requests
+    try:
+        text = requests.get(f"{api}/metrics", timeout=2).text
+    except requests.RequestException:
+        return {}
+    wanted = {"combray_head_bytes": "head_mib", "combray_ingest_inflight_bytes": "inflight_mib"}
+    found = {}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in wanted:
+            found[wanted[name]] = found.get(wanted[name], 0.0) + float(line.rsplit(" ", 1)[1]) / 2**20
+    return {key: round(value, 1) for key, value in found.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=60)
@@ -85,7 +101,7 @@ def main():
         for second in range(args.seconds + 5):
             rss = rss_mib(server.process.pid)
             peak = max(peak, rss)
-            print(json.dumps({"second": second, "rss_mib": round(rss, 1)}), flush=True)
+            print(json.dumps({"second": second, "rss_mib": round(rss, 1), **gauges(server.api)}), flush=True)
             time.sleep(1)
         sent = [job.get(timeout=60) for job in jobs]
         metrics = __import__("requests").get(f"{server.api}/metrics", timeout=10).text
