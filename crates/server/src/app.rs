@@ -155,7 +155,9 @@ pub async fn serve(
     let (stop_api, api_stopped) = watch::channel(false);
     let api = tokio::spawn(run_http(
         listeners.api,
-        api_router(Arc::clone(&state)).merge(xray_router(Arc::clone(&state), XRayPort::Api)),
+        api_router(Arc::clone(&state))
+            .merge(xray_router(Arc::clone(&state), XRayPort::Api))
+            .merge(crate::honeycomb::honeycomb_router(Arc::clone(&state))),
         api_stopped,
     ));
 

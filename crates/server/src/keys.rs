@@ -281,7 +281,41 @@ impl KeyRing {
     }
 }
 
+/// Who a key is, for `GET /1/auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyIdentity {
+    /// The key's public id (its first characters), none while no keys exist.
+    pub id: Option<String>,
+    /// The environment it acts in.
+    pub environment: String,
+    /// What it may do; none while no keys exist (then anyone may do anything).
+    pub kind: Option<KeyKind>,
+}
+
 impl KeyRing {
+    /// The identity of the key a request carries; refused as [`KeyRing::authorize`] refuses.
+    pub fn describe(&self, key: Option<&str>) -> Result<KeyIdentity, AuthError> {
+        let environment = self.authorize(key, Access::Ingest)?;
+        let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
+            return Ok(KeyIdentity {
+                id: None,
+                environment,
+                kind: None,
+            });
+        };
+        let loaded = self.loaded.lock();
+        let kind = loaded.by_hash.get(&hash(key)).map(|(_, kind)| *kind);
+        // Ids are the key's prefix and eight characters (see `create_key`).
+        let id = key
+            .find('_')
+            .map(|p| key[..(p + 9).min(key.len())].to_owned());
+        Ok(KeyIdentity {
+            id,
+            environment,
+            kind,
+        })
+    }
+
     /// Whether any key exists (then every request must authenticate).
     pub fn has_keys(&self) -> bool {
         self.refresh_if_changed();

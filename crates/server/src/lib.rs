@@ -17,6 +17,7 @@ mod app;
 pub mod config;
 mod data_dir;
 mod grpc;
+mod honeycomb;
 mod http;
 #[cfg(test)]
 mod isolation_tests;

@@ -37,6 +37,8 @@ pub(crate) struct AppState {
     pub xray: XRayService,
     /// The limits every read runs under.
     pub reads: crate::reads::ReadGate,
+    /// Honeycomb's saved queries and their results.
+    pub honeycomb: crate::honeycomb::QueryStore,
 }
 
 pub(crate) use combray_model::now_unix_nano;
@@ -59,6 +61,7 @@ impl AppState {
             sql: SqlEngine::new(config.query.sql)?,
             xray: XRayService::new(config, store)?,
             reads: crate::reads::ReadGate::new(config.query.reads)?,
+            honeycomb: crate::honeycomb::QueryStore::default(),
         })
     }
 

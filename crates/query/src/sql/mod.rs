@@ -89,6 +89,26 @@ pub struct SqlResult {
     pub elapsed_ms: f64,
 }
 
+/// Runs `sql` in `context` (a session from [`SqlEngine::with_session`]) and answers its rows as
+/// JSON values, as the SQL API would: ids as hex, timestamps as RFC 3339, numbers as numbers.
+/// For the APIs built on SQL (Honeycomb's queries), which shape the rows themselves.
+pub async fn json_rows(
+    context: &SessionContext,
+    sql: &str,
+) -> Result<Vec<Vec<serde_json::Value>>, QueryError> {
+    let frame = context
+        .sql_with_options(sql, read_only())
+        .await
+        .map_err(engine_error)?;
+    let mut stream = frame.execute_stream().await.map_err(engine_error)?;
+    let mut rows = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(engine_error)?;
+        json::append_rows(&batch, &mut rows, usize::MAX).map_err(engine_error)?;
+    }
+    Ok(rows)
+}
+
 /// Runs SQL queries; one per server, shared by every request.
 pub struct SqlEngine {
     runtime: Arc<RuntimeEnv>,

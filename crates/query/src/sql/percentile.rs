@@ -1,5 +1,6 @@
-//! Honeycomb's percentile aggregates for SQL: `p50(x)`, `p75`, `p90`, `p95`, `p99`, `p999`, and
-//! `percentile(x, fraction)`, computed over a [`LogSketch`] per group.
+//! Honeycomb's percentile aggregates for SQL: `p50(x)`, `p75`, `p90`, `p95`, `p99`, `p999`,
+//! `percentile(x, fraction)`, and `weighted_percentile(x, weight, fraction)` (each value counted
+//! `weight` times, for sampled spans), computed over a [`LogSketch`] per group.
 //!
 //! DataFusion's `approx_percentile_cont` builds a t-digest, which sorts as it goes; on 10 M spans
 //! that is most of a second on two cores. Bucketing a value here is a shift and an increment, with
@@ -13,7 +14,7 @@ use datafusion::arrow::array::{
     Float64Array, PrimitiveArray,
 };
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type, UInt64Type};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::{format_state_name, AggregateOrderSensitivity};
@@ -40,6 +41,7 @@ pub(crate) fn functions() -> Vec<AggregateUDF> {
         .map(|(name, fraction)| AggregateUDF::from(Percentile::fixed(name, fraction)))
         .collect();
     functions.push(AggregateUDF::from(Percentile::with_argument()));
+    functions.push(AggregateUDF::from(Percentile::weighted()));
     functions
 }
 
@@ -49,6 +51,8 @@ struct Percentile {
     name: &'static str,
     /// The fraction's bits, for the fixed ones (f64 is neither `Eq` nor `Hash`).
     fixed_fraction: Option<u64>,
+    /// Whether the second argument is each value's weight (a non-negative integer).
+    weighted: bool,
     signature: Signature,
 }
 
@@ -57,6 +61,7 @@ impl Percentile {
         Self {
             name,
             fixed_fraction: Some(fraction.to_bits()),
+            weighted: false,
             signature: Signature::numeric(1, Volatility::Immutable),
         }
     }
@@ -65,7 +70,17 @@ impl Percentile {
         Self {
             name: "percentile",
             fixed_fraction: None,
+            weighted: false,
             signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+
+    fn weighted() -> Self {
+        Self {
+            name: "weighted_percentile",
+            fixed_fraction: None,
+            weighted: true,
+            signature: Signature::any(3, Volatility::Immutable),
         }
     }
 
@@ -73,9 +88,10 @@ impl Percentile {
         if let Some(bits) = self.fixed_fraction {
             return Ok(f64::from_bits(bits));
         }
+        let position = if self.weighted { 2 } else { 1 };
         let literal = args
             .exprs
-            .get(1)
+            .get(position)
             .and_then(|e| (**e).downcast_ref::<Literal>());
         let fraction = literal
             .map(|l| l.value().cast_to(&DataType::Float64))
@@ -83,7 +99,8 @@ impl Percentile {
         match fraction {
             Some(ScalarValue::Float64(Some(f))) if (0.0..=1.0).contains(&f) => Ok(f),
             _ => plan_err!(
-                "percentile(value, fraction) needs a constant fraction from 0 to 1, such as 0.99"
+                "{} needs a constant fraction from 0 to 1, such as 0.99, as its last argument",
+                self.name
             ),
         }
     }
@@ -108,6 +125,7 @@ impl AggregateUDFImpl for Percentile {
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(SketchAccumulator {
             fraction: self.fraction(&args)?,
+            weighted: self.weighted,
             sketch: LogSketch::default(),
         }))
     }
@@ -127,6 +145,7 @@ impl AggregateUDFImpl for Percentile {
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(SketchGroups {
             fraction: self.fraction(&args)?,
+            weighted: self.weighted,
             sketches: Vec::new(),
         }))
     }
@@ -192,6 +211,27 @@ fn for_each_value(
     Ok(())
 }
 
+/// Calls `add(row, value, weight)` for every value [`for_each_value`] passes on, with the row's
+/// weight from `inputs[1]` when `weighted` (rows whose weight is null or negative are skipped),
+/// else 1.
+fn for_each_weighted(
+    inputs: &[ArrayRef],
+    weighted: bool,
+    opt_filter: Option<&BooleanArray>,
+    mut add: impl FnMut(usize, f64, u64),
+) -> Result<()> {
+    if !weighted {
+        return for_each_value(&inputs[0], opt_filter, |row, value| add(row, value, 1));
+    }
+    let weights = cast(&inputs[1], &DataType::UInt64)?;
+    let weights = weights.as_primitive::<UInt64Type>();
+    for_each_value(&inputs[0], opt_filter, |row, value| {
+        if weights.is_valid(row) {
+            add(row, value, weights.value(row));
+        }
+    })
+}
+
 fn decode(bytes: &[u8]) -> Result<LogSketch> {
     match LogSketch::decode(bytes) {
         Some(sketch) => Ok(sketch),
@@ -203,12 +243,16 @@ fn decode(bytes: &[u8]) -> Result<LogSketch> {
 #[derive(Debug)]
 struct SketchAccumulator {
     fraction: f64,
+    weighted: bool,
     sketch: LogSketch,
 }
 
 impl Accumulator for SketchAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        for_each_value(&values[0], None, |_, value| self.sketch.add(value))
+        let sketch = &mut self.sketch;
+        for_each_weighted(values, self.weighted, None, |_, value, weight| {
+            sketch.add_weighted(value, weight)
+        })
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -234,6 +278,7 @@ impl Accumulator for SketchAccumulator {
 /// Many groups at once: the path grouped queries take.
 struct SketchGroups {
     fraction: f64,
+    weighted: bool,
     sketches: Vec<LogSketch>,
 }
 
@@ -256,8 +301,8 @@ impl GroupsAccumulator for SketchGroups {
     ) -> Result<()> {
         self.grow(total_num_groups);
         let sketches = &mut self.sketches;
-        for_each_value(&values[0], opt_filter, |row, value| {
-            sketches[group_indices[row]].add(value)
+        for_each_weighted(values, self.weighted, opt_filter, |row, value, weight| {
+            sketches[group_indices[row]].add_weighted(value, weight)
         })
     }
 
@@ -300,9 +345,9 @@ impl GroupsAccumulator for SketchGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let mut states: Vec<Option<Vec<u8>>> = vec![None; values[0].len()];
-        for_each_value(&values[0], opt_filter, |row, value| {
+        for_each_weighted(values, self.weighted, opt_filter, |row, value, weight| {
             let mut sketch = LogSketch::default();
-            sketch.add(value);
+            sketch.add_weighted(value, weight);
             states[row] = Some(sketch.encode());
         })?;
         Ok(vec![Arc::new(BinaryArray::from_iter(states))])
@@ -327,6 +372,7 @@ mod tests {
     fn groups() -> SketchGroups {
         SketchGroups {
             fraction: 0.5,
+            weighted: false,
             sketches: Vec::new(),
         }
     }
@@ -362,5 +408,34 @@ mod tests {
         );
         let medians: Vec<Option<f64>> = got.as_primitive::<Float64Type>().iter().collect();
         assert_eq!(medians, vec![Some(5.0), Some(1_000.0)]);
+    }
+
+    /// A value of weight 9 stands for nine values: the weighted median of 1 (once) and 10
+    /// (nine times) is 10, where the plain median of the two rows is 1; a null weight drops
+    /// its row.
+    #[test]
+    fn weights_count_each_value_that_many_times() {
+        let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 10, 500]));
+        let weights: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(9), None]));
+        let mut weighted = SketchGroups {
+            fraction: 0.5,
+            weighted: true,
+            sketches: Vec::new(),
+        };
+        weighted
+            .update_batch(&[Arc::clone(&values), weights], &[0, 0, 0], None, 1)
+            .unwrap();
+        let mut plain = groups();
+        plain
+            .update_batch(&[values.slice(0, 2)], &[0, 0], None, 1)
+            .unwrap();
+        let median = |mut g: SketchGroups| {
+            g.evaluate(EmitTo::All)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(0)
+        };
+        assert_eq!(median(weighted), 10.0);
+        assert_eq!(median(plain), 1.0);
     }
 }

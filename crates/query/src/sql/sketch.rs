@@ -116,20 +116,27 @@ fn representative(key: u32) -> f64 {
 
 impl LogSketch {
     /// Counts one value; NaN is not a number to rank and is skipped.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn add(&mut self, value: f64) {
-        if value.is_nan() {
+        self.add_weighted(value, 1);
+    }
+
+    /// Counts one value as `weight` values (a sampled span stands for its sample rate's worth
+    /// of spans); NaN, and a weight of 0, are skipped.
+    #[inline]
+    pub(crate) fn add_weighted(&mut self, value: f64, weight: u64) {
+        if value.is_nan() || weight == 0 {
             return;
         }
-        self.count += 1;
+        self.count += weight;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
         if value > 0.0 {
-            self.positive.add(key_of(value), 1);
+            self.positive.add(key_of(value), weight);
         } else if value < 0.0 {
-            self.negative.add(key_of(-value), 1);
+            self.negative.add(key_of(-value), weight);
         } else {
-            self.zeros += 1;
+            self.zeros += weight;
         }
     }
 

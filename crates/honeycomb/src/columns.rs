@@ -1,0 +1,244 @@
+//! Honeycomb's column names over Combray's `spans` table.
+//!
+//! Honeycomb's translator turns a span into an event whose columns are its own fields under
+//! fixed names (`trace.trace_id`, `duration_ms`, `service.name`, …) and every attribute under its
+//! key, the span's over its resource's. [`Catalog`] resolves such a name into a SQL expression
+//! over the table's columns (`attr.KEY`, `resource.KEY` and the span columns). A name nothing
+//! resolves is a column no event has: null everywhere, as in Honeycomb.
+
+use std::collections::BTreeMap;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+
+/// What a column's values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text.
+    String,
+    /// Whole numbers.
+    Integer,
+    /// Other numbers.
+    Float,
+    /// true or false.
+    Boolean,
+}
+
+impl Kind {
+    /// As Honeycomb's columns API names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Integer => "integer",
+            Self::Float => "float",
+            Self::Boolean => "boolean",
+        }
+    }
+
+    /// Whether values are numbers.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Self::Integer | Self::Float)
+    }
+
+    fn of(data_type: &DataType) -> Self {
+        match data_type {
+            DataType::Boolean => Self::Boolean,
+            t if t.is_integer() => Self::Integer,
+            t if t.is_floating() => Self::Float,
+            _ => Self::String,
+        }
+    }
+}
+
+/// A resolved column: SQL that computes it for each span, and its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// A SQL expression over the `spans` table.
+    pub sql: String,
+    /// What its values are.
+    pub kind: Kind,
+}
+
+/// A SQL identifier, quoted.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A SQL string literal.
+pub fn string_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// The span's own fields, by Honeycomb's names.
+fn span_field(name: &str) -> Option<Column> {
+    let (sql, kind) = match name {
+        "trace.trace_id" => ("encode(\"trace_id\", 'hex')", Kind::String),
+        "trace.span_id" => ("encode(\"span_id\", 'hex')", Kind::String),
+        "trace.parent_id" => ("encode(\"parent_span_id\", 'hex')", Kind::String),
+        "name" => ("CAST(\"name\" AS VARCHAR)", Kind::String),
+        "service.name" => ("CAST(\"service\" AS VARCHAR)", Kind::String),
+        "span.kind" => (
+            "CASE \"kind\" WHEN 1 THEN 'internal' WHEN 2 THEN 'server' WHEN 3 THEN 'client' \
+             WHEN 4 THEN 'producer' WHEN 5 THEN 'consumer' ELSE 'unspecified' END",
+            Kind::String,
+        ),
+        "duration_ms" => ("CAST(\"duration_nano\" AS DOUBLE) / 1e6", Kind::Float),
+        "status_code" => ("CAST(\"status_code\" AS BIGINT)", Kind::Integer),
+        "error" => ("CASE WHEN \"status_code\" = 2 THEN true END", Kind::Boolean),
+        "status_message" => ("\"status_message\"", Kind::String),
+        "trace.trace_state" => ("\"trace_state\"", Kind::String),
+        "meta.signal_type" => ("'trace'", Kind::String),
+        "meta.annotation_type" => ("CAST(NULL AS VARCHAR)", Kind::String),
+        "span.num_dropped_attributes" => (
+            "CAST(\"dropped_attributes_count\" AS BIGINT)",
+            Kind::Integer,
+        ),
+        "span.num_dropped_events" => ("CAST(\"dropped_events_count\" AS BIGINT)", Kind::Integer),
+        "span.num_dropped_links" => ("CAST(\"dropped_links_count\" AS BIGINT)", Kind::Integer),
+        _ => return None,
+    };
+    Some(Column {
+        sql: sql.to_owned(),
+        kind,
+    })
+}
+
+/// The span fields every event has, for listing columns.
+pub const SPAN_FIELDS: [&str; 16] = [
+    "trace.trace_id",
+    "trace.span_id",
+    "trace.parent_id",
+    "name",
+    "service.name",
+    "span.kind",
+    "duration_ms",
+    "status_code",
+    "error",
+    "status_message",
+    "trace.trace_state",
+    "meta.signal_type",
+    "meta.annotation_type",
+    "span.num_dropped_attributes",
+    "span.num_dropped_events",
+    "span.num_dropped_links",
+];
+
+/// The columns of one environment's spans, as Honeycomb names them.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// Span attribute keys and their types.
+    span: BTreeMap<String, DataType>,
+    /// Resource attribute keys and their types.
+    resource: BTreeMap<String, DataType>,
+}
+
+impl Catalog {
+    /// The catalog of a `spans` table with this schema.
+    pub fn of(schema: &Schema) -> Self {
+        let mut catalog = Self::default();
+        for field in schema.fields() {
+            let name = field.name();
+            if let Some(key) = name.strip_prefix("attr.") {
+                catalog
+                    .span
+                    .insert(key.to_owned(), field.data_type().clone());
+            } else if let Some(key) = name.strip_prefix("resource.") {
+                catalog
+                    .resource
+                    .insert(key.to_owned(), field.data_type().clone());
+            }
+        }
+        catalog
+    }
+
+    /// The column Honeycomb calls `name`: a span field, else the span attribute of that key
+    /// over the resource attribute, else null.
+    pub fn resolve(&self, name: &str) -> Column {
+        if let Some(field) = span_field(name) {
+            return field;
+        }
+        let span = self.span.get(name);
+        let resource = self.resource.get(name);
+        let span_sql = quote(&format!("attr.{name}"));
+        let resource_sql = quote(&format!("resource.{name}"));
+        match (span, resource) {
+            (Some(t), None) => Column {
+                sql: span_sql,
+                kind: Kind::of(t),
+            },
+            (None, Some(t)) => Column {
+                sql: resource_sql,
+                kind: Kind::of(t),
+            },
+            (Some(a), Some(b)) if Kind::of(a) == Kind::of(b) => Column {
+                sql: format!("COALESCE({span_sql}, {resource_sql})"),
+                kind: Kind::of(a),
+            },
+            (Some(a), Some(b)) if Kind::of(a).is_numeric() && Kind::of(b).is_numeric() => Column {
+                sql: format!(
+                    "COALESCE(CAST({span_sql} AS DOUBLE), CAST({resource_sql} AS DOUBLE))"
+                ),
+                kind: Kind::Float,
+            },
+            (Some(_), Some(_)) => Column {
+                sql: format!(
+                    "COALESCE(CAST({span_sql} AS VARCHAR), CAST({resource_sql} AS VARCHAR))"
+                ),
+                kind: Kind::String,
+            },
+            (None, None) => Column {
+                sql: "CAST(NULL AS VARCHAR)".into(),
+                kind: Kind::String,
+            },
+        }
+    }
+
+    /// Whether any event can have `name`.
+    pub fn knows(&self, name: &str) -> bool {
+        span_field(name).is_some()
+            || self.span.contains_key(name)
+            || self.resource.contains_key(name)
+    }
+
+    /// Every column and its kind: the span fields, then the attribute keys.
+    pub fn columns(&self) -> Vec<(String, Kind)> {
+        let mut columns: Vec<(String, Kind)> = SPAN_FIELDS
+            .iter()
+            .map(|name| ((*name).to_owned(), self.resolve(name).kind))
+            .collect();
+        let keys: std::collections::BTreeSet<&String> =
+            self.span.keys().chain(self.resource.keys()).collect();
+        for key in keys {
+            if span_field(key).is_none() {
+                columns.push((key.clone(), self.resolve(key).kind));
+            }
+        }
+        columns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::Field;
+
+    use super::*;
+
+    #[test]
+    fn span_attributes_win_over_resource_ones_and_unknown_names_are_null() {
+        let schema = Schema::new(vec![
+            Field::new("attr.http.route", DataType::Utf8, true),
+            Field::new("attr.shared", DataType::Int64, true),
+            Field::new("resource.shared", DataType::Float64, true),
+            Field::new("resource.host.name", DataType::Utf8, true),
+        ]);
+        let catalog = Catalog::of(&schema);
+        assert_eq!(catalog.resolve("http.route").sql, "\"attr.http.route\"");
+        assert_eq!(catalog.resolve("host.name").sql, "\"resource.host.name\"");
+        let shared = catalog.resolve("shared");
+        assert_eq!(shared.kind, Kind::Float);
+        assert!(shared.sql.starts_with("COALESCE(CAST(\"attr.shared\""));
+        assert_eq!(catalog.resolve("duration_ms").kind, Kind::Float);
+        assert_eq!(catalog.resolve("nope").sql, "CAST(NULL AS VARCHAR)");
+        assert!(!catalog.knows("nope"));
+        assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
+}

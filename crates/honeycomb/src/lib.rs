@@ -1,0 +1,21 @@
+//! Honeycomb's query model over every span Combray keeps.
+//!
+//! - [`spec`]: the Query Specification as Honeycomb's API takes it, and its rules.
+//! - [`window`]: the time a query covers and its time-series buckets.
+//! - [`columns`]: Honeycomb's column names over the `spans` table.
+//! - [`run`]: a query planned as SQL ([`plan`]), run by the query engine and shaped as
+//!   Honeycomb's result `data`.
+//!
+//! Aggregates are weighted by sample rate as Honeycomb's are (COUNT is the sum of the rates;
+//! SUM, AVG and the percentiles count each event rate times; COUNT_DISTINCT, MIN and MAX are
+//! not weighted), unless the query sets `usage_mode`.
+
+pub mod columns;
+mod error;
+pub mod ops;
+mod plan;
+pub mod run;
+pub mod spec;
+pub mod window;
+
+pub use error::{HoneycombError, HoneycombResult};

@@ -1,0 +1,442 @@
+//! A validated query as SQL over the `spans` table.
+//!
+//! Every query reads one relation, the query's events: the spans of the window (and of the
+//! dataset's services), with each column the query names computed once under an alias (`c0`,
+//! `c1`, …), the event's weight (its sample rate, or 1 in usage mode) as `__w` and its start in
+//! nanoseconds as `__ns`. The result, time-series, total and heatmap queries aggregate that
+//! relation; their output columns are `g0…` for breakdowns and `a0…` for calculations.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::columns::{quote, string_literal, Catalog, Column, Kind};
+use crate::ops::{CalcOp, FilterOp};
+use crate::spec::{OrderTerm, ValidCalculation, ValidFilter, Validated};
+use crate::window::Window;
+
+/// Buckets of a HEATMAP's value axis.
+pub(crate) const HEATMAP_BUCKETS: usize = 50;
+
+/// The events relation and the aliases of the columns it computes.
+pub(crate) struct Events {
+    /// `SELECT … FROM spans WHERE …`.
+    pub(crate) sql: String,
+    aliases: BTreeMap<String, (String, Kind)>,
+}
+
+impl Events {
+    /// The events of `window` (of `services` only, when given) with every column `query`
+    /// names.
+    pub(crate) fn new(
+        query: &Validated,
+        window: &Window,
+        catalog: &Catalog,
+        services: Option<&[String]>,
+    ) -> Self {
+        let mut names: Vec<&str> = Vec::new();
+        let filters = query
+            .filters
+            .iter()
+            .chain(query.calculations.iter().flat_map(|c| &c.filters))
+            .map(|f| f.column.as_str());
+        let columns = query
+            .calculations
+            .iter()
+            .filter_map(|c| c.column.as_deref());
+        for name in filters
+            .chain(query.breakdowns.iter().map(String::as_str))
+            .chain(columns)
+        {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let mut aliases = BTreeMap::new();
+        let weight = if query.usage_mode {
+            "CAST(1 AS BIGINT)"
+        } else {
+            "CAST(\"sample_rate\" AS BIGINT)"
+        };
+        let mut select = vec![
+            format!("{weight} AS \"__w\""),
+            "CAST(\"start_time\" AS BIGINT) AS \"__ns\"".to_owned(),
+        ];
+        for (i, name) in names.iter().enumerate() {
+            let Column { sql, kind } = catalog.resolve(name);
+            let alias = format!("c{i}");
+            select.push(format!("{sql} AS {}", quote(&alias)));
+            aliases.insert((*name).to_owned(), (quote(&alias), kind));
+        }
+        let mut conditions = vec![
+            format!(
+                "\"start_time\" >= to_timestamp_nanos({})",
+                window.start.saturating_mul(1_000_000_000)
+            ),
+            format!(
+                "\"start_time\" < to_timestamp_nanos({})",
+                window.end.saturating_mul(1_000_000_000)
+            ),
+        ];
+        if let Some(services) = services {
+            let list: Vec<String> = services.iter().map(|s| string_literal(s)).collect();
+            conditions.push(if list.is_empty() {
+                "false".into()
+            } else {
+                format!("\"service\" IN ({})", list.join(", "))
+            });
+        }
+        Self {
+            sql: format!(
+                "SELECT {} FROM spans WHERE {}",
+                select.join(", "),
+                conditions.join(" AND ")
+            ),
+            aliases,
+        }
+    }
+
+    fn column(&self, name: &str) -> &(String, Kind) {
+        &self.aliases[name]
+    }
+
+    /// A column as a number (null where its value is not one).
+    fn number(&self, name: &str) -> String {
+        let (alias, kind) = self.column(name);
+        if kind.is_numeric() {
+            format!("CAST({alias} AS DOUBLE)")
+        } else {
+            format!("TRY_CAST({alias} AS DOUBLE)")
+        }
+    }
+
+    /// The SQL condition of `filters`, all (or `any`) of them; `true` when there are none.
+    pub(crate) fn condition(&self, filters: &[ValidFilter], any: bool) -> String {
+        if filters.is_empty() {
+            return "true".into();
+        }
+        let terms: Vec<String> = filters.iter().map(|f| self.filter(f)).collect();
+        format!("({})", terms.join(if any { " OR " } else { " AND " }))
+    }
+
+    fn filter(&self, filter: &ValidFilter) -> String {
+        let (alias, kind) = self.column(&filter.column);
+        let text = format!("CAST({alias} AS VARCHAR)");
+        let first = filter.values.first();
+        let string_of =
+            |value: Option<&Value>| string_literal(&value.map(plain_text).unwrap_or_default());
+        match filter.op {
+            FilterOp::Exists => format!("({alias} IS NOT NULL)"),
+            FilterOp::NotExists => format!("({alias} IS NULL)"),
+            FilterOp::Eq | FilterOp::Ne => {
+                let sql_op = if filter.op == FilterOp::Eq { "=" } else { "<>" };
+                let (left, right) = comparable(alias, *kind, first.unwrap_or(&Value::Null));
+                format!("({left} {sql_op} {right})")
+            }
+            FilterOp::Gt | FilterOp::Ge | FilterOp::Lt | FilterOp::Le => {
+                let sql_op = match filter.op {
+                    FilterOp::Gt => ">",
+                    FilterOp::Ge => ">=",
+                    FilterOp::Lt => "<",
+                    _ => "<=",
+                };
+                match first.and_then(number_of) {
+                    Some(n) => format!(
+                        "({} {sql_op} {})",
+                        self.number(&filter.column),
+                        float_literal(n)
+                    ),
+                    None => format!("({text} {sql_op} {})", string_of(first)),
+                }
+            }
+            FilterOp::StartsWith => format!("starts_with({text}, {})", string_of(first)),
+            FilterOp::NotStartsWith => format!("(NOT starts_with({text}, {}))", string_of(first)),
+            FilterOp::EndsWith => format!("ends_with({text}, {})", string_of(first)),
+            FilterOp::NotEndsWith => format!("(NOT ends_with({text}, {}))", string_of(first)),
+            FilterOp::Contains => format!("(strpos({text}, {}) > 0)", string_of(first)),
+            FilterOp::NotContains => format!("(strpos({text}, {}) = 0)", string_of(first)),
+            FilterOp::In | FilterOp::NotIn => {
+                let terms: Vec<String> = filter
+                    .values
+                    .iter()
+                    .map(|value| {
+                        let (left, right) = comparable(alias, *kind, value);
+                        format!("{left} = {right}")
+                    })
+                    .collect();
+                let any = format!("({})", terms.join(" OR "));
+                if filter.op == FilterOp::In {
+                    any
+                } else {
+                    format!("(NOT {any})")
+                }
+            }
+        }
+    }
+
+    /// A calculation's aggregate over the events (HEATMAP and the time-based ones excepted).
+    pub(crate) fn aggregate(&self, calc: &ValidCalculation) -> String {
+        let column = calc.column.as_deref().unwrap_or_default();
+        let filter = if calc.filters.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " FILTER (WHERE {})",
+                self.condition(&calc.filters, calc.any)
+            )
+        };
+        match calc.op {
+            CalcOp::Count => format!("SUM(\"__w\"){filter}"),
+            CalcOp::CountDistinct => {
+                format!("COUNT(DISTINCT {}){filter}", self.column(column).0)
+            }
+            CalcOp::Sum => format!("SUM({} * \"__w\"){filter}", self.number(column)),
+            CalcOp::Avg => {
+                let number = self.number(column);
+                format!(
+                    "SUM({number} * \"__w\"){filter} / SUM(CASE WHEN {number} IS NOT NULL THEN \"__w\" END){filter}"
+                )
+            }
+            CalcOp::Min => format!("MIN({}){filter}", self.number(column)),
+            CalcOp::Max => format!("MAX({}){filter}", self.number(column)),
+            CalcOp::Percentile(_, fraction) => format!(
+                "weighted_percentile({}, \"__w\", {}){filter}",
+                self.number(column),
+                float_literal(fraction)
+            ),
+            // Planned by their own queries; a placeholder keeps the aliases in step.
+            CalcOp::Heatmap
+            | CalcOp::Concurrency
+            | CalcOp::RateAvg
+            | CalcOp::RateSum
+            | CalcOp::RateMax => "CAST(NULL AS DOUBLE)".into(),
+        }
+    }
+
+    /// The breakdown columns' aliases.
+    fn groups(&self, query: &Validated) -> Vec<String> {
+        query
+            .breakdowns
+            .iter()
+            .map(|b| self.column(b).0.clone())
+            .collect()
+    }
+
+    /// One row per group: `g0…`, then `a0…`; havings applied, ranked, at most `limit` rows.
+    pub(crate) fn results(&self, query: &Validated, limit: usize) -> String {
+        let groups = self.groups(query);
+        let mut select: Vec<String> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!("{g} AS \"g{i}\""))
+            .collect();
+        select.extend(
+            query
+                .calculations
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c))),
+        );
+        let group_by = if groups.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", groups.join(", "))
+        };
+        let havings: Vec<String> = query
+            .havings
+            .iter()
+            .map(|h| {
+                format!(
+                    "\"a{}\" {} {}",
+                    h.calculation,
+                    h.op.sql(),
+                    float_literal(h.value)
+                )
+            })
+            .collect();
+        let having = if havings.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", havings.join(" AND "))
+        };
+        format!(
+            "SELECT * FROM (SELECT {} FROM ({}) AS e WHERE {}{group_by}) AS r{having} ORDER BY {} LIMIT {limit}",
+            select.join(", "),
+            self.sql,
+            self.condition(&query.filters, query.any),
+            order_by(query).join(", ")
+        )
+    }
+
+    /// The aggregates over every event of the query, no groups: `a0…`.
+    pub(crate) fn total(&self, query: &Validated) -> String {
+        let select: Vec<String> = query
+            .calculations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c)))
+            .collect();
+        format!(
+            "SELECT {} FROM ({}) AS e WHERE {}",
+            select.join(", "),
+            self.sql,
+            self.condition(&query.filters, query.any)
+        )
+    }
+
+    /// One row per time bucket and group: `__b` (the bucket's start in seconds), `g0…`, `a0…`.
+    pub(crate) fn series(&self, query: &Validated, window: &Window) -> String {
+        let groups = self.groups(query);
+        let bucket = bucket_sql(window);
+        let mut select = vec![format!("{bucket} AS \"__b\"")];
+        select.extend(
+            groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| format!("{g} AS \"g{i}\"")),
+        );
+        select.extend(
+            query
+                .calculations
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c))),
+        );
+        let mut group_by = vec![bucket];
+        group_by.extend(groups);
+        format!(
+            "SELECT {} FROM ({}) AS e WHERE {} GROUP BY {}",
+            select.join(", "),
+            self.sql,
+            self.condition(&query.filters, query.any),
+            group_by.join(", ")
+        )
+    }
+
+    /// The smallest and largest value a HEATMAP calculation sees.
+    pub(crate) fn heatmap_range(&self, query: &Validated, calc: &ValidCalculation) -> String {
+        let number = self.number(calc.column.as_deref().unwrap_or_default());
+        format!(
+            "SELECT MIN({number}), MAX({number}) FROM ({}) AS e WHERE {} AND {}",
+            self.sql,
+            self.condition(&query.filters, query.any),
+            self.condition(&calc.filters, calc.any)
+        )
+    }
+
+    /// Weighted counts per HEATMAP bucket: `[__b,] g0…, __h, n`. `min` and `step` place the
+    /// buckets; `by_time` adds the time bucket.
+    pub(crate) fn heatmap_counts(
+        &self,
+        query: &Validated,
+        calc: &ValidCalculation,
+        min: f64,
+        step: f64,
+        time: Option<&Window>,
+    ) -> String {
+        let number = self.number(calc.column.as_deref().unwrap_or_default());
+        let groups = self.groups(query);
+        let cell = format!(
+            "LEAST(CAST(floor(({number} - {}) / {}) AS BIGINT), {})",
+            float_literal(min),
+            float_literal(step),
+            HEATMAP_BUCKETS - 1
+        );
+        let mut keys: Vec<String> = time.map(bucket_sql).into_iter().collect();
+        keys.extend(groups);
+        keys.push(cell);
+        format!(
+            "SELECT {}, SUM(\"__w\") FROM ({}) AS e WHERE {} AND {} AND {number} IS NOT NULL GROUP BY {}",
+            keys.join(", "),
+            self.sql,
+            self.condition(&query.filters, query.any),
+            self.condition(&calc.filters, calc.any),
+            keys.join(", ")
+        )
+    }
+}
+
+/// The start (Unix seconds) of the time bucket an event falls in.
+fn bucket_sql(window: &Window) -> String {
+    let g = window.granularity.saturating_mul(1_000_000_000);
+    format!("(\"__ns\" / {g}) * {}", window.granularity)
+}
+
+/// How results are ranked: the query's orders, else its first orderable calculation
+/// descending; then every breakdown ascending, so equal groups always come in one order.
+fn order_by(query: &Validated) -> Vec<String> {
+    let mut terms: Vec<String> = query
+        .orders
+        .iter()
+        .map(|term| match term {
+            OrderTerm::Breakdown(i, desc) => format!("\"g{i}\" {}", direction(*desc)),
+            OrderTerm::Calculation(i, desc) => format!("\"a{i}\" {}", direction(*desc)),
+        })
+        .collect();
+    if terms.is_empty() {
+        if let Some(i) = query
+            .calculations
+            .iter()
+            .position(|c| c.op != CalcOp::Heatmap)
+        {
+            terms.push(format!("\"a{i}\" DESC NULLS LAST"));
+        }
+    }
+    terms.extend((0..query.breakdowns.len()).map(|i| format!("\"g{i}\" ASC NULLS LAST")));
+    if terms.is_empty() {
+        terms.push("1".into());
+    }
+    terms
+}
+
+fn direction(descending: bool) -> &'static str {
+    if descending {
+        "DESC NULLS LAST"
+    } else {
+        "ASC NULLS LAST"
+    }
+}
+
+/// A filter value as text: strings as they are, numbers and booleans as JSON writes them.
+fn plain_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn number_of(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn float_literal(value: f64) -> String {
+    if value.is_finite() {
+        format!("CAST({value:?} AS DOUBLE)")
+    } else {
+        "CAST(NULL AS DOUBLE)".into()
+    }
+}
+
+/// Both sides of an equality between a column of `kind` and a filter value, in one type: a
+/// number against a numeric column, a boolean against a boolean one, otherwise both as text
+/// (so `200` finds the string "200", and "200" the number 200).
+fn comparable(alias: &str, kind: Kind, value: &Value) -> (String, String) {
+    match (kind, value) {
+        (Kind::Integer | Kind::Float, _) if number_of(value).is_some() => (
+            format!("CAST({alias} AS DOUBLE)"),
+            float_literal(number_of(value).unwrap_or_default()),
+        ),
+        (Kind::Boolean, Value::Bool(b)) => (alias.to_owned(), b.to_string()),
+        (Kind::Boolean, Value::String(s)) if s == "true" || s == "false" => {
+            (alias.to_owned(), s.clone())
+        }
+        _ => (
+            format!("CAST({alias} AS VARCHAR)"),
+            string_literal(&plain_text(value)),
+        ),
+    }
+}

@@ -1,0 +1,304 @@
+//! Running a validated query and shaping its answer as Honeycomb's `data` object.
+
+use std::collections::HashMap;
+
+use combray_query::sql::{json_rows, SqlEngine, TABLE};
+use combray_storage::scan::Columns;
+use combray_storage::SpanStore;
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::columns::Catalog;
+use crate::error::HoneycombResult;
+use crate::ops::CalcOp;
+use crate::plan::{Events, HEATMAP_BUCKETS};
+use crate::spec::Validated;
+use crate::window::Window;
+
+/// What a result includes besides its groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Include {
+    /// The time series.
+    pub series: bool,
+    /// The aggregates over every event (`total_by_aggregate`).
+    pub total: bool,
+    /// Most groups in `results`.
+    pub limit: usize,
+}
+
+/// One group's values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// Breakdown columns and calculation keys to their values; nulls are left out.
+    pub data: Map<String, Value>,
+}
+
+/// One time bucket of one group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    /// The bucket's start, RFC 3339.
+    pub time: String,
+    /// As in [`Row`].
+    pub data: Map<String, Value>,
+}
+
+/// A finished query's `data`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueryData {
+    /// Every bucket of every group in `results`, bucket by bucket.
+    pub series: Vec<Point>,
+    /// One row per group, ranked, after havings and the limit.
+    pub results: Vec<Row>,
+    /// The calculations over all events, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_by_aggregate: Option<Map<String, Value>>,
+}
+
+/// A grouped row as SQL answered it: the group's values, then the calculations'.
+struct Grouped {
+    key: String,
+    groups: Vec<Value>,
+    values: Vec<Value>,
+}
+
+fn grouped(rows: Vec<Vec<Value>>, skip: usize, breakdowns: usize) -> Vec<Grouped> {
+    rows.into_iter()
+        .map(|row| {
+            let groups: Vec<Value> = row[skip..skip + breakdowns].to_vec();
+            Grouped {
+                key: Value::Array(groups.clone()).to_string(),
+                groups,
+                values: row[skip + breakdowns..].to_vec(),
+            }
+        })
+        .collect()
+}
+
+fn number(value: &Value) -> Option<f64> {
+    value.as_f64()
+}
+
+/// The value of one HEATMAP cell set: counts per bucket and the axis.
+fn heatmap_value(counts: &[f64], min: f64, step: f64) -> Value {
+    serde_json::json!({
+        "counts": counts,
+        "min_value": min,
+        "max_value": min + step * HEATMAP_BUCKETS as f64,
+        "step_size": step,
+    })
+}
+
+/// Computes the HEATMAP cells of calculation `index`, keyed by group (and bucket start when
+/// `time` is given).
+async fn heatmap(
+    context: &SessionContext,
+    events: &Events,
+    query: &Validated,
+    index: usize,
+    time: Option<&Window>,
+) -> HoneycombResult<HashMap<(Option<i64>, String), Value>> {
+    let calc = &query.calculations[index];
+    let range = json_rows(context, &events.heatmap_range(query, calc)).await?;
+    let (Some(min), Some(max)) = (
+        range.first().and_then(|r| number(&r[0])),
+        range.first().and_then(|r| number(&r[1])),
+    ) else {
+        return Ok(HashMap::new());
+    };
+    let step = if max > min {
+        (max - min) / HEATMAP_BUCKETS as f64
+    } else {
+        1.0
+    };
+    let rows = json_rows(
+        context,
+        &events.heatmap_counts(query, calc, min, step, time),
+    )
+    .await?;
+    let skip = usize::from(time.is_some());
+    let mut cells: HashMap<(Option<i64>, String), Vec<f64>> = HashMap::new();
+    for row in rows {
+        let bucket = time.and_then(|_| row[0].as_i64());
+        let groups = &row[skip..skip + query.breakdowns.len()];
+        let cell = row[skip + groups.len()]
+            .as_i64()
+            .unwrap_or(0)
+            .clamp(0, HEATMAP_BUCKETS as i64 - 1);
+        let count = number(&row[skip + groups.len() + 1]).unwrap_or(0.0);
+        let key = (bucket, Value::Array(groups.to_vec()).to_string());
+        cells
+            .entry(key)
+            .or_insert_with(|| vec![0.0; HEATMAP_BUCKETS])[cell as usize] += count;
+    }
+    Ok(cells
+        .into_iter()
+        .map(|(key, counts)| (key, heatmap_value(&counts, min, step)))
+        .collect())
+}
+
+/// The `data` object of a group: breakdowns, then calculations, nulls left out.
+fn data_of(query: &Validated, groups: &[Value], values: &[Value]) -> Map<String, Value> {
+    let mut data = Map::new();
+    for (name, value) in query.breakdowns.iter().zip(groups) {
+        if !value.is_null() {
+            data.insert(name.clone(), value.clone());
+        }
+    }
+    for (calc, value) in query.calculations.iter().zip(values) {
+        if !value.is_null() {
+            data.insert(calc.key.clone(), value.clone());
+        }
+    }
+    data
+}
+
+/// An empty bucket's values: zero for the sums, nothing for the rest.
+fn empty_bucket(query: &Validated) -> Vec<Value> {
+    query
+        .calculations
+        .iter()
+        .map(|c| match c.op {
+            CalcOp::Count | CalcOp::Sum => Value::from(0),
+            _ => Value::Null,
+        })
+        .collect()
+}
+
+fn rfc3339(seconds: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+async fn answer(
+    context: SessionContext,
+    query: Validated,
+    window: Window,
+    services: Option<Vec<String>>,
+    include: Include,
+) -> HoneycombResult<QueryData> {
+    let schema = context
+        .table_provider(TABLE)
+        .await
+        .map_err(combray_query::QueryError::from)?
+        .schema();
+    let catalog = Catalog::of(&schema);
+    let events = Events::new(&query, &window, &catalog, services.as_deref());
+    let breakdowns = query.breakdowns.len();
+    let heatmaps: Vec<usize> = (0..query.calculations.len())
+        .filter(|&i| query.calculations[i].op == CalcOp::Heatmap)
+        .collect();
+
+    let groups = grouped(
+        json_rows(&context, &events.results(&query, include.limit)).await?,
+        0,
+        breakdowns,
+    );
+    let mut results = Vec::with_capacity(groups.len());
+    let mut cells = HashMap::new();
+    for &i in &heatmaps {
+        cells.insert(i, heatmap(&context, &events, &query, i, None).await?);
+    }
+    for group in &groups {
+        let mut values = group.values.clone();
+        for &i in &heatmaps {
+            values[i] = cells[&i]
+                .get(&(None, group.key.clone()))
+                .cloned()
+                .unwrap_or(Value::Null);
+        }
+        results.push(Row {
+            data: data_of(&query, &group.groups, &values),
+        });
+    }
+
+    let series = if include.series {
+        series(&context, &events, &query, &window, &groups, &heatmaps).await?
+    } else {
+        Vec::new()
+    };
+    let total_by_aggregate = if include.total {
+        let rows = json_rows(&context, &events.total(&query)).await?;
+        let values = rows.into_iter().next().unwrap_or_default();
+        let mut data = data_of(&query, &[], &values);
+        for &i in &heatmaps {
+            data.remove(&query.calculations[i].key);
+        }
+        Some(data)
+    } else {
+        None
+    };
+    Ok(QueryData {
+        series,
+        results,
+        total_by_aggregate,
+    })
+}
+
+/// Every bucket of the window for every group of `kept`, in the results' order.
+async fn series(
+    context: &SessionContext,
+    events: &Events,
+    query: &Validated,
+    window: &Window,
+    kept: &[Grouped],
+    heatmaps: &[usize],
+) -> HoneycombResult<Vec<Point>> {
+    let rows = json_rows(context, &events.series(query, window)).await?;
+    let mut table: HashMap<(i64, String), Vec<Value>> = HashMap::new();
+    for row in rows {
+        let bucket = row[0].as_i64().unwrap_or_default();
+        let groups = row[1..1 + query.breakdowns.len()].to_vec();
+        let values = row[1 + groups.len()..].to_vec();
+        table.insert((bucket, Value::Array(groups).to_string()), values);
+    }
+    let mut cells = HashMap::new();
+    for &i in heatmaps {
+        cells.insert(i, heatmap(context, events, query, i, Some(window)).await?);
+    }
+    let empty = empty_bucket(query);
+    let mut points = Vec::new();
+    for bucket in window.buckets() {
+        for group in kept {
+            let mut values = table
+                .get(&(bucket, group.key.clone()))
+                .cloned()
+                .unwrap_or_else(|| empty.clone());
+            for &i in heatmaps {
+                values[i] = cells[&i]
+                    .get(&(Some(bucket), group.key.clone()))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+            }
+            points.push(Point {
+                time: rfc3339(bucket),
+                data: data_of(query, &group.groups, &values),
+            });
+        }
+    }
+    Ok(points)
+}
+
+/// Runs `query` over `window` of the environment's spans (of `services` only, when given).
+pub async fn run(
+    engine: &SqlEngine,
+    store: &dyn SpanStore,
+    environment: &str,
+    query: Validated,
+    window: Window,
+    services: Option<Vec<String>>,
+    include: Include,
+) -> HoneycombResult<QueryData> {
+    let outcome =
+        engine
+            .with_session(
+                store,
+                environment,
+                Columns::Typed,
+                move |context| async move {
+                    Ok(answer(context, query, window, services, include).await)
+                },
+            )
+            .await?;
+    outcome
+}

@@ -1,0 +1,184 @@
+//! `GET /1/auth`, `/1/datasets` and `/1/columns/{dataset}`.
+//!
+//! Honeycomb's datasets are an environment's services: each service that sent spans is a
+//! dataset, its slug the name lower-cased with runs of other characters as `-`, and `__all__`
+//! spans them all.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use combray_honeycomb::columns::Catalog;
+use combray_honeycomb::HoneycombError;
+use combray_query::sql::TABLE;
+use combray_storage::scan::Columns;
+use serde_json::{json, Value};
+
+use super::reply::{environment, Failure};
+use crate::keys::{Access, KeyKind, KEY_HEADER};
+use crate::state::AppState;
+
+/// The dataset every query may name to mean every service.
+pub(super) const ALL: &str = "__all__";
+
+/// A dataset's slug: lower case, every run of characters other than letters and digits a `-`.
+pub(super) fn slug(name: &str) -> String {
+    let mut slug = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            slug.extend(c.to_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug
+}
+
+/// The services a dataset names (none for `__all__`: no restriction). Honeycomb's dataset
+/// names are case-insensitive; a name or slug that matches no service is 404.
+pub(super) fn services_of(
+    state: &AppState,
+    environment: &str,
+    dataset: &str,
+) -> Result<Option<Vec<String>>, Failure> {
+    if dataset == ALL {
+        return Ok(None);
+    }
+    let storage = state.storage()?;
+    let wanted = dataset.to_lowercase();
+    let services: Vec<String> = combray_query::catalog::services(storage.as_ref(), environment)
+        .into_iter()
+        .filter(|s| s.to_lowercase() == wanted || slug(s) == wanted)
+        .collect();
+    if services.is_empty() {
+        return Err(HoneycombError::NotFound("dataset not found".into()).into());
+    }
+    Ok(Some(services))
+}
+
+fn dataset_json(name: &str) -> Value {
+    json!({
+        "name": name,
+        "slug": slug(name),
+        "description": "",
+        "settings": {"delete_protected": false},
+        "expand_json_depth": 0,
+        "regular_columns_count": Value::Null,
+        "last_written_at": Value::Null,
+        "created_at": Value::Null,
+    })
+}
+
+/// `GET /1/datasets`.
+pub(super) async fn list_datasets(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Response {
+    let outcome = (|| {
+        let environment = environment(&state, &headers, Access::Read)?;
+        let storage = state.storage()?;
+        let services = combray_query::catalog::services(storage.as_ref(), &environment);
+        Ok::<_, Failure>(services.iter().map(|s| dataset_json(s)).collect::<Vec<_>>())
+    })();
+    match outcome {
+        Ok(list) => Json(list).into_response(),
+        Err(failure) => failure.response(state.retry_after_seconds),
+    }
+}
+
+/// `GET /1/datasets/{slug}`.
+pub(super) async fn get_dataset(
+    State(state): State<Arc<AppState>>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let outcome = (|| {
+        let environment = environment(&state, &headers, Access::Read)?;
+        let services = services_of(&state, &environment, &dataset)?
+            .ok_or_else(|| HoneycombError::NotFound("dataset not found".into()))?;
+        Ok::<_, Failure>(dataset_json(&services[0]))
+    })();
+    match outcome {
+        Ok(dataset) => Json(dataset).into_response(),
+        Err(failure) => failure.response(state.retry_after_seconds),
+    }
+}
+
+/// `GET /1/columns/{dataset}`: every column events of the environment can have, with its type.
+pub(super) async fn list_columns(
+    State(state): State<Arc<AppState>>,
+    Path(dataset): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let outcome = async {
+        let environment = environment(&state, &headers, Access::Read)?;
+        services_of(&state, &environment, &dataset)?;
+        let storage = state.storage()?;
+        let catalog = state
+            .sql
+            .with_session(
+                storage.as_ref(),
+                &environment,
+                Columns::Typed,
+                |context| async move {
+                    let table = context.table_provider(TABLE).await?;
+                    Ok(Catalog::of(&table.schema()))
+                },
+            )
+            .await?;
+        let columns: Vec<Value> = catalog
+            .columns()
+            .into_iter()
+            .map(|(name, kind)| {
+                json!({
+                    "id": super::store::column_id(&name),
+                    "key_name": name,
+                    "type": kind.name(),
+                    "description": "",
+                    "hidden": false,
+                    "last_written": Value::Null,
+                    "created_at": Value::Null,
+                    "updated_at": Value::Null,
+                })
+            })
+            .collect();
+        Ok::<_, Failure>(columns)
+    }
+    .await;
+    match outcome {
+        Ok(columns) => Json(columns).into_response(),
+        Err(failure) => failure.response(state.retry_after_seconds),
+    }
+}
+
+/// `GET /1/auth`: who the key is. An ingest key may only send events (and create datasets, as
+/// sending to a new service does); a configuration key may do everything this API offers.
+pub(super) async fn auth(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let key = headers.get(KEY_HEADER).and_then(|v| v.to_str().ok());
+    match state.keys.describe(key) {
+        Ok(identity) => {
+            let ingest = identity.kind == Some(KeyKind::Ingest);
+            let access = if ingest {
+                json!({"createDatasets": true})
+            } else {
+                json!({
+                    "events": true, "markers": true, "triggers": false, "boards": false,
+                    "queries": true, "columns": true, "createDatasets": true, "slos": false,
+                    "recipients": false, "privateBoards": false,
+                })
+            };
+            let environment = &identity.environment;
+            Json(json!({
+                "id": identity.id.unwrap_or_default(),
+                "type": if ingest { "ingest" } else { "configuration" },
+                "api_key_access": access,
+                "environment": {"name": environment, "slug": slug(environment)},
+                "team": {"name": "Combray", "slug": "combray"},
+            }))
+            .into_response()
+        }
+        Err(error) => Failure::from(error).response(state.retry_after_seconds),
+    }
+}

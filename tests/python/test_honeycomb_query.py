@@ -1,0 +1,287 @@
+"""Honeycomb's Query Data API over spans sent by the OpenTelemetry Python SDK.
+
+Every expected number is computed by `honeycomb_oracle` from the events this module sent.
+"""
+import random
+import time
+
+import pytest
+import requests
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+import honeycomb_oracle as oracle
+from conftest import Combray
+
+ROUTES = ["/api/activities/home", "/api/messages", "/api/profile/update", "/healthz"]
+SERVICES = ["backend-flask", "frontend-react-js"]
+# One hour, aligned to the hour, ending at least an hour ago: no truncation moves it.
+END = (int(time.time()) // 3600) * 3600 - 3600
+START = END - 3600
+
+
+def make_events(seed=7, count=800):
+    rng = random.Random(seed)
+    events = []
+    for i in range(count):
+        route = rng.choice(ROUTES)
+        status = rng.choices([200, 404, 500], weights=[80, 12, 8])[0]
+        base = {"/api/activities/home": 40, "/api/messages": 15, "/api/profile/update": 120, "/healthz": 1}[route]
+        duration_us = int(rng.expovariate(1 / base) * 1000) + 50
+        event = {
+            "service.name": rng.choice(SERVICES),
+            "name": f"GET {route}",
+            "http.route": route,
+            "http.status_code": status,
+            "user.id": f"u{rng.randint(1, 30)}",
+            "duration_ms": duration_us * 1000 / 1e6,
+            "w": rng.choices([1, 5, 10], weights=[75, 20, 5])[0],
+            "t": START + rng.uniform(0, 3599),
+        }
+        if status == 500:
+            event["error"] = True
+        if rng.random() < 0.3:
+            event["feature.flag"] = rng.choice(["dark-mode", "beta-feed"])
+        events.append(event)
+    return events
+
+
+EVENTS = make_events()
+
+
+def send(endpoint, events):
+    """Each service through its own TracerProvider, as separate apps would."""
+    for service in SERVICES:
+        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+        tracer = provider.get_tracer("combray-tests")
+        for event in (e for e in events if e["service.name"] == service):
+            attributes = {k: event[k] for k in ("http.route", "http.status_code", "user.id", "feature.flag") if k in event}
+            attributes["SampleRate"] = event["w"]
+            start_ns = int(event["t"] * 1e9)
+            span = tracer.start_span(event["name"], start_time=start_ns, attributes=attributes)
+            if event.get("error"):
+                span.set_status(Status(StatusCode.ERROR, "boom"))
+            span.end(end_time=start_ns + int(round(event["duration_ms"] * 1e6)))
+        assert provider.force_flush(30_000)
+        provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    combray = Combray(tmp_path_factory.mktemp("honeycomb") / "data").start()
+    send(combray.otlp_http, EVENTS)
+    expected = len(EVENTS)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        answer = requests.post(f"{combray.api}/api/v1/sql", json={"sql": "SELECT count(*) FROM spans"}, timeout=10)
+        if answer.json()["rows"][0][0] >= expected:
+            break
+        time.sleep(0.2)
+    yield combray
+    combray.stop()
+
+
+def post(server, path, body, key=None):
+    headers = {"x-honeycomb-team": key} if key else {}
+    return requests.post(f"{server.api}{path}", json=body, headers=headers, timeout=30)
+
+
+def run(server, spec, dataset="__all__", **options):
+    """Saves the query, creates its result and fetches it, as Honeycomb's docs show."""
+    spec = {"start_time": START, "end_time": END, **spec}
+    saved = post(server, f"/1/queries/{dataset}", spec)
+    assert saved.status_code == 200, saved.text
+    query_id = saved.json()["id"]
+    created = post(server, f"/1/query_results/{dataset}", {"query_id": query_id, **options})
+    assert created.status_code == 201, created.text
+    assert created.json()["query"]["id"] == query_id
+    result = requests.get(f"{server.api}{created.headers['Location']}", timeout=10)
+    assert result.status_code == 200, result.text
+    assert result.json()["complete"] is True
+    return result.json()["data"]
+
+
+def honeycomb_key(op, column):
+    return op if column is None else f"{op}({column})"
+
+
+CALCULATIONS = [("COUNT", None), ("SUM", "duration_ms"), ("AVG", "duration_ms"), ("MIN", "duration_ms"),
+                ("MAX", "duration_ms"), ("COUNT_DISTINCT", "user.id")] + \
+               [(p, "duration_ms") for p in oracle.PERCENTILES]
+
+
+def test_every_calculation_by_route_matches_the_weighted_oracle(server):
+    spec = {"calculations": [{"op": op, **({"column": c} if c else {})} for op, c in CALCULATIONS],
+            "breakdowns": ["http.route"], "filters": [{"column": "service.name", "op": "=", "value": "backend-flask"}]}
+    data = run(server, spec, disable_series=True)
+    events = [e for e in EVENTS if e["service.name"] == "backend-flask"]
+    groups = oracle.group_by(events, ["http.route"])
+    assert len(data["results"]) == len(groups)
+    counts = [row["data"]["COUNT"] for row in data["results"]]
+    assert counts == sorted(counts, reverse=True), "ranked by the first calculation, descending"
+    for row in data["results"]:
+        members = groups[(row["data"]["http.route"],)]
+        for op, column in CALCULATIONS:
+            expected = oracle.calculate(members, op, column)
+            relative = 0.004 if op in oracle.PERCENTILES else 1e-9
+            got = row["data"][honeycomb_key(op, column)]
+            assert oracle.close(got, expected, relative), (row["data"]["http.route"], op, got, expected)
+
+
+def test_a_dataset_is_one_service_and_all_spans_them_all(server):
+    only = run(server, {"breakdowns": ["service.name"]}, dataset="backend-flask", disable_series=True)
+    every = run(server, {"breakdowns": ["service.name"]}, disable_series=True)
+    by_service = {s: sum(e["w"] for e in EVENTS if e["service.name"] == s) for s in SERVICES}
+    assert [r["data"] for r in only["results"]] == [{"service.name": "backend-flask", "COUNT": by_service["backend-flask"]}]
+    assert {r["data"]["service.name"]: r["data"]["COUNT"] for r in every["results"]} == by_service
+
+
+FILTERS = [
+    ("http.route", "=", "/api/messages"), ("http.route", "!=", "/api/messages"),
+    ("http.status_code", "=", 500), ("http.status_code", "=", "404"), ("http.status_code", "!=", 200),
+    ("duration_ms", ">", 40), ("duration_ms", ">=", 1.05), ("duration_ms", "<", 5), ("duration_ms", "<=", 20),
+    ("http.route", "starts-with", "/api/"), ("http.route", "does-not-start-with", "/api/"),
+    ("http.route", "ends-with", "update"), ("http.route", "does-not-end-with", "update"),
+    ("user.id", "contains", "1"), ("user.id", "does-not-contain", "1"),
+    ("feature.flag", "exists", None), ("feature.flag", "does-not-exist", None),
+    ("error", "=", True), ("http.route", "in", ["/healthz", "/api/messages"]),
+    ("http.status_code", "not-in", [200, 404]), ("no.such.column", "does-not-exist", None),
+]
+
+
+@pytest.mark.parametrize("column,op,value", FILTERS)
+def test_every_filter_operator_counts_what_the_oracle_counts(server, column, op, value):
+    flt = {"column": column, "op": op, **({} if value is None else {"value": value})}
+    data = run(server, {"filters": [flt]}, disable_series=True)
+    expected = sum(e["w"] for e in EVENTS if oracle.matches(e, column, op, value))
+    got = data["results"][0]["data"].get("COUNT", 0) if data["results"] else 0
+    assert got == expected
+
+
+def test_filter_combination_or_and_per_calculation_filters(server):
+    slow = {"column": "duration_ms", "op": ">", "value": 100}
+    failed = {"column": "http.status_code", "op": "=", "value": 500}
+    data = run(server, {"filters": [slow, failed], "filter_combination": "OR",
+                        "calculations": [{"op": "COUNT"},
+                                         {"op": "COUNT", "name": "errors", "filters": [failed]}]},
+               disable_series=True)
+    either = [e for e in EVENTS if e["duration_ms"] > 100 or e["http.status_code"] == 500]
+    row = data["results"][0]["data"]
+    assert row["COUNT"] == sum(e["w"] for e in either)
+    assert row["errors"] == sum(e["w"] for e in either if e["http.status_code"] == 500)
+
+
+def test_usage_mode_turns_off_the_sample_rate_correction(server):
+    spec = {"calculations": [{"op": "COUNT"}, {"op": "AVG", "column": "duration_ms"}], "usage_mode": True}
+    row = run(server, spec, disable_series=True)["results"][0]["data"]
+    assert row["COUNT"] == len(EVENTS)
+    assert oracle.close(row["AVG(duration_ms)"], oracle.calculate(EVENTS, "AVG", "duration_ms", usage_mode=True))
+    weighted = run(server, {"calculations": [{"op": "COUNT"}]}, disable_series=True)["results"][0]["data"]
+    assert weighted["COUNT"] == sum(e["w"] for e in EVENTS) != len(EVENTS)
+
+
+def test_havings_orders_limits_and_the_total(server):
+    spec = {"calculations": [{"op": "COUNT"}, {"op": "P95", "column": "duration_ms"}],
+            "breakdowns": ["user.id"], "havings": [{"calculate_op": "COUNT", "op": ">", "value": 30}],
+            "orders": [{"op": "P95", "column": "duration_ms", "order": "descending"}], "limit": 5}
+    data = run(server, spec, disable_series=True, disable_total_by_aggregate=False)
+    groups = oracle.group_by(EVENTS, ["user.id"])
+    kept = [(k[0], oracle.calculate(v, "P95", "duration_ms")) for k, v in groups.items()
+            if oracle.calculate(v, "COUNT") > 30]
+    kept.sort(key=lambda item: (-item[1], item[0]))
+    got = [(r["data"]["user.id"], r["data"]["P95(duration_ms)"]) for r in data["results"]]
+    assert len(got) == min(5, len(kept))
+    for (user, p95), (want_user, want_p95) in zip(got, kept):
+        assert oracle.close(p95, want_p95, 0.004)
+    assert [u for u, _ in got] == [u for u, _ in kept[:len(got)]]
+    assert data["total_by_aggregate"]["COUNT"] == sum(e["w"] for e in EVENTS), "havings do not touch the total"
+
+
+def test_time_series_has_every_bucket_of_every_kept_group(server):
+    spec = {"calculations": [{"op": "COUNT"}], "breakdowns": ["http.route"], "granularity": 300}
+    data = run(server, spec)
+    assert len(data["series"]) == 12 * len(ROUTES)
+    for point in data["series"]:
+        bucket = time.mktime(time.strptime(point["time"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        members = [e for e in EVENTS if e["http.route"] == point["data"]["http.route"]
+                   and bucket <= e["t"] < bucket + 300]
+        assert point["data"]["COUNT"] == sum(e["w"] for e in members), point
+    assert sum(p["data"]["COUNT"] for p in data["series"]) == sum(e["w"] for e in EVENTS)
+
+
+def test_heatmap_counts_are_weighted_and_placed_on_the_shared_axis(server):
+    data = run(server, {"calculations": [{"op": "HEATMAP", "column": "duration_ms"}]}, disable_series=True)
+    heatmap = data["results"][0]["data"]["HEATMAP(duration_ms)"]
+    values = [e["duration_ms"] for e in EVENTS]
+    low, high = min(values), max(values)
+    assert oracle.close(heatmap["min_value"], low) and oracle.close(heatmap["max_value"], high)
+    step = (high - low) / len(heatmap["counts"])
+    expected = [0] * len(heatmap["counts"])
+    for event in EVENTS:
+        expected[min(int((event["duration_ms"] - low) // step), len(expected) - 1)] += event["w"]
+    assert heatmap["counts"] == expected
+
+
+@pytest.mark.parametrize("spec,status,field", [
+    ({"calculations": [{"op": "P98", "column": "duration_ms"}]}, 422, "calculations[0].op"),
+    ({"calculations": [{"op": "P99"}]}, 422, "calculations[0].column"),
+    ({"filters": [{"column": "x", "op": "exists", "value": 3}]}, 422, "filters[0].value"),
+    ({"filters": [{"column": "x", "op": "in", "value": 3}]}, 422, "filters[0].value"),
+    ({"orders": [{"op": "AVG", "column": "duration_ms"}]}, 422, "orders[0]"),
+    ({"havings": [{"calculate_op": "P95", "column": "duration_ms", "op": ">", "value": 1}]}, 422, "havings[0]"),
+    ({"time_range": 60}, 422, "time_range"),
+    ({"granularity": 1}, 422, "granularity"),
+    ({"calculations": [{"op": "COUNT"}], "breakdown": ["typo"]}, 400, None),
+])
+def test_invalid_queries_are_refused_naming_the_field(server, spec, status, field):
+    answer = post(server, "/1/queries/__all__", {"start_time": START, "end_time": END, **spec})
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    if field:
+        assert body["type_detail"][0]["field"] == field
+        assert body["title"] == "The provided input is invalid."
+    else:
+        assert "breakdown" in body["error"]
+
+
+def test_unknown_datasets_queries_and_results_are_404_and_long_ranges_400(server):
+    assert post(server, "/1/queries/no-such-service", {}).status_code == 404
+    assert requests.get(f"{server.api}/1/queries/__all__/nope", timeout=10).status_code == 404
+    assert requests.get(f"{server.api}/1/query_results/__all__/nope", timeout=10).status_code == 404
+    long = post(server, "/1/queries/__all__", {"time_range": 8 * 86400})
+    assert long.status_code == 400 and "7 days" in long.json()["error"]
+    bad = post(server, "/1/query_results/__all__", {"query_id": "nope"})
+    assert bad.status_code == 422 and bad.json()["type_detail"][0]["field"] == "query_id"
+
+
+def test_columns_list_span_fields_and_attributes_with_their_types(server):
+    columns = {c["key_name"]: c["type"] for c in requests.get(f"{server.api}/1/columns/__all__", timeout=10).json()}
+    assert columns["duration_ms"] == "float"
+    assert columns["http.route"] == "string"
+    assert columns["http.status_code"] == "integer"
+    assert columns["service.name"] == "string"
+    datasets = requests.get(f"{server.api}/1/datasets", timeout=10).json()
+    assert sorted(d["slug"] for d in datasets) == sorted(SERVICES)
+
+
+def test_auth_describes_ingest_and_configuration_keys(make_combray):
+    combray = make_combray()
+    ingest = combray.keys_create("prod", "ingest")
+    configuration = combray.keys_create("prod", "configuration")
+    combray.start()
+    as_ingest = requests.get(f"{combray.api}/1/auth", headers={"x-honeycomb-team": ingest}, timeout=10).json()
+    assert as_ingest["type"] == "ingest"
+    assert as_ingest["api_key_access"] == {"createDatasets": True}
+    assert as_ingest["environment"] == {"name": "prod", "slug": "prod"}
+    assert ingest.startswith(as_ingest["id"])
+    as_config = requests.get(f"{combray.api}/1/auth", headers={"x-honeycomb-team": configuration}, timeout=10).json()
+    assert as_config["type"] == "configuration" and as_config["api_key_access"]["queries"] is True
+    unknown = requests.get(f"{combray.api}/1/auth", headers={"x-honeycomb-team": "cmbck_nope"}, timeout=10)
+    assert unknown.status_code == 401 and unknown.json() == {"error": "unknown API key - check your credentials"}
+    refused = post(combray, "/1/queries/__all__", {}, key=ingest)
+    assert refused.status_code == 403
