@@ -10,6 +10,7 @@
 //! SUM, AVG and the percentiles count each event rate times; COUNT_DISTINCT, MIN and MAX are
 //! not weighted), unless the query sets `usage_mode`.
 
+pub mod bubbleup;
 pub mod columns;
 mod error;
 pub mod ops;

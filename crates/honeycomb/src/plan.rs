@@ -27,12 +27,13 @@ pub(crate) struct Events {
 
 impl Events {
     /// The events of `window` (of `services` only, when given) with every column `query`
-    /// names.
+    /// names, and the `extra` ones.
     pub(crate) fn new(
         query: &Validated,
         window: &Window,
         catalog: &Catalog,
         services: Option<&[String]>,
+        extra: &[String],
     ) -> Self {
         let mut names: Vec<&str> = Vec::new();
         let filters = query
@@ -47,6 +48,7 @@ impl Events {
         for name in filters
             .chain(query.breakdowns.iter().map(String::as_str))
             .chain(columns)
+            .chain(extra.iter().map(String::as_str))
         {
             if !names.contains(&name) {
                 names.push(name);
@@ -96,12 +98,12 @@ impl Events {
         }
     }
 
-    fn column(&self, name: &str) -> &(String, Kind) {
+    pub(crate) fn column(&self, name: &str) -> &(String, Kind) {
         &self.aliases[name]
     }
 
     /// A column as a number (null where its value is not one).
-    fn number(&self, name: &str) -> String {
+    pub(crate) fn number(&self, name: &str) -> String {
         let (alias, kind) = self.column(name);
         if kind.is_numeric() {
             format!("CAST({alias} AS DOUBLE)")
@@ -413,7 +415,7 @@ fn number_of(value: &Value) -> Option<f64> {
     }
 }
 
-fn float_literal(value: f64) -> String {
+pub(crate) fn float_literal(value: f64) -> String {
     if value.is_finite() {
         format!("CAST({value:?} AS DOUBLE)")
     } else {

@@ -183,7 +183,7 @@ async fn answer(
         .map_err(combray_query::QueryError::from)?
         .schema();
     let catalog = Catalog::of(&schema);
-    let events = Events::new(&query, &window, &catalog, services.as_deref());
+    let events = Events::new(&query, &window, &catalog, services.as_deref(), &[]);
     let breakdowns = query.breakdowns.len();
     let heatmaps: Vec<usize> = (0..query.calculations.len())
         .filter(|&i| query.calculations[i].op == CalcOp::Heatmap)

@@ -283,7 +283,10 @@ fn validate_filter(filter: &Filter, field: &str) -> HoneycombResult<ValidFilter>
     Ok(ValidFilter { column, op, values })
 }
 
-fn validate_filters(filters: &[Filter], field: &str) -> HoneycombResult<Vec<ValidFilter>> {
+pub(crate) fn validate_filters(
+    filters: &[Filter],
+    field: &str,
+) -> HoneycombResult<Vec<ValidFilter>> {
     at_most(filters.len(), field)?;
     filters
         .iter()

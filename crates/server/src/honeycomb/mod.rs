@@ -1,6 +1,7 @@
 //! Honeycomb's API on the API port: `/1/auth`, datasets, columns, and the Query Data API.
 //! Each handler is a thin translation onto `combray-honeycomb`; `reply` maps its errors.
 
+mod bubbleup;
 mod datasets;
 mod queries;
 mod reply;
@@ -20,6 +21,7 @@ pub(crate) use store::QueryStore;
 pub(crate) fn honeycomb_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/1/auth", get(datasets::auth))
+        .route("/api/v1/bubbleup", post(bubbleup::run_bubbleup))
         .route("/1/datasets", get(datasets::list_datasets))
         .route("/1/datasets/{dataset}", get(datasets::get_dataset))
         .route("/1/columns/{dataset}", get(datasets::list_columns))

@@ -50,7 +50,7 @@ const SERIES_LIMIT: usize = 1000;
 /// The most groups a result may ask for with series off.
 const MAX_LIMIT: usize = 10_000;
 
-fn now_seconds() -> i64 {
+pub(super) fn now_seconds() -> i64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

@@ -1,0 +1,459 @@
+//! BubbleUp: which columns set a selection of a query's events apart from the rest.
+//!
+//! The selection is a box on the query's HEATMAP (a time range and a value range of one
+//! column), one result group (breakdown values), or filters. The baseline is every other event
+//! of the query. For each column, the weighted share of each value (dimensions: strings and
+//! booleans) or of each bin on shared edges (measures: numbers) is computed on both sides; the
+//! column's score is the total variation distance between the two distributions,
+//! ½ Σ |p_selection − p_baseline|, with "no value" counted as a value of its own. Columns are
+//! sorted by score, most different first.
+//!
+//! Left out: identifier-like columns (trace and span ids, and columns with more distinct values
+//! than half the events or than [`MAX_VALUES`]), and the columns the selection itself is made of.
+//!
+//! Two scans: one counts distinct values and finds numeric ranges for every column, the second
+//! groups every kept column at once (`GROUPING SETS`) on both sides.
+
+use std::collections::HashMap;
+
+use combray_query::sql::{json_rows, SqlEngine, TABLE};
+use combray_storage::scan::Columns;
+use combray_storage::SpanStore;
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::columns::{Catalog, Kind};
+use crate::error::{HoneycombError, HoneycombResult};
+use crate::plan::{float_literal, Events};
+use crate::spec::{Filter, Validated};
+use crate::window::Window;
+
+/// Columns with more distinct values than this are identifier-like and left out.
+pub const MAX_VALUES: usize = 10_000;
+/// Bins of a measure's histogram.
+pub const BINS: usize = 20;
+/// Values shown per dimension (the score uses all of them).
+const SHOWN_VALUES: usize = 10;
+/// Never compared: they identify events rather than describe them.
+const IDENTIFIERS: [&str; 3] = ["trace.trace_id", "trace.span_id", "trace.parent_id"];
+
+/// What is selected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Selection {
+    /// A box on a HEATMAP: a time range (Unix seconds) and a value range of `column`.
+    Heatmap {
+        /// The heatmap's column.
+        column: String,
+        /// First second selected.
+        start_time: i64,
+        /// First second not selected.
+        end_time: i64,
+        /// Smallest value selected.
+        min: f64,
+        /// First value above the selection.
+        max: f64,
+    },
+    /// One result group: breakdown columns and their values.
+    Group(serde_json::Map<String, Value>),
+    /// Events that pass every one of these filters.
+    Filters(Vec<Filter>),
+}
+
+/// One value's (or bin's) share on each side.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Share {
+    /// The value; null for events without the column. Absent for bins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+    /// A bin's lower edge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// A bin's upper edge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Its weighted share of the selection, 0 to 1.
+    pub selection: f64,
+    /// Its weighted share of the baseline, 0 to 1.
+    pub baseline: f64,
+}
+
+/// One column's comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ColumnDifference {
+    /// The column.
+    pub column: String,
+    /// `string`, `integer`, `float` or `boolean`.
+    pub r#type: &'static str,
+    /// `dimension` (values) or `measure` (bins).
+    pub kind: &'static str,
+    /// Total variation distance between selection and baseline, 0 to 1.
+    pub score: f64,
+    /// The most common values (dimensions) or every bin (measures).
+    pub shares: Vec<Share>,
+}
+
+/// A BubbleUp answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BubbleUp {
+    /// Weighted events selected.
+    pub selection_count: f64,
+    /// Weighted events of the baseline.
+    pub baseline_count: f64,
+    /// Columns, most different first.
+    pub columns: Vec<ColumnDifference>,
+}
+
+/// The selection's condition, and the columns it is made of.
+fn selection_sql(selection: &Selection, events: &Events) -> HoneycombResult<String> {
+    Ok(match selection {
+        Selection::Heatmap {
+            column,
+            start_time,
+            end_time,
+            min,
+            max,
+        } => format!(
+            "(\"__ns\" >= {} AND \"__ns\" < {} AND {number} >= {} AND {number} < {})",
+            start_time.saturating_mul(1_000_000_000),
+            end_time.saturating_mul(1_000_000_000),
+            float_literal(*min),
+            float_literal(*max),
+            number = events.number(column)
+        ),
+        Selection::Group(group) => {
+            let filters: Vec<Filter> = group
+                .iter()
+                .map(|(column, value)| Filter {
+                    column: Some(column.clone()),
+                    op: if value.is_null() {
+                        "does-not-exist"
+                    } else {
+                        "="
+                    }
+                    .into(),
+                    value: (!value.is_null()).then(|| value.clone()),
+                })
+                .collect();
+            filters_sql(&filters, events)?
+        }
+        Selection::Filters(filters) => filters_sql(filters, events)?,
+    })
+}
+
+fn filters_sql(filters: &[Filter], events: &Events) -> HoneycombResult<String> {
+    let valid = crate::spec::validate_filters(filters, "selection.filters")?;
+    Ok(events.condition(&valid, false))
+}
+
+/// The columns a selection is made of.
+fn selection_columns(selection: &Selection) -> Vec<String> {
+    match selection {
+        Selection::Heatmap { column, .. } => vec![column.clone()],
+        Selection::Group(group) => group.keys().cloned().collect(),
+        Selection::Filters(filters) => filters.iter().filter_map(|f| f.column.clone()).collect(),
+    }
+}
+
+/// What the first scan learns of one column.
+struct Profile {
+    name: String,
+    kind: Kind,
+    distinct: usize,
+    range: Option<(f64, f64)>,
+}
+
+async fn profiles(
+    context: &SessionContext,
+    events: &Events,
+    condition: &str,
+    names: &[String],
+) -> HoneycombResult<(f64, Vec<Profile>)> {
+    let mut select = vec!["SUM(\"__w\")".to_owned(), "COUNT(*)".to_owned()];
+    for name in names {
+        let (alias, kind) = events.column(name);
+        // Measures are binned however many values they have, so only whether they have any
+        // matters (and approx_distinct takes no floats).
+        if kind.is_numeric() {
+            select.push(format!("COUNT({alias})"));
+        } else {
+            select.push(format!("approx_distinct({alias})"));
+        }
+        if kind.is_numeric() {
+            let number = events.number(name);
+            select.push(format!("MIN({number})"));
+            select.push(format!("MAX({number})"));
+        }
+    }
+    let sql = format!(
+        "SELECT {} FROM ({}) AS e WHERE {condition}",
+        select.join(", "),
+        events.sql
+    );
+    let row = json_rows(context, &sql)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let rows = row.get(1).and_then(Value::as_f64).unwrap_or(0.0);
+    let mut at = 2;
+    let mut profiles = Vec::new();
+    for name in names {
+        let kind = events.column(name).1;
+        let distinct = row.get(at).and_then(Value::as_u64).unwrap_or(0) as usize;
+        at += 1;
+        let range = if kind.is_numeric() {
+            at += 2;
+            row.get(at - 2)
+                .and_then(Value::as_f64)
+                .zip(row.get(at - 1).and_then(Value::as_f64))
+        } else {
+            None
+        };
+        let identifier = distinct > MAX_VALUES || (distinct as f64 > rows / 2.0 && rows >= 20.0);
+        if distinct > 0 && (!identifier || kind.is_numeric()) {
+            profiles.push(Profile {
+                name: name.clone(),
+                kind,
+                distinct,
+                range,
+            });
+        }
+    }
+    Ok((rows, profiles))
+}
+
+/// The SQL key a column is grouped by: its value, or its bin for a measure.
+fn grouping_key(events: &Events, profile: &Profile) -> String {
+    match (profile.kind.is_numeric(), profile.range) {
+        (true, Some((low, high))) => {
+            let step = bin_step(low, high);
+            format!(
+                "LEAST(CAST(floor(({} - {}) / {}) AS BIGINT), {})",
+                events.number(&profile.name),
+                float_literal(low),
+                float_literal(step),
+                BINS - 1
+            )
+        }
+        _ => format!("CAST({} AS VARCHAR)", events.column(&profile.name).0),
+    }
+}
+
+fn bin_step(low: f64, high: f64) -> f64 {
+    if high > low {
+        (high - low) / BINS as f64
+    } else {
+        1.0
+    }
+}
+
+/// Weighted counts per (column, value) on each side.
+type Counts = HashMap<(usize, Option<String>), (f64, f64)>;
+
+async fn counts(
+    context: &SessionContext,
+    events: &Events,
+    condition: &str,
+    selected: &str,
+    profiles: &[Profile],
+) -> HoneycombResult<Counts> {
+    let keys: Vec<String> = profiles.iter().map(|p| grouping_key(events, p)).collect();
+    let inner: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| format!("{key} AS \"k{i}\""))
+        .collect();
+    let sets: Vec<String> = (0..keys.len()).map(|i| format!("(\"k{i}\")")).collect();
+    let groupings: Vec<String> = (0..keys.len())
+        .map(|i| format!("grouping(\"k{i}\")"))
+        .collect();
+    let plain: Vec<String> = (0..keys.len()).map(|i| format!("\"k{i}\"")).collect();
+    let sql = format!(
+        "SELECT {}, {}, SUM(\"__w\") FILTER (WHERE \"__s\"), SUM(\"__w\") FILTER (WHERE NOT \"__s\") \
+         FROM (SELECT \"__w\", COALESCE({selected}, false) AS \"__s\", {} FROM ({}) AS e WHERE {condition}) AS k \
+         GROUP BY GROUPING SETS ({})",
+        plain.join(", "),
+        groupings.join(", "),
+        inner.join(", "),
+        events.sql,
+        sets.join(", ")
+    );
+    let mut counts = Counts::new();
+    let n = keys.len();
+    for row in json_rows(context, &sql).await? {
+        // The one column this row groups is the one whose grouping() is 0.
+        let Some(column) = (0..n).find(|&i| row[n + i].as_i64() == Some(0)) else {
+            continue;
+        };
+        let value = match &row[column] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        };
+        let selection = row[2 * n].as_f64().unwrap_or(0.0);
+        let baseline = row[2 * n + 1].as_f64().unwrap_or(0.0);
+        counts.insert((column, value), (selection, baseline));
+    }
+    Ok(counts)
+}
+
+fn difference(
+    profile: &Profile,
+    index: usize,
+    counts: &Counts,
+    totals: (f64, f64),
+) -> ColumnDifference {
+    let share = |n: f64, total: f64| if total > 0.0 { n / total } else { 0.0 };
+    let mut values: Vec<(Option<String>, f64, f64)> = counts
+        .iter()
+        .filter(|((column, _), _)| *column == index)
+        .map(|((_, value), (s, b))| (value.clone(), share(*s, totals.0), share(*b, totals.1)))
+        .collect();
+    let score = values.iter().map(|(_, s, b)| (s - b).abs()).sum::<f64>() / 2.0;
+    let measure = profile.kind.is_numeric() && profile.range.is_some();
+    let shares = if measure {
+        let (low, high) = profile.range.unwrap_or_default();
+        let step = bin_step(low, high);
+        let mut bins: Vec<Share> = (0..BINS)
+            .map(|i| Share {
+                value: None,
+                min: Some(low + step * i as f64),
+                max: Some(low + step * (i + 1) as f64),
+                selection: 0.0,
+                baseline: 0.0,
+            })
+            .collect();
+        for (value, s, b) in &values {
+            if let Some(bin) = value.as_deref().and_then(|v| v.parse::<usize>().ok()) {
+                if let Some(slot) = bins.get_mut(bin) {
+                    slot.selection += s;
+                    slot.baseline += b;
+                }
+            }
+        }
+        bins
+    } else {
+        values.sort_by(|a, b| {
+            let (x, y) = (a.1.max(a.2), b.1.max(b.2));
+            y.total_cmp(&x).then_with(|| a.0.cmp(&b.0))
+        });
+        values
+            .into_iter()
+            .take(SHOWN_VALUES)
+            .map(|(value, selection, baseline)| Share {
+                value: Some(value.map_or(Value::Null, |v| typed(&v, profile.kind))),
+                min: None,
+                max: None,
+                selection,
+                baseline,
+            })
+            .collect()
+    };
+    ColumnDifference {
+        column: profile.name.clone(),
+        r#type: profile.kind.name(),
+        kind: if measure { "measure" } else { "dimension" },
+        score,
+        shares,
+    }
+}
+
+fn typed(text: &str, kind: Kind) -> Value {
+    match kind {
+        Kind::Boolean => text
+            .parse::<bool>()
+            .map_or_else(|_| Value::from(text), Value::from),
+        _ => Value::from(text),
+    }
+}
+
+async fn compare(
+    context: SessionContext,
+    query: Validated,
+    window: Window,
+    services: Option<Vec<String>>,
+    selection: Selection,
+) -> HoneycombResult<BubbleUp> {
+    let schema = context
+        .table_provider(TABLE)
+        .await
+        .map_err(combray_query::QueryError::from)?
+        .schema();
+    let catalog = Catalog::of(&schema);
+    let left_out = selection_columns(&selection);
+    let mut names: Vec<String> = catalog
+        .columns()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !IDENTIFIERS.contains(&name.as_str()) && !left_out.contains(name))
+        .filter(|name| name != "meta.signal_type" && name != "meta.annotation_type")
+        .collect();
+    names.sort();
+    let events = Events::new(&query, &window, &catalog, services.as_deref(), &{
+        let mut all = names.clone();
+        all.extend(left_out.iter().cloned());
+        all
+    });
+    let condition = events.condition(&query.filters, query.any);
+    let selected = selection_sql(&selection, &events)?;
+    let (_, profiles) = profiles(&context, &events, &condition, &names).await?;
+    let totals_sql = format!(
+        "SELECT SUM(\"__w\") FILTER (WHERE COALESCE({selected}, false)), SUM(\"__w\") FILTER (WHERE NOT COALESCE({selected}, false)) FROM ({}) AS e WHERE {condition}",
+        events.sql
+    );
+    let totals_row = json_rows(&context, &totals_sql)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let totals = (
+        totals_row.first().and_then(Value::as_f64).unwrap_or(0.0),
+        totals_row.get(1).and_then(Value::as_f64).unwrap_or(0.0),
+    );
+    if totals.0 == 0.0 {
+        return Err(HoneycombError::invalid(
+            "selection",
+            "the selection holds no events",
+        ));
+    }
+    let profiles: Vec<Profile> = profiles.into_iter().filter(|p| p.distinct > 0).collect();
+    let counts = if profiles.is_empty() {
+        Counts::new()
+    } else {
+        counts(&context, &events, &condition, &selected, &profiles).await?
+    };
+    let mut columns: Vec<ColumnDifference> = profiles
+        .iter()
+        .enumerate()
+        .map(|(i, profile)| difference(profile, i, &counts, totals))
+        .collect();
+    columns.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.column.cmp(&b.column))
+    });
+    Ok(BubbleUp {
+        selection_count: totals.0,
+        baseline_count: totals.1,
+        columns,
+    })
+}
+
+/// Compares `selection` with the rest of `query`'s events over `window`.
+pub async fn bubbleup(
+    engine: &SqlEngine,
+    store: &dyn SpanStore,
+    environment: &str,
+    query: Validated,
+    window: Window,
+    services: Option<Vec<String>>,
+    selection: Selection,
+) -> HoneycombResult<BubbleUp> {
+    engine
+        .with_session(store, environment, Columns::Typed, move |context| async move {
+            Ok(compare(context, query, window, services, selection).await)
+        })
+        .await?
+}
