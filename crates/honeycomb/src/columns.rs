@@ -68,6 +68,8 @@ pub fn string_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+const SIGNAL_TYPE: &str = "meta.signal_type";
+
 /// The span's own fields, by Honeycomb's names.
 fn span_field(name: &str) -> Option<Column> {
     let (sql, kind) = match name {
@@ -153,6 +155,13 @@ impl Catalog {
     /// The column Honeycomb calls `name`: a span field, else the span attribute of that key
     /// over the resource attribute, else null.
     pub fn resolve(&self, name: &str) -> Column {
+        // Events API events without a trace say `meta.signal_type = "event"`; spans do not.
+        if name == SIGNAL_TYPE && self.span.contains_key(name) {
+            return Column {
+                sql: format!("COALESCE({}, 'trace')", quote("attr.meta.signal_type")),
+                kind: Kind::String,
+            };
+        }
         if let Some(field) = span_field(name) {
             return field;
         }

@@ -7,11 +7,14 @@
 //!
 //! - [`body`]: content types, content encodings and capped decompression.
 //! - [`otlp`]: OTLP/HTTP and OTLP/gRPC trace requests (protobuf and OTLP/JSON) and responses.
+//! - [`honeycomb`]: Honeycomb's Events API bodies (libhoney, Beelines).
 //! - [`status`]: the `google.rpc.Status` error body OTLP/HTTP prescribes.
 //! - [`xray`]: AWS X-Ray daemon datagrams and segment documents.
 
 pub mod body;
+
 mod error;
+pub mod honeycomb;
 pub mod otlp;
 pub mod status;
 pub mod xray;

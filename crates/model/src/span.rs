@@ -104,6 +104,8 @@ pub enum Protocol {
     OtlpGrpc = 3,
     /// An AWS X-Ray segment document.
     XRay = 4,
+    /// An event of Honeycomb's Events API (libhoney, Beelines): `/1/events` or `/1/batch`.
+    HoneycombEvent = 5,
 }
 
 impl Protocol {
@@ -114,6 +116,7 @@ impl Protocol {
             Self::OtlpHttpJson => "otlp_http_json",
             Self::OtlpGrpc => "otlp_grpc",
             Self::XRay => "xray",
+            Self::HoneycombEvent => "honeycomb_event",
         }
     }
 
@@ -124,6 +127,7 @@ impl Protocol {
             2 => Some(Self::OtlpHttpJson),
             3 => Some(Self::OtlpGrpc),
             4 => Some(Self::XRay),
+            5 => Some(Self::HoneycombEvent),
             _ => None,
         }
     }

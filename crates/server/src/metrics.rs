@@ -53,17 +53,18 @@ impl Rejection {
     }
 }
 
-const PROTOCOLS: [Protocol; 4] = [
+const PROTOCOLS: [Protocol; 5] = [
     Protocol::OtlpHttpProtobuf,
     Protocol::OtlpHttpJson,
     Protocol::OtlpGrpc,
     Protocol::XRay,
+    Protocol::HoneycombEvent,
 ];
 
 /// Ingest counters.
 #[derive(Default)]
 pub(crate) struct Metrics {
-    spans_accepted: [AtomicU64; 4],
+    spans_accepted: [AtomicU64; 5],
     spans_rejected: [AtomicU64; 8],
     requests_rejected: [AtomicU64; 8],
     request_panics: AtomicU64,

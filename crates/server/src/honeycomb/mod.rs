@@ -1,8 +1,10 @@
-//! Honeycomb's API on the API port: `/1/auth`, datasets, columns, and the Query Data API.
+//! Honeycomb's API on the API port: `/1/auth`, the Events API, datasets, columns, the Query
+//! Data API, and BubbleUp.
 //! Each handler is a thin translation onto `combray-honeycomb`; `reply` maps its errors.
 
 mod bubbleup;
 mod datasets;
+mod events;
 mod queries;
 mod reply;
 mod store;
@@ -21,6 +23,8 @@ pub(crate) use store::QueryStore;
 pub(crate) fn honeycomb_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/1/auth", get(datasets::auth))
+        .route("/1/batch/{dataset}", post(events::batch))
+        .route("/1/events/{dataset}", post(events::event))
         .route("/api/v1/bubbleup", post(bubbleup::run_bubbleup))
         .route("/1/datasets", get(datasets::list_datasets))
         .route("/1/datasets/{dataset}", get(datasets::get_dataset))
