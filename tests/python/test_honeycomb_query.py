@@ -285,3 +285,31 @@ def test_auth_describes_ingest_and_configuration_keys(make_combray):
     assert unknown.status_code == 401 and unknown.json() == {"error": "unknown API key - check your credentials"}
     refused = post(combray, "/1/queries/__all__", {}, key=ingest)
     assert refused.status_code == 403
+
+
+def test_calculated_fields_group_filter_and_aggregate(server):
+    spec = {"calculated_fields": [
+                {"name": "speed", "expression": 'IF(GT($duration_ms, 50), "slow", "fast")'},
+                {"name": "double_ms", "expression": "$duration_ms * 2"},
+                {"name": "is_api", "expression": 'STARTS_WITH($http.route, "/api/")'}],
+            "breakdowns": ["speed"], "filters": [{"column": "is_api", "op": "=", "value": True}],
+            "calculations": [{"op": "COUNT"}, {"op": "SUM", "column": "double_ms"}]}
+    data = run(server, spec, disable_series=True)
+    api = [e for e in EVENTS if e["http.route"].startswith("/api/")]
+    for row in data["results"]:
+        group = [e for e in api if ("slow" if e["duration_ms"] > 50 else "fast") == row["data"]["speed"]]
+        assert row["data"]["COUNT"] == sum(e["w"] for e in group)
+        assert oracle.close(row["data"]["SUM(double_ms)"], sum(2 * e["duration_ms"] * e["w"] for e in group))
+    assert {r["data"]["speed"] for r in data["results"]} == {"slow", "fast"}
+
+
+def test_broken_calculated_fields_are_refused_naming_the_field(server):
+    broken = post(server, "/1/queries/__all__", {"calculated_fields": [{"name": "x", "expression": "IF($a)"}]})
+    assert broken.status_code == 422
+    assert broken.json()["type_detail"][0]["field"] == "calculated_fields[0].expression"
+    assert "invalid arguments for op IF" in broken.json()["error"]
+    saved = post(server, "/1/queries/__all__", {"calculated_fields": [{"name": "x", "expression": "$no.such + 1"}],
+                                               "breakdowns": ["x"]})
+    assert saved.status_code == 200
+    unknown = post(server, "/1/query_results/__all__", {"query_id": saved.json()["id"]})
+    assert unknown.status_code == 422 and "unknown column no.such" in unknown.json()["error"]

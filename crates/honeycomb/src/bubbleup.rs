@@ -381,7 +381,8 @@ async fn compare(
         .await
         .map_err(combray_query::QueryError::from)?
         .schema();
-    let catalog = Catalog::of(&schema);
+    let mut catalog = Catalog::of(&schema);
+    catalog.define(&query.calculated_fields)?;
     let left_out = selection_columns(&selection);
     let mut names: Vec<String> = catalog
         .columns()

@@ -131,6 +131,8 @@ pub struct Catalog {
     span: BTreeMap<String, DataType>,
     /// Resource attribute keys and their types.
     resource: BTreeMap<String, DataType>,
+    /// Calculated fields, compiled, by name.
+    fields: BTreeMap<String, Column>,
 }
 
 impl Catalog {
@@ -155,6 +157,9 @@ impl Catalog {
     /// The column Honeycomb calls `name`: a span field, else the span attribute of that key
     /// over the resource attribute, else null.
     pub fn resolve(&self, name: &str) -> Column {
+        if let Some(field) = self.fields.get(name) {
+            return field.clone();
+        }
         // Events API events without a trace say `meta.signal_type = "event"`; spans do not.
         if name == SIGNAL_TYPE && self.span.contains_key(name) {
             return Column {
@@ -203,9 +208,28 @@ impl Catalog {
 
     /// Whether any event can have `name`.
     pub fn knows(&self, name: &str) -> bool {
-        span_field(name).is_some()
+        self.fields.contains_key(name)
+            || span_field(name).is_some()
             || self.span.contains_key(name)
             || self.resource.contains_key(name)
+    }
+
+    /// Adds calculated fields, in order (each may use the ones before it); a field whose
+    /// expression is broken or names an unknown column is refused, naming it.
+    pub fn define(
+        &mut self,
+        fields: &[crate::spec::NamedExpression],
+    ) -> crate::HoneycombResult<()> {
+        for (i, field) in fields.iter().enumerate() {
+            let compiled = crate::derived::compile(&field.expression, &|name| {
+                self.knows(name).then(|| self.resolve(name))
+            })
+            .map_err(|e| {
+                crate::HoneycombError::invalid(format!("calculated_fields[{i}].expression"), e)
+            })?;
+            self.fields.insert(field.name.clone(), compiled);
+        }
+        Ok(())
     }
 
     /// Every column and its kind: the span fields, then the attribute keys.

@@ -3,6 +3,7 @@
 //! - [`spec`]: the Query Specification as Honeycomb's API takes it, and its rules.
 //! - [`window`]: the time a query covers and its time-series buckets.
 //! - [`columns`]: Honeycomb's column names over the `spans` table.
+//! - [`derived`]: the calculated-field language, compiled to SQL.
 //! - [`run`]: a query planned as SQL ([`plan`]), run by the query engine and shaped as
 //!   Honeycomb's result `data`.
 //!
@@ -12,6 +13,7 @@
 
 pub mod bubbleup;
 pub mod columns;
+pub mod derived;
 mod error;
 pub mod ops;
 mod plan;

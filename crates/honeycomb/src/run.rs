@@ -182,7 +182,8 @@ async fn answer(
         .await
         .map_err(combray_query::QueryError::from)?
         .schema();
-    let catalog = Catalog::of(&schema);
+    let mut catalog = Catalog::of(&schema);
+    catalog.define(&query.calculated_fields)?;
     let events = Events::new(&query, &window, &catalog, services.as_deref(), &[]);
     let breakdowns = query.breakdowns.len();
     let heatmaps: Vec<usize> = (0..query.calculations.len())

@@ -476,6 +476,17 @@ impl QuerySpec {
                 "formulas are not available in Combray yet; compute them from the calculations",
             ));
         }
+        for (i, field) in self.calculated_fields.iter().enumerate() {
+            if field.name.is_empty() {
+                return Err(HoneycombError::missing(
+                    format!("calculated_fields[{i}].name"),
+                    "a calculated field needs a name",
+                ));
+            }
+            crate::derived::check(&field.expression).map_err(|e| {
+                HoneycombError::invalid(format!("calculated_fields[{i}].expression"), e)
+            })?;
+        }
         if let Some(limit) = self.limit {
             if !(1..=10_000).contains(&limit) {
                 return Err(HoneycombError::invalid(
