@@ -143,7 +143,7 @@ fn selection_sql(selection: &Selection, events: &Events) -> HoneycombResult<Stri
 }
 
 fn filters_sql(filters: &[Filter], events: &Events) -> HoneycombResult<String> {
-    let valid = crate::spec::validate_filters(filters, "selection.filters")?;
+    let valid = crate::validate::validate_filters(filters, "selection.filters")?;
     Ok(events.condition(&valid, false))
 }
 

@@ -19,6 +19,7 @@ pub mod ops;
 mod plan;
 pub mod run;
 pub mod spec;
+mod validate;
 pub mod window;
 
 pub use error::{HoneycombError, HoneycombResult};
