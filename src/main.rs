@@ -45,6 +45,8 @@ enum Command {
     },
     /// Run a read-only SQL query against a running Combray and print the result.
     Sql(combray_server::sql_cli::SqlArgs),
+    /// Run a Honeycomb query (calculations, filters, breakdowns) against a running Combray.
+    Query(combray_server::query_cli::QueryArgs),
     /// Generate load against a running Combray and report throughput and latency.
     Loadgen {
         #[command(subcommand)]
@@ -184,6 +186,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(combray_server::sql_cli::run(args))
+        }
+        Command::Query(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(combray_server::query_cli::run(args))
         }
         Command::Loadgen { command } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -313,3 +313,29 @@ def test_broken_calculated_fields_are_refused_naming_the_field(server):
     assert saved.status_code == 200
     unknown = post(server, "/1/query_results/__all__", {"query_id": saved.json()["id"]})
     assert unknown.status_code == 422 and "unknown column no.such" in unknown.json()["error"]
+
+
+def test_the_query_cli_prints_groups_sparklines_and_heatmaps(server, tmp_path):
+    import json
+    import subprocess
+    from conftest import BIN
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"start_time": START, "end_time": END, "breakdowns": ["http.route"],
+                                "calculations": [{"op": "COUNT"}], "granularity": 600}))
+    answer = subprocess.run([BIN, "query", "--file", str(spec), "--api-url", server.api, "--json"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    rows = {r["data"]["http.route"]: r["data"]["COUNT"] for r in json.loads(answer.stdout)["data"]["results"]}
+    assert rows == {route: sum(e["w"] for e in EVENTS if e["http.route"] == route) for route in ROUTES}
+    table = subprocess.run([BIN, "query", "--calc", "COUNT", "--calc", "HEATMAP(duration_ms)", "--group-by",
+                            "http.route", "--where", "http.route starts-with /api/", "--range", "4h",
+                            "--granularity", "600", "--api-url", server.api],
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    api_routes = [r for r in ROUTES if r.startswith("/api/")]
+    for route in api_routes:
+        assert f"| {route}" in table
+        assert f"COUNT [{route}]" in table, table
+        assert f"HEATMAP(duration_ms) [{route}]" in table
+    assert "/healthz" not in table
+    bad = subprocess.run([BIN, "query", "--calc", "P98(duration_ms)", "--api-url", server.api],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "calculations[0].op" in bad.stderr

@@ -25,6 +25,7 @@ pub mod keys;
 mod metrics;
 mod panics;
 mod progress;
+pub mod query_cli;
 mod reads;
 pub mod sql_cli;
 mod state;

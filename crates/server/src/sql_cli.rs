@@ -27,7 +27,7 @@ pub struct SqlArgs {
     pub json: bool,
 }
 
-fn cell(value: &Value) -> String {
+pub(crate) fn cell(value: &Value) -> String {
     match value {
         Value::Null => "NULL".into(),
         Value::String(text) => text.clone(),
@@ -36,7 +36,7 @@ fn cell(value: &Value) -> String {
 }
 
 /// Lays rows out under their headers, each column as wide as its widest cell.
-fn render_table(headers: &[String], rows: &[Vec<String>]) -> String {
+pub(crate) fn render_table(headers: &[String], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, value) in widths.iter_mut().zip(row) {
