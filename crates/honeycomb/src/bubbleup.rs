@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 
-use combray_query::sql::{json_rows, SqlEngine, TABLE};
+use combray_query::sql::{json_rows, SqlEngine};
 use combray_storage::scan::Columns;
 use combray_storage::SpanStore;
 use datafusion::prelude::SessionContext;
@@ -376,13 +376,7 @@ async fn compare(
     services: Option<Vec<String>>,
     selection: Selection,
 ) -> HoneycombResult<BubbleUp> {
-    let schema = context
-        .table_provider(TABLE)
-        .await
-        .map_err(combray_query::QueryError::from)?
-        .schema();
-    let mut catalog = Catalog::of(&schema);
-    catalog.define(&query.calculated_fields)?;
+    let catalog = Catalog::of_session(&context, &query.calculated_fields).await?;
     let left_out = selection_columns(&selection);
     let mut names: Vec<String> = catalog
         .columns()

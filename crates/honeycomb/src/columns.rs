@@ -232,6 +232,20 @@ impl Catalog {
         Ok(())
     }
 
+    /// The catalog of the session's `spans` table, with a query's calculated fields defined.
+    pub async fn of_session(
+        context: &datafusion::prelude::SessionContext,
+        fields: &[crate::spec::NamedExpression],
+    ) -> crate::HoneycombResult<Self> {
+        let table = context
+            .table_provider(combray_query::sql::TABLE)
+            .await
+            .map_err(combray_query::QueryError::from)?;
+        let mut catalog = Self::of(&table.schema());
+        catalog.define(fields)?;
+        Ok(catalog)
+    }
+
     /// Every column and its kind: the span fields, then the attribute keys.
     pub fn columns(&self) -> Vec<(String, Kind)> {
         let mut columns: Vec<(String, Kind)> = SPAN_FIELDS

@@ -215,6 +215,16 @@ impl Events {
         }
     }
 
+    /// Every calculation's aggregate as `a0…`.
+    fn calculations(&self, query: &Validated) -> Vec<String> {
+        query
+            .calculations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c)))
+            .collect()
+    }
+
     /// The breakdown columns' aliases.
     fn groups(&self, query: &Validated) -> Vec<String> {
         query
@@ -232,13 +242,7 @@ impl Events {
             .enumerate()
             .map(|(i, g)| format!("{g} AS \"g{i}\""))
             .collect();
-        select.extend(
-            query
-                .calculations
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c))),
-        );
+        select.extend(self.calculations(query));
         let group_by = if groups.is_empty() {
             String::new()
         } else {
@@ -272,12 +276,7 @@ impl Events {
 
     /// The aggregates over every event of the query, no groups: `a0…`.
     pub(crate) fn total(&self, query: &Validated) -> String {
-        let select: Vec<String> = query
-            .calculations
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c)))
-            .collect();
+        let select = self.calculations(query);
         format!(
             "SELECT {} FROM ({}) AS e WHERE {}",
             select.join(", "),
@@ -297,13 +296,7 @@ impl Events {
                 .enumerate()
                 .map(|(i, g)| format!("{g} AS \"g{i}\"")),
         );
-        select.extend(
-            query
-                .calculations
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c))),
-        );
+        select.extend(self.calculations(query));
         let mut group_by = vec![bucket];
         group_by.extend(groups);
         format!(

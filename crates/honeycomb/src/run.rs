@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use combray_query::sql::{json_rows, SqlEngine, TABLE};
+use combray_query::sql::{json_rows, SqlEngine};
 use combray_storage::scan::Columns;
 use combray_storage::SpanStore;
 use datafusion::prelude::SessionContext;
@@ -177,13 +177,7 @@ async fn answer(
     services: Option<Vec<String>>,
     include: Include,
 ) -> HoneycombResult<QueryData> {
-    let schema = context
-        .table_provider(TABLE)
-        .await
-        .map_err(combray_query::QueryError::from)?
-        .schema();
-    let mut catalog = Catalog::of(&schema);
-    catalog.define(&query.calculated_fields)?;
+    let catalog = Catalog::of_session(&context, &query.calculated_fields).await?;
     let events = Events::new(&query, &window, &catalog, services.as_deref(), &[]);
     let breakdowns = query.breakdowns.len();
     let heatmaps: Vec<usize> = (0..query.calculations.len())

@@ -12,7 +12,7 @@ use combray_query::QueryError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::http::error::ApiError;
+use crate::http::error::{query_status, ApiError};
 use crate::keys::{Access, AuthError, KEY_HEADER};
 use crate::state::AppState;
 
@@ -114,21 +114,8 @@ impl Failure {
             HoneycombError::NotFound(_) => legacy(StatusCode::NOT_FOUND, &message),
             HoneycombError::BadRequest(_) => legacy(StatusCode::BAD_REQUEST, &message),
             HoneycombError::Settings(_) => legacy(StatusCode::INTERNAL_SERVER_ERROR, &message),
-            HoneycombError::Query(error) => {
-                let status = ApiError::Query(clone_query_error(error)).http_status();
-                legacy(status, &message)
-            }
+            HoneycombError::Query(error) => legacy(query_status(error), &message),
         }
-    }
-}
-
-fn clone_query_error(error: &QueryError) -> QueryError {
-    match error {
-        QueryError::InvalidArgument(m) => QueryError::InvalidArgument(m.clone()),
-        QueryError::NotFound(m) => QueryError::NotFound(m.clone()),
-        QueryError::LimitExceeded(m) => QueryError::LimitExceeded(m.clone()),
-        QueryError::Engine(m) => QueryError::Engine(m.clone()),
-        QueryError::Storage(e) => QueryError::Engine(e.to_string()),
     }
 }
 

@@ -43,6 +43,26 @@ pub(crate) enum ApiError {
     Internal(String),
 }
 
+/// The HTTP status of a read's error (also Honeycomb's, `honeycomb/reply.rs`).
+pub(crate) fn query_status(error: &QueryError) -> StatusCode {
+    match error {
+        QueryError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        QueryError::NotFound(_) => StatusCode::NOT_FOUND,
+        QueryError::LimitExceeded(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        QueryError::Engine(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        QueryError::Storage(error) => storage_status(error),
+    }
+}
+
+fn storage_status(error: &StorageError) -> StatusCode {
+    match error.kind() {
+        StorageErrorKind::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
+        StorageErrorKind::Io | StorageErrorKind::Closed | StorageErrorKind::Full => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
 impl ApiError {
     /// The HTTP status: the single mapping from errors to status codes.
     pub(crate) fn http_status(&self) -> StatusCode {
@@ -56,16 +76,9 @@ impl ApiError {
             }
             Self::Auth(AuthError::IngestKeyCannotRead) => StatusCode::FORBIDDEN,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
-            Self::Query(QueryError::InvalidArgument(_)) => StatusCode::BAD_REQUEST,
-            Self::Query(QueryError::NotFound(_)) | Self::NoRoute(_) => StatusCode::NOT_FOUND,
-            Self::Query(QueryError::LimitExceeded(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Query(QueryError::Engine(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Query(QueryError::Storage(error)) | Self::Storage(error) => match error.kind() {
-                StorageErrorKind::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
-                StorageErrorKind::Io | StorageErrorKind::Closed | StorageErrorKind::Full => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            },
+            Self::NoRoute(_) => StatusCode::NOT_FOUND,
+            Self::Query(error) => query_status(error),
+            Self::Storage(error) => storage_status(error),
             Self::Overloaded | Self::NotReady | Self::Ingest(IngestError::OverBudget) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
