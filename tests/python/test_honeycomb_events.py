@@ -107,3 +107,32 @@ def test_single_events_take_time_and_rate_from_headers_and_bad_items_fail_alone(
     assert statuses == [202, 400, 400, 202]
     assert requests.post(f"{combray.api}/1/batch/batch-jobs", data=b"[", timeout=10).status_code == 400
     assert requests.post(f"{combray.api}/1/batch/batch-jobs", data=b"", timeout=10).status_code == 400
+
+
+def test_msgpack_batches_as_libhoney_go_sends_them(combray):
+    """libhoney-go encodes its batch as msgpack, `time` as a msgpack timestamp; gzip on top."""
+    import gzip
+
+    import msgpack
+
+    items = [{"data": {"job": "resize", "duration_ms": 12.5, "trace.trace_id": "ab" * 16, "trace.span_id": "cd" * 8},
+              "time": msgpack.Timestamp(START + 5, 250_000_000), "samplerate": 3},
+             {"data": {"job": "resize", "duration_ms": 7}, "time": msgpack.Timestamp(START + 6)},
+             {"time": msgpack.Timestamp(START + 7)}]
+    body = gzip.compress(msgpack.packb(items, datetime=False))
+    answer = requests.post(f"{combray.api}/1/batch/images", data=body, timeout=10, headers={
+        "content-type": "application/msgpack", "content-encoding": "gzip"})
+    assert answer.status_code == 200, answer.text
+    assert [s["status"] for s in answer.json()] == [202, 202, 400]
+    rows = query(combray, "images", {"start_time": START, "end_time": START + 60,
+                                     "calculations": [{"op": "COUNT"}, {"op": "SUM", "column": "duration_ms"}]}, None)
+    assert rows[0]["data"] == {"COUNT": 4, "SUM(duration_ms)": 12.5 * 3 + 7}
+    trace = requests.get(f"{combray.api}/api/v1/traces/{'ab' * 16}", timeout=10).json()
+    started = trace["spans"][0]["start_unix_nano"]
+    assert int(started) == (START + 5) * 10**9 + 250_000_000
+    single = requests.post(f"{combray.api}/1/events/images", data=msgpack.packb({"job": "crop"}), timeout=10,
+                           headers={"content-type": "application/x-msgpack", "x-honeycomb-event-time": str(START + 9)})
+    assert single.status_code == 200, single.text
+    broken = requests.post(f"{combray.api}/1/batch/images", data=b"\xc1", timeout=10,
+                           headers={"content-type": "application/msgpack"})
+    assert broken.status_code == 400 and "malformed" in broken.text

@@ -42,6 +42,40 @@ pub struct Defaults<'a> {
     pub sample_rate: u32,
 }
 
+/// How an Events API body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/json` (and anything not msgpack).
+    Json,
+    /// `application/msgpack` or `application/x-msgpack`.
+    Msgpack,
+}
+
+impl BodyFormat {
+    /// The format a `Content-Type` names.
+    pub fn of_content_type(content_type: Option<&str>) -> Self {
+        let essence = content_type
+            .and_then(|t| t.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase());
+        match essence.as_deref() {
+            Some("application/msgpack" | "application/x-msgpack") => Self::Msgpack,
+            _ => Self::Json,
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(self, body: &[u8]) -> Result<T, IngestError> {
+        match self {
+            Self::Json => serde_json::from_slice(body).map_err(|e| malformed(&e)),
+            Self::Msgpack => crate::msgpack::to_json(body)
+                .map_err(|reason| IngestError::Decode {
+                    format: "Honeycomb events",
+                    reason: format!("Request body is malformed and cannot be read. ({reason})"),
+                })
+                .and_then(|value| serde_json::from_value(value).map_err(|e| malformed(&e))),
+        }
+    }
+}
+
 /// The answer for one event: accepted, or why not.
 pub type EventOutcome = Result<(), String>;
 
@@ -282,11 +316,12 @@ fn event_span(
 /// The spans of a `/1/batch` body, grouped by service, and one outcome per item, in order.
 pub fn decode_batch(
     body: &[u8],
+    format: BodyFormat,
     environment: &str,
     defaults: &Defaults<'_>,
     received_unix_nano: u64,
 ) -> Result<(SpanBatch, Vec<EventOutcome>), IngestError> {
-    let items: Vec<Value> = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
+    let items: Vec<Value> = format.parse(body)?;
     if items.is_empty() {
         return Err(IngestError::Decode {
             format: "Honeycomb batch",
@@ -320,11 +355,12 @@ pub fn decode_batch(
 /// The span of a `/1/events` body (one JSON object).
 pub fn decode_event(
     body: &[u8],
+    format: BodyFormat,
     environment: &str,
     defaults: &Defaults<'_>,
     received_unix_nano: u64,
 ) -> Result<SpanBatch, IngestError> {
-    let data: Map<String, Value> = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
+    let data: Map<String, Value> = format.parse(body)?;
     let (batch, outcomes) = assemble(
         vec![Ok((data, defaults.time_unix_nano, defaults.sample_rate))],
         environment,
@@ -413,7 +449,8 @@ mod tests {
             {"time": 1},
             {"data": {"service.name": "billing", "amount": 3.5, "nested": {"a": 1}}, "time": 1452759330927}
         ]"#;
-        let (batch, outcomes) = decode_batch(body, "prod", &defaults(), 9).unwrap();
+        let (batch, outcomes) =
+            decode_batch(body, BodyFormat::Json, "prod", &defaults(), 9).unwrap();
         assert!(outcomes[0].is_ok() && outcomes[1].is_err() && outcomes[2].is_ok());
         assert_eq!(batch.groups.len(), 2);
         let traced = &batch.groups[0].spans[0];
@@ -450,8 +487,8 @@ mod tests {
         );
         assert_eq!(span_id_of("not-hex"), span_id_of("not-hex"));
         assert_ne!(span_id_of("a"), span_id_of("b"));
-        assert!(decode_batch(b"[]", "prod", &defaults(), 0).is_err());
-        assert!(decode_batch(b"{", "prod", &defaults(), 0).is_err());
+        assert!(decode_batch(b"[]", BodyFormat::Json, "prod", &defaults(), 0).is_err());
+        assert!(decode_batch(b"{", BodyFormat::Json, "prod", &defaults(), 0).is_err());
         assert_eq!(parse_sample_rate(&Value::from(0)), Some(1));
         assert_eq!(
             parse_time(&Value::from("1700000000")),

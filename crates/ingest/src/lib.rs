@@ -7,7 +7,7 @@
 //!
 //! - [`body`]: content types, content encodings and capped decompression.
 //! - [`otlp`]: OTLP/HTTP and OTLP/gRPC trace requests (protobuf and OTLP/JSON) and responses.
-//! - [`honeycomb`]: Honeycomb's Events API bodies (libhoney, Beelines).
+//! - [`honeycomb`]: Honeycomb's Events API bodies (libhoney, Beelines), JSON or [`msgpack`].
 //! - [`status`]: the `google.rpc.Status` error body OTLP/HTTP prescribes.
 //! - [`xray`]: AWS X-Ray daemon datagrams and segment documents.
 
@@ -15,6 +15,7 @@ pub mod body;
 
 mod error;
 pub mod honeycomb;
+pub mod msgpack;
 pub mod otlp;
 pub mod status;
 pub mod xray;

@@ -1,5 +1,5 @@
 //! Honeycomb's Events API on the API port: `POST /1/batch/{dataset}` (libhoney's only call) and
-//! `POST /1/events/{dataset}`. Bodies are JSON, plain, gzip or zstd; each event becomes a span
+//! `POST /1/events/{dataset}`. Bodies are JSON or msgpack, plain, gzip or zstd; each event becomes a span
 //! (`combray_ingest::honeycomb`) and is in the WAL before the answer, as OTLP spans are.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use combray_ingest::body::{decompress_within, ContentEncoding};
 use combray_ingest::honeycomb::{
-    decode_batch, decode_event, parse_sample_rate, parse_time, Defaults,
+    decode_batch, decode_event, parse_sample_rate, parse_time, BodyFormat, Defaults,
 };
 use combray_ingest::otlp::Normalized;
 use combray_ingest::IngestError;
@@ -24,6 +24,11 @@ use crate::state::{now_unix_nano, AppState};
 
 /// Decoded events take about this many times their JSON size in memory.
 const DECODED_EXPANSION: usize = 3;
+
+/// JSON, or msgpack when the body says so (libhoney-go).
+fn format_of(headers: &HeaderMap) -> BodyFormat {
+    BodyFormat::of_content_type(header_text(headers, header::CONTENT_TYPE.as_str()))
+}
 
 fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -98,8 +103,14 @@ pub(super) async fn batch(
             time_unix_nano: time,
             sample_rate: rate,
         };
-        let (batch, outcomes) = decode_batch(&bytes, &environment, &defaults, now_unix_nano())
-            .map_err(ApiError::from)?;
+        let (batch, outcomes) = decode_batch(
+            &bytes,
+            format_of(&headers),
+            &environment,
+            &defaults,
+            now_unix_nano(),
+        )
+        .map_err(ApiError::from)?;
         let failed = outcomes.iter().filter(|o| o.is_err()).count() as u64;
         let normalized = Normalized {
             batch,
@@ -141,8 +152,14 @@ pub(super) async fn event(
             time_unix_nano: time,
             sample_rate: rate,
         };
-        let batch = decode_event(&bytes, &environment, &defaults, now_unix_nano())
-            .map_err(ApiError::from)?;
+        let batch = decode_event(
+            &bytes,
+            format_of(&headers),
+            &environment,
+            &defaults,
+            now_unix_nano(),
+        )
+        .map_err(ApiError::from)?;
         let normalized = Normalized {
             batch,
             rejected_spans: 0,
