@@ -10,7 +10,7 @@ pub(crate) struct Typed {
     pub(crate) kind: Option<Kind>,
 }
 
-fn typed(sql: impl Into<String>, kind: Kind) -> Typed {
+pub(super) fn typed(sql: impl Into<String>, kind: Kind) -> Typed {
     Typed {
         sql: sql.into(),
         kind: Some(kind),
@@ -21,7 +21,7 @@ fn is_numeric(t: &Typed) -> bool {
     t.kind.is_some_and(Kind::is_numeric)
 }
 
-fn number(t: &Typed) -> String {
+pub(super) fn number(t: &Typed) -> String {
     match t.kind {
         Some(Kind::Integer | Kind::Float) => format!("CAST({} AS DOUBLE)", t.sql),
         None => "CAST(NULL AS DOUBLE)".into(),
@@ -34,7 +34,7 @@ fn number_or_zero(t: &Typed) -> String {
     format!("COALESCE({}, 0.0)", number(t))
 }
 
-fn text(t: &Typed) -> String {
+pub(super) fn text(t: &Typed) -> String {
     match t.kind {
         Some(Kind::String) => t.sql.clone(),
         None => "CAST(NULL AS VARCHAR)".into(),
@@ -81,7 +81,7 @@ fn sql_type(kind: Kind) -> &'static str {
     }
 }
 
-fn arity(name: &str, got: usize, min: usize, max: Option<usize>) -> Result<(), String> {
+pub(super) fn arity(name: &str, got: usize, min: usize, max: Option<usize>) -> Result<(), String> {
     let fits = got >= min && max.is_none_or(|m| got <= m);
     if fits {
         return Ok(());
@@ -96,7 +96,7 @@ fn arity(name: &str, got: usize, min: usize, max: Option<usize>) -> Result<(), S
     ))
 }
 
-fn literal_text(expr: &Expr, what: &str) -> Result<String, String> {
+pub(super) fn literal_text(expr: &Expr, what: &str) -> Result<String, String> {
     match expr {
         Expr::Literal(Literal::Text(text)) => Ok(text.clone()),
         _ => Err(format!("{what} must be a string literal")),
@@ -414,23 +414,8 @@ pub(crate) fn call(
                 ),
             }
         }
-        "EVENT_TIMESTAMP" => {
-            arity(name, n, 0, Some(0))?;
-            typed(event_time.to_owned(), Kind::Float)
-        }
-        "FORMAT_TIME" => {
-            arity(name, n, 2, Some(2))?;
-            let format = literal_text(&exprs[0], "FORMAT_TIME's format")?;
-            typed(
-                format!(
-                    "to_char(to_timestamp_nanos(CAST({} * 1e9 AS BIGINT)), {})",
-                    number(&args[1]),
-                    string_literal(&format)
-                ),
-                Kind::String,
-            )
-        }
-        other => return Err(format!("invalid function: {other}")),
+        "BUCKET" => super::bucket::bucket(args, exprs)?,
+        _ => return super::time::call(name, args, exprs, event_time),
     })
 }
 

@@ -7,9 +7,11 @@
 //! counts what is not a number as 0, division by 0 is null, truthiness is a non-zero number,
 //! `true` or the text "true".
 
+mod bucket;
 mod functions;
 mod lexer;
 mod parser;
+mod time;
 
 use crate::columns::Column;
 use functions::{call, column, literal, Typed};

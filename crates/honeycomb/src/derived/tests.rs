@@ -129,6 +129,26 @@ async fn every_function_follows_its_type_and_null_rules() {
             "FORMAT_TIME(\"%Y-%m-%d\", EVENT_TIMESTAMP())",
             json!("2023-11-14"),
         ),
+        (
+            "UNIX_TIMESTAMP(\"2023-11-14T22:13:20Z\")",
+            json!(1_700_000_000.0),
+        ),
+        (
+            "UNIX_TIMESTAMP(\"2023-11-15T00:13:20.5+02:00\")",
+            json!(1_700_000_000.5),
+        ),
+        ("UNIX_TIMESTAMP($s)", Value::Null),
+        // BUCKET: bins hold their upper bound; bounds outside are labelled.
+        ("BUCKET($i, 10)", json!("0 - 10")),
+        ("BUCKET($z, 10)", json!("-10 - 0")),
+        ("BUCKET($i, 5)", json!("0 - 5")),
+        ("BUCKET($f, 1)", json!("2 - 3")),
+        ("BUCKET($i, 2, 6)", json!("< 6")),
+        ("BUCKET($i, 2, 0, 4)", json!("> 4")),
+        ("BUCKET($i, 2, 0, 5)", json!("4 - 5")),
+        ("BUCKET($f, 0.5)", json!("2.0 - 2.5")),
+        ("BUCKET($s, 10)", Value::Null),
+        ("BUCKET($missing, 10)", Value::Null),
         // Literals and quoting.
         ("\"tab\\there\"", json!("tab\there")),
         ("\"\\u00e9\\x41\\101\"", json!("éAA")),
@@ -162,6 +182,10 @@ fn broken_expressions_are_refused_with_honeycombs_messages() {
         ("\"open", "unterminated string"),
         ("1 2", "extraneous input"),
         ("$", "must be followed by a column name"),
+        ("BUCKET($i, 0)", "size must be greater than 0"),
+        ("BUCKET($i, $i)", "size must be a number literal"),
+        ("BUCKET($i, 1, 5, 2)", "max must be greater than its min"),
+        ("INGEST_TIMESTAMP()", "INGEST_TIMESTAMP is not available"),
     ];
     for (expression, message) in cases {
         let error = compile(expression, &resolve).expect_err(expression);
