@@ -12,6 +12,7 @@ pub mod lists;
 mod percentile;
 mod pushdown;
 mod sketch;
+mod span_lists;
 mod table;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -334,6 +335,9 @@ fn session(
     let context = SessionContext::new_with_state(state);
     for function in percentile::functions() {
         context.register_udaf(function);
+    }
+    for function in span_lists::functions() {
+        context.register_udf(function);
     }
     let table = SpanTable::new(snapshot, columns).map_err(engine_error)?;
     context

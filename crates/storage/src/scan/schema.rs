@@ -20,9 +20,12 @@ pub enum Columns {
     /// The attribute lists too (`attributes` of v1 blocks, `attributes_overflow` and
     /// `resource`), which search reads to find values that have no typed column.
     WithLists,
+    /// Typed columns and each span's scope, events and links, which Honeycomb's columns read
+    /// (`library.name`, `span.num_events`, `exception.*`).
+    WithSpanLists,
 }
 
-/// Lists no table shows: scope, events and links are read whole, by trace, never scanned.
+/// Lists only analysis scans show: otherwise scope, events and links are read whole, by trace.
 const NEVER_SCANNED: [&str; 3] = [column::SCOPE, column::EVENTS, column::LINKS];
 
 /// When sources disagree on a column's type, the one every value can be cast to.
@@ -66,7 +69,7 @@ pub(crate) fn table_schema(
         .filter(|f| match f.name().as_str() {
             // Only v1 blocks have the whole list; newer data reads it as null.
             column::RESOURCE | column::ATTRIBUTES => lists,
-            name => !NEVER_SCANNED.contains(&name),
+            name => columns == Columns::WithSpanLists || !NEVER_SCANNED.contains(&name),
         })
         .map(|f| {
             f.as_ref()
