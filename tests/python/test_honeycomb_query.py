@@ -339,3 +339,45 @@ def test_the_query_cli_prints_groups_sparklines_and_heatmaps(server, tmp_path):
     bad = subprocess.run([BIN, "query", "--calc", "P98(duration_ms)", "--api-url", server.api],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "calculations[0].op" in bad.stderr
+
+
+def test_library_event_counts_and_exceptions_are_columns_as_honeycomb_derives_them(combray):
+    provider = TracerProvider(resource=Resource.create({"service.name": "orders"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{combray.otlp_http}/v1/traces")))
+    flask = provider.get_tracer("opentelemetry.instrumentation.flask", "0.59b0")
+    db = provider.get_tracer("orders.db")
+    start = START * 10**9
+    expected_events = 0
+    for i in range(12):
+        tracer = flask if i % 3 else db
+        span = tracer.start_span(f"op{i}", start_time=start + i * 10**9)
+        for _ in range(i % 4):
+            span.add_event("cache.miss", timestamp=start + i * 10**9 + 1)
+            expected_events += 1
+        if i % 5 == 0:
+            span.record_exception(KeyError("cart"), timestamp=start + i * 10**9 + 2)
+            expected_events += 1
+        span.end(end_time=start + i * 10**9 + 10**6)
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        got = requests.post(f"{combray.api}/api/v1/sql", json={"sql": "SELECT count(*) FROM spans"}, timeout=10)
+        if got.json()["rows"][0][0] >= 12:
+            break
+        time.sleep(0.2)
+
+    data = run(combray, {"breakdowns": ["library.name", "library.version"],
+                         "calculations": [{"op": "COUNT"}, {"op": "SUM", "column": "span.num_events"}],
+                         "orders": [{"column": "library.name"}]}, dataset="orders", disable_series=True)
+    by_library = {r["data"]["library.name"]: r["data"] for r in data["results"]}
+    assert by_library["opentelemetry.instrumentation.flask"]["COUNT"] == 8
+    assert by_library["opentelemetry.instrumentation.flask"]["library.version"] == "0.59b0"
+    assert by_library["orders.db"]["COUNT"] == 4
+    assert sum(r["SUM(span.num_events)"] for r in by_library.values()) == expected_events
+    failed = run(combray, {"breakdowns": ["exception.type", "exception.message"],
+                           "filters": [{"column": "exception.type", "op": "exists"}]},
+                 dataset="orders", disable_series=True)["results"]
+    assert [r["data"] for r in failed] == [{"exception.type": "KeyError", "exception.message": "'cart'", "COUNT": 3}]
+    columns = {c["key_name"]: c["type"] for c in requests.get(f"{combray.api}/1/columns/orders", timeout=10).json()}
+    assert columns["library.name"] == "string" and columns["span.num_events"] == "integer"

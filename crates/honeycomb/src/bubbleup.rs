@@ -376,7 +376,7 @@ async fn compare(
     services: Option<Vec<String>>,
     selection: Selection,
 ) -> HoneycombResult<BubbleUp> {
-    let catalog = Catalog::of_session(&context, &query.calculated_fields).await?;
+    let catalog = Catalog::of_session(&context, &query).await?;
     let left_out = selection_columns(&selection);
     let mut names: Vec<String> = catalog
         .columns()
@@ -447,7 +447,7 @@ pub async fn bubbleup(
     selection: Selection,
 ) -> HoneycombResult<BubbleUp> {
     engine
-        .with_session(store, environment, Columns::Typed, move |context| async move {
+        .with_session(store, environment, Columns::WithSpanLists, move |context| async move {
             Ok(compare(context, query, window, services, selection).await)
         })
         .await?

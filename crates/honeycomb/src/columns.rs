@@ -96,6 +96,10 @@ fn span_field(name: &str) -> Option<Column> {
         ),
         "span.num_dropped_events" => ("CAST(\"dropped_events_count\" AS BIGINT)", Kind::Integer),
         "span.num_dropped_links" => ("CAST(\"dropped_links_count\" AS BIGINT)", Kind::Integer),
+        "span.num_events" => ("span_list_len(\"events\")", Kind::Integer),
+        "span.num_links" => ("span_list_len(\"links\")", Kind::Integer),
+        "library.name" => ("span_scope(\"scope\", 'name')", Kind::String),
+        "library.version" => ("span_scope(\"scope\", 'version')", Kind::String),
         _ => return None,
     };
     Some(Column {
@@ -105,7 +109,7 @@ fn span_field(name: &str) -> Option<Column> {
 }
 
 /// The span fields every event has, for listing columns.
-pub const SPAN_FIELDS: [&str; 16] = [
+pub const SPAN_FIELDS: [&str; 20] = [
     "trace.trace_id",
     "trace.span_id",
     "trace.parent_id",
@@ -122,6 +126,18 @@ pub const SPAN_FIELDS: [&str; 16] = [
     "span.num_dropped_attributes",
     "span.num_dropped_events",
     "span.num_dropped_links",
+    "span.num_events",
+    "span.num_links",
+    "library.name",
+    "library.version",
+];
+
+/// The attributes of a span's `exception` event that Honeycomb promotes onto the span.
+const EXCEPTION_FIELDS: [&str; 4] = [
+    "exception.type",
+    "exception.message",
+    "exception.stacktrace",
+    "exception.escaped",
 ];
 
 /// The columns of one environment's spans, as Honeycomb names them.
@@ -170,6 +186,9 @@ impl Catalog {
         if let Some(field) = span_field(name) {
             return field;
         }
+        if EXCEPTION_FIELDS.contains(&name) {
+            return self.exception(name);
+        }
         let span = self.span.get(name);
         let resource = self.resource.get(name);
         let span_sql = quote(&format!("attr.{name}"));
@@ -206,10 +225,27 @@ impl Catalog {
         }
     }
 
+    /// An `exception.*` column: the span's own attribute, else its exception event's.
+    fn exception(&self, name: &str) -> Column {
+        let from_event = format!("span_exception(\"events\", {})", string_literal(name));
+        let sql = match self.span.get(name) {
+            Some(_) => format!(
+                "COALESCE(CAST({} AS VARCHAR), {from_event})",
+                quote(&format!("attr.{name}"))
+            ),
+            None => from_event,
+        };
+        Column {
+            sql,
+            kind: Kind::String,
+        }
+    }
+
     /// Whether any event can have `name`.
     pub fn knows(&self, name: &str) -> bool {
         self.fields.contains_key(name)
             || span_field(name).is_some()
+            || EXCEPTION_FIELDS.contains(&name)
             || self.span.contains_key(name)
             || self.resource.contains_key(name)
     }
@@ -232,17 +268,48 @@ impl Catalog {
         Ok(())
     }
 
-    /// The catalog of the session's `spans` table, with a query's calculated fields defined.
+    /// Adds the calculated fields saved for a dataset; one that no longer compiles (a
+    /// column it names is gone) is refused, naming it.
+    pub fn define_saved(
+        &mut self,
+        fields: &[crate::spec::NamedExpression],
+    ) -> crate::HoneycombResult<()> {
+        for field in fields {
+            let compiled = crate::derived::compile(&field.expression, &|name| {
+                self.knows(name).then(|| self.resolve(name))
+            })
+            .map_err(|e| {
+                crate::HoneycombError::BadRequest(format!(
+                    "the saved calculated field {:?} cannot be used: {e}",
+                    field.name
+                ))
+            })?;
+            self.fields.insert(field.name.clone(), compiled);
+        }
+        Ok(())
+    }
+
+    /// Whether `expression` compiles against these columns (and fields).
+    pub fn check(&self, expression: &str) -> Result<(), String> {
+        crate::derived::compile(expression, &|name| {
+            self.knows(name).then(|| self.resolve(name))
+        })
+        .map(|_| ())
+    }
+
+    /// The catalog of the session's `spans` table, with a query's saved and inline
+    /// calculated fields defined.
     pub async fn of_session(
         context: &datafusion::prelude::SessionContext,
-        fields: &[crate::spec::NamedExpression],
+        query: &crate::spec::Validated,
     ) -> crate::HoneycombResult<Self> {
         let table = context
             .table_provider(combray_query::sql::TABLE)
             .await
             .map_err(combray_query::QueryError::from)?;
         let mut catalog = Self::of(&table.schema());
-        catalog.define(fields)?;
+        catalog.define_saved(&query.saved_fields)?;
+        catalog.define(&query.calculated_fields)?;
         Ok(catalog)
     }
 

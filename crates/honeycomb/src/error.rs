@@ -25,6 +25,9 @@ pub enum HoneycombError {
     /// seven days.
     #[error("{0}")]
     BadRequest(String),
+    /// The name is taken, or the thing is in use (409).
+    #[error("{0}")]
+    Conflict(String),
     /// Running the query failed.
     #[error(transparent)]
     Query(#[from] QueryError),

@@ -4,6 +4,7 @@
 //! - [`window`]: the time a query covers and its time-series buckets.
 //! - [`columns`]: Honeycomb's column names over the `spans` table.
 //! - [`derived`]: the calculated-field language, compiled to SQL.
+//! - [`settings`]: datasets, saved calculated fields and markers, kept in the object store.
 //! - [`run`]: a query planned as SQL ([`plan`]), run by the query engine and shaped as
 //!   Honeycomb's result `data`.
 //!
@@ -18,6 +19,7 @@ mod error;
 pub mod ops;
 mod plan;
 pub mod run;
+pub mod settings;
 pub mod spec;
 mod validate;
 pub mod window;

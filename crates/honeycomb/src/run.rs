@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::columns::Catalog;
 use crate::error::HoneycombResult;
 use crate::ops::CalcOp;
-use crate::plan::{Events, HEATMAP_BUCKETS};
+use crate::plan::{formulas_of, Events, HEATMAP_BUCKETS};
 use crate::spec::Validated;
 use crate::window::Window;
 
@@ -23,6 +23,8 @@ pub struct Include {
     pub series: bool,
     /// The aggregates over every event (`total_by_aggregate`).
     pub total: bool,
+    /// The aggregates over the groups the limit left out (`other_by_aggregate`).
+    pub other: bool,
     /// Most groups in `results`.
     pub limit: usize,
 }
@@ -53,6 +55,9 @@ pub struct QueryData {
     /// The calculations over all events, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_by_aggregate: Option<Map<String, Value>>,
+    /// The calculations over the events of the groups the limit left out, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_by_aggregate: Option<Map<String, Value>>,
 }
 
 /// A grouped row as SQL answered it: the group's values, then the calculations'.
@@ -96,7 +101,7 @@ async fn heatmap(
     events: &Events,
     query: &Validated,
     index: usize,
-    time: Option<&Window>,
+    by_time: bool,
 ) -> HoneycombResult<HashMap<(Option<i64>, String), Value>> {
     let calc = &query.calculations[index];
     let range = json_rows(context, &events.heatmap_range(query, calc)).await?;
@@ -113,13 +118,13 @@ async fn heatmap(
     };
     let rows = json_rows(
         context,
-        &events.heatmap_counts(query, calc, min, step, time),
+        &events.heatmap_counts(query, calc, min, step, by_time),
     )
     .await?;
-    let skip = usize::from(time.is_some());
+    let skip = usize::from(by_time);
     let mut cells: HashMap<(Option<i64>, String), Vec<f64>> = HashMap::new();
     for row in rows {
-        let bucket = time.and_then(|_| row[0].as_i64());
+        let bucket = by_time.then(|| row[0].as_i64()).flatten();
         let groups = &row[skip..skip + query.breakdowns.len()];
         let cell = row[skip + groups.len()]
             .as_i64()
@@ -137,7 +142,9 @@ async fn heatmap(
         .collect())
 }
 
-/// The `data` object of a group: breakdowns, then calculations, nulls left out.
+/// The `data` object of a group: breakdowns, then calculations (or, when the query has
+/// formulas, the formulas instead), nulls left out. `values` are the calculations' then the
+/// formulas'.
 fn data_of(query: &Validated, groups: &[Value], values: &[Value]) -> Map<String, Value> {
     let mut data = Map::new();
     for (name, value) in query.breakdowns.iter().zip(groups) {
@@ -145,24 +152,63 @@ fn data_of(query: &Validated, groups: &[Value], values: &[Value]) -> Map<String,
             data.insert(name.clone(), value.clone());
         }
     }
-    for (calc, value) in query.calculations.iter().zip(values) {
+    let shown: Vec<&String> = if query.formulas.is_empty() {
+        query.calculations.iter().map(|c| &c.key).collect()
+    } else {
+        query.formulas.iter().map(|f| &f.name).collect()
+    };
+    let skip = if query.formulas.is_empty() {
+        0
+    } else {
+        query.calculations.len()
+    };
+    for (key, value) in shown.into_iter().zip(values.iter().skip(skip)) {
         if !value.is_null() {
-            data.insert(calc.key.clone(), value.clone());
+            data.insert(key.clone(), value.clone());
         }
     }
     data
 }
 
-/// An empty bucket's values: zero for the sums, nothing for the rest.
-fn empty_bucket(query: &Validated) -> Vec<Value> {
-    query
+/// A bucket without events: zero for the sums and CONCURRENCY, nothing for the rest, then the
+/// formulas over those.
+async fn empty_bucket(context: &SessionContext, query: &Validated) -> HoneycombResult<Vec<Value>> {
+    let zero = |c: &crate::spec::ValidCalculation| {
+        matches!(c.op, CalcOp::Count | CalcOp::Sum | CalcOp::Concurrency)
+    };
+    let mut values: Vec<Value> = query
         .calculations
         .iter()
-        .map(|c| match c.op {
-            CalcOp::Count | CalcOp::Sum => Value::from(0),
-            _ => Value::Null,
-        })
-        .collect()
+        .map(|c| if zero(c) { Value::from(0) } else { Value::Null })
+        .collect();
+    if !query.formulas.is_empty() {
+        let literals: Vec<String> = query
+            .calculations
+            .iter()
+            .map(|c| {
+                if zero(c) {
+                    "CAST(0 AS DOUBLE)".to_owned()
+                } else {
+                    "CAST(NULL AS DOUBLE)".to_owned()
+                }
+            })
+            .collect();
+        let rows = json_rows(context, &formulas_of(query, &literals)).await?;
+        values.extend(rows.into_iter().next().unwrap_or_default());
+    }
+    Ok(values)
+}
+
+/// An ungrouped row's `data`: HEATMAP left out.
+fn ungrouped(query: &Validated, rows: Vec<Vec<Value>>) -> Map<String, Value> {
+    let values = rows.into_iter().next().unwrap_or_default();
+    let mut data = data_of(query, &[], &values);
+    for calc in &query.calculations {
+        if calc.op == CalcOp::Heatmap {
+            data.remove(&calc.key);
+        }
+    }
+    data
 }
 
 fn rfc3339(seconds: i64) -> String {
@@ -177,7 +223,7 @@ async fn answer(
     services: Option<Vec<String>>,
     include: Include,
 ) -> HoneycombResult<QueryData> {
-    let catalog = Catalog::of_session(&context, &query.calculated_fields).await?;
+    let catalog = Catalog::of_session(&context, &query).await?;
     let events = Events::new(&query, &window, &catalog, services.as_deref(), &[]);
     let breakdowns = query.breakdowns.len();
     let heatmaps: Vec<usize> = (0..query.calculations.len())
@@ -192,7 +238,7 @@ async fn answer(
     let mut results = Vec::with_capacity(groups.len());
     let mut cells = HashMap::new();
     for &i in &heatmaps {
-        cells.insert(i, heatmap(&context, &events, &query, i, None).await?);
+        cells.insert(i, heatmap(&context, &events, &query, i, false).await?);
     }
     for group in &groups {
         let mut values = group.values.clone();
@@ -213,13 +259,16 @@ async fn answer(
         Vec::new()
     };
     let total_by_aggregate = if include.total {
-        let rows = json_rows(&context, &events.total(&query)).await?;
-        let values = rows.into_iter().next().unwrap_or_default();
-        let mut data = data_of(&query, &[], &values);
-        for &i in &heatmaps {
-            data.remove(&query.calculations[i].key);
-        }
-        Some(data)
+        Some(ungrouped(
+            &query,
+            json_rows(&context, &events.total(&query)).await?,
+        ))
+    } else {
+        None
+    };
+    let other_by_aggregate = if include.other {
+        let sql = events.other(&query, include.limit);
+        Some(ungrouped(&query, json_rows(&context, &sql).await?))
     } else {
         None
     };
@@ -227,6 +276,7 @@ async fn answer(
         series,
         results,
         total_by_aggregate,
+        other_by_aggregate,
     })
 }
 
@@ -239,7 +289,7 @@ async fn series(
     kept: &[Grouped],
     heatmaps: &[usize],
 ) -> HoneycombResult<Vec<Point>> {
-    let rows = json_rows(context, &events.series(query, window)).await?;
+    let rows = json_rows(context, &events.series(query)).await?;
     let mut table: HashMap<(i64, String), Vec<Value>> = HashMap::new();
     for row in rows {
         let bucket = row[0].as_i64().unwrap_or_default();
@@ -249,9 +299,9 @@ async fn series(
     }
     let mut cells = HashMap::new();
     for &i in heatmaps {
-        cells.insert(i, heatmap(context, events, query, i, Some(window)).await?);
+        cells.insert(i, heatmap(context, events, query, i, true).await?);
     }
-    let empty = empty_bucket(query);
+    let empty = empty_bucket(context, query).await?;
     let mut points = Vec::new();
     for bucket in window.buckets() {
         for group in kept {
@@ -289,7 +339,7 @@ pub async fn run(
             .with_session(
                 store,
                 environment,
-                Columns::Typed,
+                Columns::WithSpanLists,
                 move |context| async move {
                     Ok(answer(context, query, window, services, include).await)
                 },

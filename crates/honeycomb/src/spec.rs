@@ -162,20 +162,48 @@ pub struct ValidCalculation {
     pub any: bool,
 }
 
-/// A ranking term: a breakdown's index or a calculation's, and the direction.
+/// A value of a group that orders and havings can name: a calculation's or a formula's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    /// The n-th calculation.
+    Calculation(usize),
+    /// The n-th formula.
+    Formula(usize),
+}
+
+impl Aggregate {
+    /// Its column in planned SQL: `a0…` for calculations, `f0…` for formulas.
+    pub fn alias(self) -> String {
+        match self {
+            Self::Calculation(i) => format!("\"a{i}\""),
+            Self::Formula(i) => format!("\"f{i}\""),
+        }
+    }
+}
+
+/// A ranking term: a breakdown's index or an aggregate, and the direction.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OrderTerm {
-    /// By the n-th breakdown.
+    /// By the n-th breakdown; `true` is descending.
     Breakdown(usize, bool),
-    /// By the n-th calculation; `true` is descending.
-    Calculation(usize, bool),
+    /// By a calculation or formula; `true` is descending.
+    Aggregate(Aggregate, bool),
+}
+
+/// A formula with its expression compiled over the calculations' columns (`a0…`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidFormula {
+    /// Its key in results.
+    pub name: String,
+    /// SQL over the aggregate columns of one group.
+    pub sql: String,
 }
 
 /// A having with its calculation found.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ValidHaving {
-    /// The index of the calculation it tests.
-    pub calculation: usize,
+    /// The calculation or formula it tests.
+    pub target: Aggregate,
     /// The comparison.
     pub op: HavingOp,
     /// The number compared with.
@@ -197,8 +225,13 @@ pub struct Validated {
     pub orders: Vec<OrderTerm>,
     /// Conditions on groups.
     pub havings: Vec<ValidHaving>,
+    /// The calculated fields saved for the dataset, which the query may name (the server
+    /// fills these in; inline fields of the same name win).
+    pub saved_fields: Vec<NamedExpression>,
     /// The calculated fields the query defines inline.
     pub calculated_fields: Vec<NamedExpression>,
+    /// Expressions over the calculations; when there are any, results show these instead.
+    pub formulas: Vec<ValidFormula>,
     /// Aggregates without sample-rate correction.
     pub usage_mode: bool,
 }

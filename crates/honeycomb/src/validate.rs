@@ -5,8 +5,8 @@ use serde_json::Value;
 use crate::error::{HoneycombError, HoneycombResult};
 use crate::ops::{CalcOp, FilterOp, HavingOp};
 use crate::spec::{
-    Calculation, Filter, Having, Order, OrderTerm, QuerySpec, ValidCalculation, ValidFilter,
-    ValidHaving, Validated,
+    Aggregate, Calculation, Filter, Having, NamedExpression, Order, OrderTerm, QuerySpec,
+    ValidCalculation, ValidFilter, ValidFormula, ValidHaving, Validated,
 };
 
 /// Most entries in each list (calculations, filters, breakdowns, orders, havings, …).
@@ -112,15 +112,6 @@ fn validate_calculation(calc: &Calculation, field: &str) -> HoneycombResult<Vali
             ),
         )
     })?;
-    if matches!(
-        op,
-        CalcOp::Concurrency | CalcOp::RateAvg | CalcOp::RateSum | CalcOp::RateMax
-    ) {
-        return Err(HoneycombError::invalid(
-            format!("{field}.op"),
-            format!("{} is not available in Combray yet", calc.op),
-        ));
-    }
     let column = calc.column.clone().filter(|c| !c.is_empty());
     match (op.takes_column(), &column) {
         (true, None) => {
@@ -159,24 +150,94 @@ fn validate_calculation(calc: &Calculation, field: &str) -> HoneycombResult<Vali
     })
 }
 
-/// The calculation an order or having names: by op and column, or by a name in `column`.
-fn find_calculation(
+/// The calculations and formulas orders and havings may name.
+struct Aggregates<'a> {
+    calculations: &'a [ValidCalculation],
+    formulas: &'a [ValidFormula],
+}
+
+impl Aggregates<'_> {
+    /// The aggregate an order or having names: a calculation by op and column, or a
+    /// calculation or formula by the name in `column`.
+    fn find(&self, op: Option<&str>, column: Option<&str>) -> Option<Aggregate> {
+        let calculation =
+            self.calculations
+                .iter()
+                .position(|calc| match op.and_then(CalcOp::parse) {
+                    Some(op) => calc.op == op && calc.column.as_deref() == column,
+                    None => column.is_some_and(|name| calc.key == name),
+                });
+        if let Some(i) = calculation {
+            return Some(Aggregate::Calculation(i));
+        }
+        let formula = self
+            .formulas
+            .iter()
+            .position(|f| op.is_none() && column == Some(f.name.as_str()));
+        formula.map(Aggregate::Formula)
+    }
+
+    fn is_heatmap(&self, aggregate: Aggregate) -> bool {
+        matches!(aggregate, Aggregate::Calculation(i) if self.calculations[i].op == CalcOp::Heatmap)
+    }
+}
+
+/// Formulas compiled over the calculations, which they name by `$name`.
+fn validate_formulas(
+    formulas: &[NamedExpression],
     calculations: &[ValidCalculation],
-    op: Option<&str>,
-    column: Option<&str>,
-) -> Option<usize> {
-    calculations
-        .iter()
-        .position(|calc| match op.and_then(CalcOp::parse) {
-            Some(op) => calc.op == op && calc.column.as_deref() == column,
-            None => column.is_some_and(|name| calc.key == name),
+) -> HoneycombResult<Vec<ValidFormula>> {
+    if !formulas.is_empty() && calculations.iter().any(|c| c.op == CalcOp::Heatmap) {
+        return Err(HoneycombError::invalid(
+            "formulas",
+            "HEATMAP calculations cannot be used with formulas",
+        ));
+    }
+    let resolve = |name: &str| {
+        let i = calculations.iter().position(|c| c.key == name)?;
+        Some(crate::columns::Column {
+            sql: format!("\"a{i}\""),
+            kind: crate::columns::Kind::Float,
         })
+    };
+    let mut valid: Vec<ValidFormula> = Vec::with_capacity(formulas.len());
+    for (i, formula) in formulas.iter().enumerate() {
+        let field = format!("formulas[{i}]");
+        if formula.name.is_empty() {
+            return Err(HoneycombError::missing(
+                format!("{field}.name"),
+                "a formula needs a name",
+            ));
+        }
+        let taken = calculations.iter().any(|c| c.key == formula.name)
+            || valid.iter().any(|f| f.name == formula.name);
+        if taken {
+            return Err(HoneycombError::Invalid {
+                field: format!("{field}.name"),
+                code: "already_exists",
+                description: format!("duplicate name {:?}", formula.name),
+            });
+        }
+        let compiled = crate::derived::compile(&formula.expression, &resolve).map_err(|e| {
+            let hint = if e.starts_with("unknown column") {
+                format!("{e}: a formula names the query's calculations by their name, as $name")
+            } else {
+                e
+            };
+            HoneycombError::invalid(format!("{field}.expression"), hint)
+        })?;
+        valid.push(ValidFormula {
+            name: formula.name.clone(),
+            sql: compiled.sql,
+        });
+    }
+    Ok(valid)
 }
 
 fn validate_order(
     order: &Order,
     field: &str,
-    calculations: &[ValidCalculation],
+    aggregates: &Aggregates<'_>,
     breakdowns: &[String],
 ) -> HoneycombResult<OrderTerm> {
     let descending = match order.order.as_deref() {
@@ -195,22 +256,24 @@ fn validate_order(
             return Ok(OrderTerm::Breakdown(index, descending));
         }
     }
-    let index = find_calculation(calculations, order.op.as_deref(), column).ok_or_else(|| {
-        HoneycombError::invalid(
-            field,
-            "an order must name a breakdown or one of the query's calculations",
-        )
-    })?;
-    if calculations[index].op == CalcOp::Heatmap {
+    let aggregate = aggregates
+        .find(order.op.as_deref(), column)
+        .ok_or_else(|| {
+            HoneycombError::invalid(
+                field,
+                "an order must name a breakdown, one of the query's calculations or a formula",
+            )
+        })?;
+    if aggregates.is_heatmap(aggregate) {
         return Err(HoneycombError::invalid(field, "HEATMAP cannot be ordered"));
     }
-    Ok(OrderTerm::Calculation(index, descending))
+    Ok(OrderTerm::Aggregate(aggregate, descending))
 }
 
 fn validate_having(
     having: &Having,
     field: &str,
-    calculations: &[ValidCalculation],
+    aggregates: &Aggregates<'_>,
 ) -> HoneycombResult<ValidHaving> {
     let op = HavingOp::parse(&having.op).ok_or_else(|| {
         HoneycombError::invalid(
@@ -218,26 +281,23 @@ fn validate_having(
             format!("must be one of = != > >= < <=, not {:?}", having.op),
         )
     })?;
-    let named = find_calculation(
-        calculations,
-        Some(&having.calculate_op),
-        having.column.as_deref(),
-    )
-    .or_else(|| find_calculation(calculations, None, having.column.as_deref()));
-    let calculation = named.ok_or_else(|| {
+    let named = aggregates
+        .find(Some(&having.calculate_op), having.column.as_deref())
+        .or_else(|| aggregates.find(None, having.column.as_deref()));
+    let target = named.ok_or_else(|| {
         HoneycombError::invalid(
             field,
             format!("{} missing matching calculation", having.calculate_op),
         )
     })?;
-    if calculations[calculation].op == CalcOp::Heatmap {
+    if aggregates.is_heatmap(target) {
         return Err(HoneycombError::invalid(
             field,
             "HEATMAP cannot be used in a having",
         ));
     }
     Ok(ValidHaving {
-        calculation,
+        target,
         op,
         value: having.value,
     })
@@ -276,12 +336,7 @@ impl QuerySpec {
                 });
             }
         }
-        if !self.formulas.is_empty() {
-            return Err(HoneycombError::invalid(
-                "formulas",
-                "formulas are not available in Combray yet; compute them from the calculations",
-            ));
-        }
+        let formulas = validate_formulas(&self.formulas, &calculations)?;
         for (i, field) in self.calculated_fields.iter().enumerate() {
             if field.name.is_empty() {
                 return Err(HoneycombError::missing(
@@ -310,19 +365,21 @@ impl QuerySpec {
                 ));
             }
         }
+        let aggregates = Aggregates {
+            calculations: &calculations,
+            formulas: &formulas,
+        };
         let orders = self
             .orders
             .iter()
             .enumerate()
-            .map(|(i, o)| {
-                validate_order(o, &format!("orders[{i}]"), &calculations, &self.breakdowns)
-            })
+            .map(|(i, o)| validate_order(o, &format!("orders[{i}]"), &aggregates, &self.breakdowns))
             .collect::<HoneycombResult<Vec<_>>>()?;
         let havings = self
             .havings
             .iter()
             .enumerate()
-            .map(|(i, h)| validate_having(h, &format!("havings[{i}]"), &calculations))
+            .map(|(i, h)| validate_having(h, &format!("havings[{i}]"), &aggregates))
             .collect::<HoneycombResult<Vec<_>>>()?;
         Ok(Validated {
             filters: validate_filters(&self.filters, "filters")?,
@@ -331,7 +388,9 @@ impl QuerySpec {
             breakdowns: self.breakdowns.clone(),
             orders,
             havings,
+            saved_fields: Vec::new(),
             calculated_fields: self.calculated_fields.clone(),
+            formulas,
             usage_mode: self.usage_mode.unwrap_or(false),
         })
     }

@@ -39,6 +39,8 @@ pub(crate) struct AppState {
     pub reads: crate::reads::ReadGate,
     /// Honeycomb's saved queries and their results.
     pub honeycomb: crate::honeycomb::QueryStore,
+    /// Honeycomb's datasets, saved calculated fields and markers.
+    pub honeycomb_settings: combray_honeycomb::settings::Settings,
 }
 
 pub(crate) use combray_model::now_unix_nano;
@@ -59,6 +61,7 @@ impl AppState {
             max_body_bytes: config.ingest.max_body_bytes,
             retry_after_seconds: config.server.retry_after_seconds,
             sql: SqlEngine::new(config.query.sql)?,
+            honeycomb_settings: combray_honeycomb::settings::Settings::new(Arc::clone(&store)),
             xray: XRayService::new(config, store)?,
             reads: crate::reads::ReadGate::new(config.query.reads)?,
             honeycomb: crate::honeycomb::QueryStore::default(),

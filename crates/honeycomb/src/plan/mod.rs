@@ -2,17 +2,23 @@
 //!
 //! Every query reads one relation, the query's events: the spans of the window (and of the
 //! dataset's services), with each column the query names computed once under an alias (`c0`,
-//! `c1`, …), the event's weight (its sample rate, or 1 in usage mode) as `__w` and its start in
-//! nanoseconds as `__ns`. The result, time-series, total and heatmap queries aggregate that
-//! relation; their output columns are `g0…` for breakdowns and `a0…` for calculations.
+//! `c1`, …), the event's weight (its sample rate, or 1 in usage mode) as `__w`, and its start
+//! and end in nanoseconds as `__ns` and `__end`. The result, total and time-series queries
+//! ([`aggregate`]) and the per-bucket ones ([`buckets`]) aggregate that relation; their output
+//! columns are `g0…` for breakdowns, `a0…` for calculations and `f0…` for formulas.
+
+mod aggregate;
+mod buckets;
+
+pub(crate) use buckets::formulas_of;
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::columns::{quote, string_literal, Catalog, Column, Kind};
-use crate::ops::{CalcOp, FilterOp};
-use crate::spec::{OrderTerm, ValidCalculation, ValidFilter, Validated};
+use crate::ops::FilterOp;
+use crate::spec::{ValidFilter, Validated};
 use crate::window::Window;
 
 /// Buckets of a HEATMAP's value axis.
@@ -23,6 +29,7 @@ pub(crate) struct Events {
     /// `SELECT … FROM spans WHERE …`.
     pub(crate) sql: String,
     aliases: BTreeMap<String, (String, Kind)>,
+    window: Window,
 }
 
 impl Events {
@@ -63,6 +70,7 @@ impl Events {
         let mut select = vec![
             format!("{weight} AS \"__w\""),
             "CAST(\"start_time\" AS BIGINT) AS \"__ns\"".to_owned(),
+            "CAST(\"start_time\" AS BIGINT) + \"duration_nano\" AS \"__end\"".to_owned(),
         ];
         for (i, name) in names.iter().enumerate() {
             let Column { sql, kind } = catalog.resolve(name);
@@ -95,6 +103,7 @@ impl Events {
                 conditions.join(" AND ")
             ),
             aliases,
+            window: *window,
         }
     }
 
@@ -174,221 +183,6 @@ impl Events {
                 }
             }
         }
-    }
-
-    /// A calculation's aggregate over the events (HEATMAP and the time-based ones excepted).
-    pub(crate) fn aggregate(&self, calc: &ValidCalculation) -> String {
-        let column = calc.column.as_deref().unwrap_or_default();
-        let filter = if calc.filters.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " FILTER (WHERE {})",
-                self.condition(&calc.filters, calc.any)
-            )
-        };
-        match calc.op {
-            CalcOp::Count => format!("SUM(\"__w\"){filter}"),
-            CalcOp::CountDistinct => {
-                format!("COUNT(DISTINCT {}){filter}", self.column(column).0)
-            }
-            CalcOp::Sum => format!("SUM({} * \"__w\"){filter}", self.number(column)),
-            CalcOp::Avg => {
-                let number = self.number(column);
-                format!(
-                    "SUM({number} * \"__w\"){filter} / SUM(CASE WHEN {number} IS NOT NULL THEN \"__w\" END){filter}"
-                )
-            }
-            CalcOp::Min => format!("MIN({}){filter}", self.number(column)),
-            CalcOp::Max => format!("MAX({}){filter}", self.number(column)),
-            CalcOp::Percentile(_, fraction) => format!(
-                "weighted_percentile({}, \"__w\", {}){filter}",
-                self.number(column),
-                float_literal(fraction)
-            ),
-            // Planned by their own queries; a placeholder keeps the aliases in step.
-            CalcOp::Heatmap
-            | CalcOp::Concurrency
-            | CalcOp::RateAvg
-            | CalcOp::RateSum
-            | CalcOp::RateMax => "CAST(NULL AS DOUBLE)".into(),
-        }
-    }
-
-    /// Every calculation's aggregate as `a0…`.
-    fn calculations(&self, query: &Validated) -> Vec<String> {
-        query
-            .calculations
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c)))
-            .collect()
-    }
-
-    /// The breakdown columns' aliases.
-    fn groups(&self, query: &Validated) -> Vec<String> {
-        query
-            .breakdowns
-            .iter()
-            .map(|b| self.column(b).0.clone())
-            .collect()
-    }
-
-    /// One row per group: `g0…`, then `a0…`; havings applied, ranked, at most `limit` rows.
-    pub(crate) fn results(&self, query: &Validated, limit: usize) -> String {
-        let groups = self.groups(query);
-        let mut select: Vec<String> = groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| format!("{g} AS \"g{i}\""))
-            .collect();
-        select.extend(self.calculations(query));
-        let group_by = if groups.is_empty() {
-            String::new()
-        } else {
-            format!(" GROUP BY {}", groups.join(", "))
-        };
-        let havings: Vec<String> = query
-            .havings
-            .iter()
-            .map(|h| {
-                format!(
-                    "\"a{}\" {} {}",
-                    h.calculation,
-                    h.op.sql(),
-                    float_literal(h.value)
-                )
-            })
-            .collect();
-        let having = if havings.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", havings.join(" AND "))
-        };
-        format!(
-            "SELECT * FROM (SELECT {} FROM ({}) AS e WHERE {}{group_by}) AS r{having} ORDER BY {} LIMIT {limit}",
-            select.join(", "),
-            self.sql,
-            self.condition(&query.filters, query.any),
-            order_by(query).join(", ")
-        )
-    }
-
-    /// The aggregates over every event of the query, no groups: `a0…`.
-    pub(crate) fn total(&self, query: &Validated) -> String {
-        let select = self.calculations(query);
-        format!(
-            "SELECT {} FROM ({}) AS e WHERE {}",
-            select.join(", "),
-            self.sql,
-            self.condition(&query.filters, query.any)
-        )
-    }
-
-    /// One row per time bucket and group: `__b` (the bucket's start in seconds), `g0…`, `a0…`.
-    pub(crate) fn series(&self, query: &Validated, window: &Window) -> String {
-        let groups = self.groups(query);
-        let bucket = bucket_sql(window);
-        let mut select = vec![format!("{bucket} AS \"__b\"")];
-        select.extend(
-            groups
-                .iter()
-                .enumerate()
-                .map(|(i, g)| format!("{g} AS \"g{i}\"")),
-        );
-        select.extend(self.calculations(query));
-        let mut group_by = vec![bucket];
-        group_by.extend(groups);
-        format!(
-            "SELECT {} FROM ({}) AS e WHERE {} GROUP BY {}",
-            select.join(", "),
-            self.sql,
-            self.condition(&query.filters, query.any),
-            group_by.join(", ")
-        )
-    }
-
-    /// The smallest and largest value a HEATMAP calculation sees.
-    pub(crate) fn heatmap_range(&self, query: &Validated, calc: &ValidCalculation) -> String {
-        let number = self.number(calc.column.as_deref().unwrap_or_default());
-        format!(
-            "SELECT MIN({number}), MAX({number}) FROM ({}) AS e WHERE {} AND {}",
-            self.sql,
-            self.condition(&query.filters, query.any),
-            self.condition(&calc.filters, calc.any)
-        )
-    }
-
-    /// Weighted counts per HEATMAP bucket: `[__b,] g0…, __h, n`. `min` and `step` place the
-    /// buckets; `by_time` adds the time bucket.
-    pub(crate) fn heatmap_counts(
-        &self,
-        query: &Validated,
-        calc: &ValidCalculation,
-        min: f64,
-        step: f64,
-        time: Option<&Window>,
-    ) -> String {
-        let number = self.number(calc.column.as_deref().unwrap_or_default());
-        let groups = self.groups(query);
-        let cell = format!(
-            "LEAST(CAST(floor(({number} - {}) / {}) AS BIGINT), {})",
-            float_literal(min),
-            float_literal(step),
-            HEATMAP_BUCKETS - 1
-        );
-        let mut keys: Vec<String> = time.map(bucket_sql).into_iter().collect();
-        keys.extend(groups);
-        keys.push(cell);
-        format!(
-            "SELECT {}, SUM(\"__w\") FROM ({}) AS e WHERE {} AND {} AND {number} IS NOT NULL GROUP BY {}",
-            keys.join(", "),
-            self.sql,
-            self.condition(&query.filters, query.any),
-            self.condition(&calc.filters, calc.any),
-            keys.join(", ")
-        )
-    }
-}
-
-/// The start (Unix seconds) of the time bucket an event falls in.
-fn bucket_sql(window: &Window) -> String {
-    let g = window.granularity.saturating_mul(1_000_000_000);
-    format!("(\"__ns\" / {g}) * {}", window.granularity)
-}
-
-/// How results are ranked: the query's orders, else its first orderable calculation
-/// descending; then every breakdown ascending, so equal groups always come in one order.
-fn order_by(query: &Validated) -> Vec<String> {
-    let mut terms: Vec<String> = query
-        .orders
-        .iter()
-        .map(|term| match term {
-            OrderTerm::Breakdown(i, desc) => format!("\"g{i}\" {}", direction(*desc)),
-            OrderTerm::Calculation(i, desc) => format!("\"a{i}\" {}", direction(*desc)),
-        })
-        .collect();
-    if terms.is_empty() {
-        if let Some(i) = query
-            .calculations
-            .iter()
-            .position(|c| c.op != CalcOp::Heatmap)
-        {
-            terms.push(format!("\"a{i}\" DESC NULLS LAST"));
-        }
-    }
-    terms.extend((0..query.breakdowns.len()).map(|i| format!("\"g{i}\" ASC NULLS LAST")));
-    if terms.is_empty() {
-        terms.push("1".into());
-    }
-    terms
-}
-
-fn direction(descending: bool) -> &'static str {
-    if descending {
-        "DESC NULLS LAST"
-    } else {
-        "ASC NULLS LAST"
     }
 }
 

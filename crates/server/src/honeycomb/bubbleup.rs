@@ -41,9 +41,11 @@ pub(super) async fn run_bubbleup(
     let outcome = async {
         let environment = environment(&state, &headers, Access::Read)?;
         let request: BubbleUpRequest = body(&bytes)?;
-        let query = request.query.validate()?;
+        let mut query = request.query.validate()?;
         let window = Window::of(&request.query, super::queries::now_seconds(), false)?;
-        let services = services_of(&state, &environment, &request.dataset)?;
+        let services = services_of(&state, &environment, &request.dataset).await?;
+        let key = super::datasets::dataset_key(&state, &environment, &request.dataset).await?;
+        query.saved_fields = super::settings::saved_fields(&state, &environment, &key).await?;
         let storage = state.storage()?;
         let answer = bubbleup(
             &state.sql,

@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use combray_honeycomb::columns::Catalog;
+use combray_honeycomb::settings::DatasetRecord;
 use combray_honeycomb::HoneycombError;
 use combray_query::sql::TABLE;
 use combray_storage::scan::Columns;
@@ -37,8 +38,9 @@ pub(super) fn slug(name: &str) -> String {
 }
 
 /// The services a dataset names (none for `__all__`: no restriction). Honeycomb's dataset
-/// names are case-insensitive; a name or slug that matches no service is 404.
-pub(super) fn services_of(
+/// names are case-insensitive. A dataset created through the API that no service has sent to
+/// yet names no service; a name or slug that matches neither is 404.
+pub(super) async fn services_of(
     state: &AppState,
     environment: &str,
     dataset: &str,
@@ -52,23 +54,97 @@ pub(super) fn services_of(
         .into_iter()
         .filter(|s| s.to_lowercase() == wanted || slug(s) == wanted)
         .collect();
-    if services.is_empty() {
-        return Err(HoneycombError::NotFound("dataset not found".into()).into());
+    if !services.is_empty() {
+        return Ok(Some(services));
     }
-    Ok(Some(services))
+    let wanted = slug(dataset);
+    let created = state
+        .honeycomb_settings
+        .read(environment, |d| {
+            Ok(d.datasets.iter().any(|r| r.slug == wanted))
+        })
+        .await?;
+    if created {
+        return Ok(Some(Vec::new()));
+    }
+    Err(HoneycombError::NotFound("dataset not found".into()).into())
 }
 
-fn dataset_json(name: &str) -> Value {
+/// The key a dataset's settings are kept under: its slug, or `__all__`; 404 for a dataset
+/// that does not exist.
+pub(super) async fn dataset_key(
+    state: &AppState,
+    environment: &str,
+    dataset: &str,
+) -> Result<String, Failure> {
+    services_of(state, environment, dataset).await?;
+    Ok(if dataset == ALL {
+        ALL.to_owned()
+    } else {
+        slug(dataset)
+    })
+}
+
+/// The columns of the environment's spans.
+pub(super) async fn catalog(state: &AppState, environment: &str) -> Result<Catalog, Failure> {
+    let storage = state.storage()?;
+    Ok(state
+        .sql
+        .with_session(
+            storage.as_ref(),
+            environment,
+            Columns::WithSpanLists,
+            |context| async move {
+                let table = context.table_provider(TABLE).await?;
+                Ok(Catalog::of(&table.schema()))
+            },
+        )
+        .await?)
+}
+
+fn dataset_json(name: &str, record: Option<&DatasetRecord>) -> Value {
     json!({
-        "name": name,
+        "name": record.map_or(name, |r| r.name.as_str()),
         "slug": slug(name),
-        "description": "",
+        "description": record.map_or("", |r| r.description.as_str()),
         "settings": {"delete_protected": false},
-        "expand_json_depth": 0,
+        "expand_json_depth": record.map_or(0, |r| r.expand_json_depth),
         "regular_columns_count": Value::Null,
         "last_written_at": Value::Null,
-        "created_at": Value::Null,
+        "created_at": record.map_or(Value::Null, |r| json!(r.created_at)),
     })
+}
+
+/// A created dataset as the API answers it.
+pub(super) fn record_json(record: &DatasetRecord) -> Value {
+    dataset_json(&record.name, Some(record))
+}
+
+/// Every dataset: each service, and each dataset created through the API.
+async fn all_datasets(state: &AppState, environment: &str) -> Result<Vec<Value>, Failure> {
+    let storage = state.storage()?;
+    let services = combray_query::catalog::services(storage.as_ref(), environment);
+    let records = state
+        .honeycomb_settings
+        .read(environment, |d| Ok(d.datasets.clone()))
+        .await?;
+    let mut list: Vec<(String, Value)> = services
+        .iter()
+        .map(|s| {
+            let record = records.iter().find(|r| r.slug == slug(s));
+            (slug(s), dataset_json(s, record))
+        })
+        .collect();
+    for record in &records {
+        if !list.iter().any(|(s, _)| *s == record.slug) {
+            list.push((
+                record.slug.clone(),
+                dataset_json(&record.name, Some(record)),
+            ));
+        }
+    }
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(list.into_iter().map(|(_, v)| v).collect())
 }
 
 /// `GET /1/datasets`.
@@ -76,12 +152,11 @@ pub(super) async fn list_datasets(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Response {
-    let outcome = (|| {
+    let outcome = async {
         let environment = environment(&state, &headers, Access::Read)?;
-        let storage = state.storage()?;
-        let services = combray_query::catalog::services(storage.as_ref(), &environment);
-        Ok::<_, Failure>(services.iter().map(|s| dataset_json(s)).collect::<Vec<_>>())
-    })();
+        all_datasets(&state, &environment).await
+    }
+    .await;
     match outcome {
         Ok(list) => Json(list).into_response(),
         Err(failure) => failure.response(state.retry_after_seconds),
@@ -94,12 +169,16 @@ pub(super) async fn get_dataset(
     Path(dataset): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let outcome = (|| {
+    let outcome = async {
         let environment = environment(&state, &headers, Access::Read)?;
-        let services = services_of(&state, &environment, &dataset)?
-            .ok_or_else(|| HoneycombError::NotFound("dataset not found".into()))?;
-        Ok::<_, Failure>(dataset_json(&services[0]))
-    })();
+        let wanted = slug(&dataset);
+        let found = all_datasets(&state, &environment)
+            .await?
+            .into_iter()
+            .find(|d| d["slug"] == json!(wanted) && dataset != ALL);
+        found.ok_or_else(|| Failure::from(HoneycombError::NotFound("dataset not found".into())))
+    }
+    .await;
     match outcome {
         Ok(dataset) => Json(dataset).into_response(),
         Err(failure) => failure.response(state.retry_after_seconds),
@@ -114,20 +193,8 @@ pub(super) async fn list_columns(
 ) -> Response {
     let outcome = async {
         let environment = environment(&state, &headers, Access::Read)?;
-        services_of(&state, &environment, &dataset)?;
-        let storage = state.storage()?;
-        let catalog = state
-            .sql
-            .with_session(
-                storage.as_ref(),
-                &environment,
-                Columns::Typed,
-                |context| async move {
-                    let table = context.table_provider(TABLE).await?;
-                    Ok(Catalog::of(&table.schema()))
-                },
-            )
-            .await?;
+        services_of(&state, &environment, &dataset).await?;
+        let catalog = catalog(&state, &environment).await?;
         let columns: Vec<Value> = catalog
             .columns()
             .into_iter()

@@ -92,7 +92,7 @@ pub(super) async fn create_query(
         let spec: QuerySpec = body(&bytes)?;
         spec.validate()?;
         Window::of(&spec, now_seconds(), false)?;
-        services_of(&state, &environment, &dataset)?;
+        services_of(&state, &environment, &dataset).await?;
         let id = state
             .honeycomb
             .save_query(&environment, &dataset, spec.clone());
@@ -159,13 +159,18 @@ async fn run_result(
                 SERIES_LIMIT
             }),
     };
-    let validated = spec.validate()?;
+    let mut validated = spec.validate()?;
     let window = Window::of(&spec, now_seconds(), true)?;
-    let services = services_of(state, environment, &saved)?;
+    let services = services_of(state, environment, &saved).await?;
+    let key = super::datasets::dataset_key(state, environment, &saved).await?;
+    validated.saved_fields = super::settings::saved_fields(state, environment, &key).await?;
+    let markers =
+        super::settings::markers_for(state, environment, &key, window.start, window.end).await?;
     let storage = state.storage()?;
     let include = Include {
         series: !request.disable_series,
         total: !request.disable_total_by_aggregate,
+        other: !request.disable_other_by_aggregate,
         limit,
     };
     let data = run(
@@ -183,6 +188,7 @@ async fn run_result(
         query_id: request.query_id.clone(),
         query: spec,
         data,
+        markers,
         finished: SystemTime::now(),
     })
 }
@@ -197,7 +203,6 @@ pub(super) async fn create_result(
     let outcome = async {
         let environment = environment(&state, &headers, Access::Read)?;
         let request: CreateResult = body(&bytes)?;
-        let _ = request.disable_other_by_aggregate;
         let result = run_result(&state, &environment, &dataset, &request).await?;
         let query = query_json(&result.query, &result.query_id);
         let id = state.honeycomb.save_result(&environment, result);
@@ -241,6 +246,7 @@ pub(super) async fn get_result(
                 "complete": true,
                 "query": query_json(&result.query, &result.query_id),
                 "data": result.data,
+                "markers": result.markers,
                 "links": links(&dataset, &id),
             });
             let mut response = Json(body).into_response();

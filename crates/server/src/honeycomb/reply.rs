@@ -113,6 +113,7 @@ impl Failure {
             ),
             HoneycombError::NotFound(_) => legacy(StatusCode::NOT_FOUND, &message),
             HoneycombError::BadRequest(_) => legacy(StatusCode::BAD_REQUEST, &message),
+            HoneycombError::Conflict(_) => legacy(StatusCode::CONFLICT, &message),
             HoneycombError::Settings(_) => legacy(StatusCode::INTERNAL_SERVER_ERROR, &message),
             HoneycombError::Query(error) => legacy(query_status(error), &message),
         }

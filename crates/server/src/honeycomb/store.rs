@@ -38,6 +38,8 @@ pub(super) struct StoredResult {
     pub query: QuerySpec,
     /// Its answer.
     pub data: QueryData,
+    /// The markers over its window, as the markers API answers them.
+    pub markers: Vec<serde_json::Value>,
     /// When it finished, RFC 2822 for `Last-Modified`.
     pub finished: std::time::SystemTime,
 }
