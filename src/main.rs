@@ -47,6 +47,8 @@ enum Command {
     Sql(combray_server::sql_cli::SqlArgs),
     /// Run a Honeycomb query (calculations, filters, breakdowns) against a running Combray.
     Query(combray_server::query_cli::QueryArgs),
+    /// Compare a selection of a query's events with the rest, column by column (BubbleUp).
+    Bubbleup(combray_server::bubbleup_cli::BubbleUpArgs),
     /// Generate load against a running Combray and report throughput and latency.
     Loadgen {
         #[command(subcommand)]
@@ -192,6 +194,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(combray_server::query_cli::run(args))
+        }
+        Command::Bubbleup(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(combray_server::bubbleup_cli::run(args))
         }
         Command::Loadgen { command } => {
             let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -98,3 +98,29 @@ def test_a_selection_with_no_events_or_a_bad_shape_is_refused(combray):
     assert empty.status_code == 422 and empty.json()["type_detail"][0]["field"] == "selection"
     shape = requests.post(f"{combray.api}/api/v1/bubbleup", json={"query": query, "selection": {"box": {}}}, timeout=30)
     assert shape.status_code == 400 and "box" in shape.json()["error"]
+
+
+def test_combray_bubbleup_prints_the_most_different_column_first(combray):
+    import json
+    import subprocess
+    from conftest import BIN
+    made = events(seed=5)
+    send(combray.otlp_http, made)
+    wait_for(combray, len(made))
+    command = [BIN, "bubbleup", "--dataset", "checkout", "--calc", "HEATMAP(duration_ms)", "--range", "1h",
+               "--selection-box", "duration_ms:500:5000", "--api-url", combray.api]
+    printed = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    slow = [e for e in made if e["ms"] >= 500]
+    assert printed.splitlines()[0] == f"selection: {len(slow)} events, baseline: {len(made) - len(slow)} events"
+    first = [line for line in printed.splitlines() if line and not line.startswith(" ")][1]
+    assert first.startswith("region  score "), printed
+    assert "ap-south-1" in printed and "selection 100.0%" in printed
+    grouped = subprocess.run([BIN, "bubbleup", "--dataset", "checkout", "--range", "1h", "--json",
+                              "--selection-group", "region=ap-south-1", "--api-url", combray.api],
+                             capture_output=True, text=True, timeout=60, check=True).stdout
+    answer = json.loads(grouped)
+    assert answer["selection_count"] == sum(e["region"] == "ap-south-1" for e in made)
+    both = subprocess.run([BIN, "bubbleup", "--range", "1h", "--selection-group", "a=b",
+                           "--selection-where", "x exists", "--api-url", combray.api],
+                          capture_output=True, text=True, timeout=60)
+    assert both.returncode != 0 and "exactly one of" in both.stderr

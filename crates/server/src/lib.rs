@@ -14,6 +14,7 @@
 
 mod admission;
 mod app;
+pub mod bubbleup_cli;
 pub mod config;
 mod data_dir;
 mod grpc;

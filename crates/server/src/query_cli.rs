@@ -63,7 +63,7 @@ fn calculation(text: &str) -> anyhow::Result<Value> {
 }
 
 /// A value as typed on a command line: a number or boolean when it reads as one.
-fn typed(text: &str) -> Value {
+pub(crate) fn typed(text: &str) -> Value {
     serde_json::from_str::<Value>(text)
         .ok()
         .filter(|v| v.is_number() || v.is_boolean())
@@ -71,7 +71,7 @@ fn typed(text: &str) -> Value {
 }
 
 /// `http.status_code >= 500` → `{"column", "op", "value"}`.
-fn filter(text: &str) -> anyhow::Result<Value> {
+pub(crate) fn filter(text: &str) -> anyhow::Result<Value> {
     let mut parts = text.trim().splitn(3, char::is_whitespace);
     let column = parts
         .next()
@@ -90,7 +90,7 @@ fn filter(text: &str) -> anyhow::Result<Value> {
     })
 }
 
-fn seconds(range: &str) -> anyhow::Result<u64> {
+pub(crate) fn seconds(range: &str) -> anyhow::Result<u64> {
     range.parse::<u64>().or_else(|_| {
         humantime::parse_duration(range)
             .map(|d| d.as_secs())
@@ -99,7 +99,7 @@ fn seconds(range: &str) -> anyhow::Result<u64> {
 }
 
 /// The Query Specification the flags describe.
-fn spec(args: &QueryArgs) -> anyhow::Result<Value> {
+pub(crate) fn spec(args: &QueryArgs) -> anyhow::Result<Value> {
     if let Some(path) = &args.file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -263,7 +263,7 @@ fn print_result(spec: &Value, data: &Value) {
     }
 }
 
-async fn post(
+pub(crate) async fn post(
     client: &reqwest::Client,
     args: &QueryArgs,
     path: &str,
