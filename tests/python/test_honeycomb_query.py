@@ -381,3 +381,49 @@ def test_library_event_counts_and_exceptions_are_columns_as_honeycomb_derives_th
     assert [r["data"] for r in failed] == [{"exception.type": "KeyError", "exception.message": "'cart'", "COUNT": 3}]
     columns = {c["key_name"]: c["type"] for c in requests.get(f"{combray.api}/1/columns/orders", timeout=10).json()}
     assert columns["library.name"] == "string" and columns["span.num_events"] == "integer"
+
+
+def test_root_and_parent_columns_read_the_related_span(combray):
+    """Relational fields: `root.X` of the trace's root span, `parent.X` of the span's parent."""
+    from opentelemetry import trace as otel_trace
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{combray.otlp_http}/v1/traces")))
+    tracer = provider.get_tracer("combray-tests")
+    rng = random.Random(4)
+    expected_by_root, expected_by_parent = {}, {}
+    start = START * 10**9
+    for i in range(40):
+        entry = rng.choice(["GET /checkout", "GET /cart"])
+        t = start + i * 10**9
+        root = tracer.start_span(entry, start_time=t, attributes={"tier": rng.choice(["free", "pro"])})
+        context = otel_trace.set_span_in_context(root)
+        for j in range(rng.randint(1, 3)):
+            child = tracer.start_span("db.query", context=context, start_time=t + (j + 1) * 1000)
+            grandchild = tracer.start_span("pool.acquire", context=otel_trace.set_span_in_context(child),
+                                           start_time=t + (j + 1) * 1000 + 10)
+            grandchild.end(end_time=t + (j + 1) * 1000 + 20)
+            child.end(end_time=t + (j + 1) * 1000 + 100)
+            expected_by_root[(entry, "db.query")] = expected_by_root.get((entry, "db.query"), 0) + 1
+            expected_by_root[(entry, "pool.acquire")] = expected_by_root.get((entry, "pool.acquire"), 0) + 1
+            expected_by_parent["db.query"] = expected_by_parent.get("db.query", 0) + 1
+            expected_by_parent[entry] = expected_by_parent.get(entry, 0) + 1
+        root.end(end_time=t + 10**6)
+        expected_by_root[(entry, entry)] = expected_by_root.get((entry, entry), 0) + 1
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    total = sum(expected_by_root.values())
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        got = requests.post(f"{combray.api}/api/v1/sql", json={"sql": "SELECT count(*) FROM spans"}, timeout=10)
+        if got.json()["rows"][0][0] >= total:
+            break
+        time.sleep(0.2)
+    rows = run(combray, {"breakdowns": ["root.name", "name"]}, dataset="shop", disable_series=True)["results"]
+    assert {(r["data"]["root.name"], r["data"]["name"]): r["data"]["COUNT"] for r in rows} == expected_by_root
+    rows = run(combray, {"breakdowns": ["parent.name"], "filters": [{"column": "parent.name", "op": "exists"}]},
+               dataset="shop", disable_series=True)["results"]
+    assert {r["data"]["parent.name"]: r["data"]["COUNT"] for r in rows} == expected_by_parent
+    only = run(combray, {"filters": [{"column": "root.name", "op": "=", "value": "GET /cart"},
+                                     {"column": "name", "op": "=", "value": "pool.acquire"}]},
+               dataset="shop", disable_series=True)["results"]
+    assert only[0]["data"]["COUNT"] == expected_by_root.get(("GET /cart", "pool.acquire"), 0)

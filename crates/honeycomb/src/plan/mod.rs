@@ -9,6 +9,7 @@
 
 mod aggregate;
 mod buckets;
+mod related;
 
 pub(crate) use buckets::formulas_of;
 
@@ -72,22 +73,22 @@ impl Events {
             "CAST(\"start_time\" AS BIGINT) AS \"__ns\"".to_owned(),
             "CAST(\"start_time\" AS BIGINT) + \"duration_nano\" AS \"__end\"".to_owned(),
         ];
+        let mut related = related::Related::default();
         for (i, name) in names.iter().enumerate() {
-            let Column { sql, kind } = catalog.resolve(name);
+            let Column { sql, kind } = match related::relation_of(name, catalog) {
+                Some((relation, inner)) => related.add(relation, inner, catalog),
+                None => catalog.resolve(name),
+            };
             let alias = format!("c{i}");
             select.push(format!("{sql} AS {}", quote(&alias)));
             aliases.insert((*name).to_owned(), (quote(&alias), kind));
         }
-        let mut conditions = vec![
-            format!(
-                "\"start_time\" >= to_timestamp_nanos({})",
-                window.start.saturating_mul(1_000_000_000)
-            ),
-            format!(
-                "\"start_time\" < to_timestamp_nanos({})",
-                window.end.saturating_mul(1_000_000_000)
-            ),
-        ];
+        let in_window = format!(
+            "\"start_time\" >= to_timestamp_nanos({}) AND \"start_time\" < to_timestamp_nanos({})",
+            window.start.saturating_mul(1_000_000_000),
+            window.end.saturating_mul(1_000_000_000)
+        );
+        let mut conditions = vec![in_window.replace("\"start_time\"", "spans.\"start_time\"")];
         if let Some(services) = services {
             let list: Vec<String> = services.iter().map(|s| string_literal(s)).collect();
             conditions.push(if list.is_empty() {
@@ -98,8 +99,9 @@ impl Events {
         }
         Self {
             sql: format!(
-                "SELECT {} FROM spans WHERE {}",
+                "SELECT {} FROM spans{} WHERE {}",
                 select.join(", "),
+                related.joins(&in_window),
                 conditions.join(" AND ")
             ),
             aliases,
