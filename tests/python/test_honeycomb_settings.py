@@ -186,3 +186,22 @@ def test_created_datasets_are_listed_queryable_and_need_a_key_of_their_environme
     marker = api(combray, "POST", "/1/markers/payments-api", {"message": "m"}, key=ingest)
     assert marker.status_code == 403, "markers need a configuration key"
     assert api(combray, "GET", "/1/datasets", key=other).json() == []
+
+
+def test_saved_queries_outlive_a_restart(make_combray):
+    combray = make_combray().start()
+    send_spans(combray)
+    spec = {"start_time": START, "end_time": END, "calculations": [{"op": "MAX", "column": "duration_ms"}]}
+    saved = api(combray, "POST", "/1/queries/checkout", spec)
+    assert saved.status_code == 200, saved.text
+    query_id = saved.json()["id"]
+    combray.stop()
+    combray.start()
+    again = api(combray, "GET", f"/1/queries/checkout/{query_id}")
+    assert again.status_code == 200 and again.json()["calculations"] == spec["calculations"]
+    created = api(combray, "POST", "/1/query_results/checkout", {"query_id": query_id})
+    assert created.status_code == 201, created.text
+    result = requests.get(f"{combray.api}{created.headers['Location']}", timeout=10).json()
+    assert result["data"]["results"][0]["data"]["MAX(duration_ms)"] == max(DURATIONS_MS)
+    assert api(combray, "POST", "/1/queries/checkout", spec).json()["id"] == query_id
+    assert api(combray, "GET", "/1/queries/checkout/..%2F..%2Fx").status_code == 404

@@ -1,5 +1,5 @@
 //! What Honeycomb's API keeps besides events, per environment: datasets created ahead of
-//! their first event, saved calculated fields, markers and marker settings.
+//! their first event, saved calculated fields, markers and marker settings, and saved queries.
 //!
 //! Kept in memory and written through to the object store on every change
 //! (`honeycomb/<environment>/config.json`, format in `docs/formats/honeycomb-config.md`), so it
@@ -7,6 +7,7 @@
 
 mod derived;
 mod markers;
+mod queries;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::error::{HoneycombError, HoneycombResult};
 
 pub use derived::{DerivedColumn, DerivedColumnInput};
 pub use markers::{Marker, MarkerInput, MarkerSetting, MarkerSettingInput};
+pub use queries::SavedQuery;
 
 /// Version of the stored document.
 pub const SETTINGS_FORMAT_VERSION: u32 = 1;

@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use combray_honeycomb::run::{run, Include};
+use combray_honeycomb::settings::SavedQuery;
 use combray_honeycomb::spec::QuerySpec;
 use combray_honeycomb::window::Window;
 use combray_honeycomb::HoneycombError;
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 
 use super::datasets::services_of;
 use super::reply::{body, environment, Failure};
-use super::store::StoredResult;
+use super::store::{QueryStore, StoredResult};
 use crate::keys::Access;
 use crate::state::AppState;
 
@@ -93,9 +94,20 @@ pub(super) async fn create_query(
         spec.validate()?;
         Window::of(&spec, now_seconds(), false)?;
         services_of(&state, &environment, &dataset).await?;
-        let id = state
-            .honeycomb
-            .save_query(&environment, &dataset, spec.clone());
+        let id = QueryStore::query_id(&environment, &dataset, &spec);
+        if state.honeycomb.query(&environment, &id).is_none() {
+            let saved = SavedQuery {
+                dataset: dataset.clone(),
+                query: spec.clone(),
+            };
+            state
+                .honeycomb_settings
+                .put_query(&environment, &id, &saved)
+                .await?;
+            state
+                .honeycomb
+                .remember(&environment, &id, &dataset, spec.clone());
+        }
         Ok::<_, Failure>(query_json(&spec, &id))
     }
     .await;
@@ -105,21 +117,40 @@ pub(super) async fn create_query(
     }
 }
 
+/// A saved query and its dataset: from memory, else from the object store (after a restart).
+async fn saved_query(
+    state: &AppState,
+    environment: &str,
+    id: &str,
+) -> Result<Option<(String, QuerySpec)>, Failure> {
+    if let Some(found) = state.honeycomb.query(environment, id) {
+        return Ok(Some(found));
+    }
+    let Some(saved) = state.honeycomb_settings.get_query(environment, id).await? else {
+        return Ok(None);
+    };
+    state
+        .honeycomb
+        .remember(environment, id, &saved.dataset, saved.query.clone());
+    Ok(Some((saved.dataset, saved.query)))
+}
+
 /// `GET /1/queries/{dataset}/{id}`.
 pub(super) async fn get_query(
     State(state): State<Arc<AppState>>,
     Path((dataset, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let outcome = (|| {
+    let outcome = async {
         let environment = environment(&state, &headers, Access::Read)?;
-        match state.honeycomb.query(&environment, &id) {
+        match saved_query(&state, &environment, &id).await? {
             Some((saved, spec)) if saved == dataset => Ok(query_json(&spec, &id)),
             _ => Err(Failure::from(HoneycombError::NotFound(
                 "query not found".into(),
             ))),
         }
-    })();
+    }
+    .await;
     match outcome {
         Ok(query) => Json(query).into_response(),
         Err(failure) => failure.response(state.retry_after_seconds),
@@ -139,9 +170,8 @@ async fn run_result(
     dataset: &str,
     request: &CreateResult,
 ) -> Result<StoredResult, Failure> {
-    let (saved, spec) = state
-        .honeycomb
-        .query(environment, &request.query_id)
+    let (saved, spec) = saved_query(state, environment, &request.query_id)
+        .await?
         .filter(|(saved, _)| saved == dataset)
         .ok_or_else(|| {
             HoneycombError::invalid("query_id", "Query ID included in body is invalid")

@@ -1,9 +1,9 @@
 //! Saved queries and finished query results, per environment, in memory.
 //!
 //! Honeycomb's queries are immutable and referenced by id; results are fetched by id after they
-//! are created. Both are kept here, each bounded (the oldest go first), and both are lost on
-//! restart: a script that saved a query saves it again (ids are derived from the query, so the
-//! same query gets the same id).
+//! are created. Both are kept here, each bounded (the oldest go first). Saved queries are also
+//! written to the object store (`combray_honeycomb::settings`), so this is their cache; results
+//! are lost on restart, as they would expire anyway.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -59,9 +59,10 @@ pub(crate) struct QueryStore {
 }
 
 impl QueryStore {
-    /// Saves `query` for `dataset` and returns its id.
-    pub(super) fn save_query(&self, environment: &str, dataset: &str, query: QuerySpec) -> String {
-        let json = serde_json::to_vec(&query).unwrap_or_default();
+    /// The id of `query` saved for `dataset`: derived from both, so saving it again gives the
+    /// same id.
+    pub(super) fn query_id(environment: &str, dataset: &str, query: &QuerySpec) -> String {
+        let json = serde_json::to_vec(query).unwrap_or_default();
         let digest = Sha256::new()
             .chain_update(environment)
             .chain_update([0])
@@ -69,14 +70,24 @@ impl QueryStore {
             .chain_update([0])
             .chain_update(&json)
             .finalize();
-        let id = base58_id(&digest);
-        let key = (environment.to_owned(), id.clone());
+        base58_id(&digest)
+    }
+
+    /// Keeps a saved query in memory; whether it was not kept already.
+    pub(super) fn remember(
+        &self,
+        environment: &str,
+        id: &str,
+        dataset: &str,
+        query: QuerySpec,
+    ) -> bool {
+        let key = (environment.to_owned(), id.to_owned());
         let mut inner = self.inner.lock();
-        if inner
+        let new = inner
             .queries
             .insert(key.clone(), (dataset.to_owned(), query))
-            .is_none()
-        {
+            .is_none();
+        if new {
             inner.query_order.push_back(key);
             while inner.query_order.len() > MAX_QUERIES {
                 if let Some(old) = inner.query_order.pop_front() {
@@ -84,7 +95,7 @@ impl QueryStore {
                 }
             }
         }
-        id
+        new
     }
 
     /// A saved query and its dataset.
