@@ -267,6 +267,15 @@ def test_columns_list_span_fields_and_attributes_with_their_types(server):
     assert columns["service.name"] == "string"
     datasets = requests.get(f"{server.api}/1/datasets", timeout=10).json()
     assert sorted(d["slug"] for d in datasets) == sorted(SERVICES)
+    # Per dataset: only the columns its events have, each with the start of its latest event.
+    listed = {c["key_name"]: c for c in requests.get(f"{server.api}/1/columns/backend-flask", timeout=10).json()}
+    mine = [e for e in EVENTS if e["service.name"] == "backend-flask"]
+    stamp = lambda seconds: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))  # noqa: E731
+    assert listed["http.route"]["last_written"] == stamp(int(max(e["t"] for e in mine)))
+    flagged = [e["t"] for e in mine if "feature.flag" in e]
+    assert listed["feature.flag"]["last_written"] == stamp(int(max(flagged)))
+    assert "trace.trace_state" not in listed, "no span has a trace state"
+    assert "error" in listed and listed["error"]["type"] == "boolean"
 
 
 def test_auth_describes_ingest_and_configuration_keys(make_combray):

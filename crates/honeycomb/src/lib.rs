@@ -5,6 +5,7 @@
 //! - [`columns`]: Honeycomb's column names over the `spans` table.
 //! - [`derived`]: the calculated-field language, compiled to SQL.
 //! - [`settings`]: datasets, saved calculated fields and markers, kept in the object store.
+//! - [`usage`]: which columns a dataset's events have, and when each was last written.
 //! - [`run`]: a query planned as SQL ([`plan`]), run by the query engine and shaped as
 //!   Honeycomb's result `data`.
 //!
@@ -21,6 +22,7 @@ mod plan;
 pub mod run;
 pub mod settings;
 pub mod spec;
+pub mod usage;
 mod validate;
 pub mod window;
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use combray_honeycomb::columns::Catalog;
 use combray_honeycomb::settings::DatasetRecord;
+use combray_honeycomb::usage::column_usage;
 use combray_honeycomb::HoneycombError;
 use combray_query::sql::TABLE;
 use combray_storage::scan::Columns;
@@ -185,7 +186,8 @@ pub(super) async fn get_dataset(
     }
 }
 
-/// `GET /1/columns/{dataset}`: every column events of the environment can have, with its type.
+/// `GET /1/columns/{dataset}`: every column the dataset's events have, with its type and the
+/// time it was last written.
 pub(super) async fn list_columns(
     State(state): State<Arc<AppState>>,
     Path(dataset): Path<String>,
@@ -193,19 +195,20 @@ pub(super) async fn list_columns(
 ) -> Response {
     let outcome = async {
         let environment = environment(&state, &headers, Access::Read)?;
-        services_of(&state, &environment, &dataset).await?;
-        let catalog = catalog(&state, &environment).await?;
-        let columns: Vec<Value> = catalog
-            .columns()
+        let services = services_of(&state, &environment, &dataset).await?;
+        let storage = state.storage()?;
+        let usage = column_usage(&state.sql, storage.as_ref(), &environment, services).await?;
+        let columns: Vec<Value> = usage
             .into_iter()
-            .map(|(name, kind)| {
+            .map(|column| {
+                let written = rfc3339_nanos(column.last_written_unix_nano);
                 json!({
-                    "id": super::store::column_id(&name),
-                    "key_name": name,
-                    "type": kind.name(),
+                    "id": super::store::column_id(&column.name),
+                    "key_name": column.name,
+                    "type": column.kind.name(),
                     "description": "",
                     "hidden": false,
-                    "last_written": Value::Null,
+                    "last_written": written,
                     "created_at": Value::Null,
                     "updated_at": Value::Null,
                 })
@@ -218,6 +221,12 @@ pub(super) async fn list_columns(
         Ok(columns) => Json(columns).into_response(),
         Err(failure) => failure.response(state.retry_after_seconds),
     }
+}
+
+/// Unix nanoseconds as RFC 3339, to the second.
+fn rfc3339_nanos(nanos: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// `GET /1/auth`: who the key is. An ingest key may only send events (and create datasets, as
