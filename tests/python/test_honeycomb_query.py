@@ -376,7 +376,8 @@ def test_library_event_counts_and_exceptions_are_columns_as_honeycomb_derives_th
             break
         time.sleep(0.2)
 
-    data = run(combray, {"breakdowns": ["library.name", "library.version"],
+    spans_only = {"column": "meta.annotation_type", "op": "does-not-exist"}
+    data = run(combray, {"breakdowns": ["library.name", "library.version"], "filters": [spans_only],
                          "calculations": [{"op": "COUNT"}, {"op": "SUM", "column": "span.num_events"}],
                          "orders": [{"column": "library.name"}]}, dataset="orders", disable_series=True)
     by_library = {r["data"]["library.name"]: r["data"] for r in data["results"]}
@@ -384,10 +385,47 @@ def test_library_event_counts_and_exceptions_are_columns_as_honeycomb_derives_th
     assert by_library["opentelemetry.instrumentation.flask"]["library.version"] == "0.59b0"
     assert by_library["orders.db"]["COUNT"] == 4
     assert sum(r["SUM(span.num_events)"] for r in by_library.values()) == expected_events
+    # As in Honeycomb, every span event is an event too: COUNT without the filter counts them.
+    everything = run(combray, {}, dataset="orders", disable_series=True)["results"]
+    assert everything[0]["data"]["COUNT"] == 12 + expected_events
+    misses = sum(i % 4 for i in range(12))
+    failures = sum(1 for i in range(12) if i % 5 == 0)
+    rows = run(combray, {"breakdowns": ["name", "meta.annotation_type"],
+                         "filters": [{"column": "meta.annotation_type", "op": "=", "value": "span_event"}]},
+               dataset="orders", disable_series=True)["results"]
+    assert {r["data"]["name"]: r["data"]["COUNT"] for r in rows} == {"cache.miss": misses, "exception": failures}
+    parents = run(combray, {"breakdowns": ["parent_name"],
+                            "filters": [{"column": "name", "op": "=", "value": "exception"}]},
+                  dataset="orders", disable_series=True)["results"]
+    assert {r["data"]["parent_name"] for r in parents} == {f"op{i}" for i in range(12) if i % 5 == 0}
     failed = run(combray, {"breakdowns": ["exception.type", "exception.message"],
-                           "filters": [{"column": "exception.type", "op": "exists"}]},
+                           "filters": [{"column": "exception.type", "op": "exists"}, spans_only]},
                  dataset="orders", disable_series=True)["results"]
     assert [r["data"] for r in failed] == [{"exception.type": "KeyError", "exception.message": "'cart'", "COUNT": 3}]
+
+    # A link is an event too, at its span's start, naming the span it links to.
+    from opentelemetry.trace import Link
+    provider = TracerProvider(resource=Resource.create({"service.name": "orders"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{combray.otlp_http}/v1/traces")))
+    tracer = provider.get_tracer("orders.queue")
+    target = tracer.start_span("enqueue", start_time=start + 20 * 10**9)
+    target.end(end_time=start + 20 * 10**9 + 1000)
+    linked = tracer.start_span("dequeue", start_time=start + 21 * 10**9,
+                               links=[Link(target.get_span_context(), {"link.kind": "follows"})])
+    linked.end(end_time=start + 21 * 10**9 + 1000)
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    deadline = time.time() + 20
+    links = []
+    while time.time() < deadline and not links:
+        links = run(combray, {"breakdowns": ["trace.link.trace_id", "trace.link.span_id", "parent_name", "link.kind"],
+                              "filters": [{"column": "meta.annotation_type", "op": "=", "value": "link"}]},
+                    dataset="orders", disable_series=True)["results"]
+        time.sleep(0.2)
+    context = target.get_span_context()
+    assert [r["data"] for r in links] == [{"trace.link.trace_id": f"{context.trace_id:032x}",
+                                           "trace.link.span_id": f"{context.span_id:016x}",
+                                           "parent_name": "dequeue", "link.kind": "follows", "COUNT": 1}]
     columns = {c["key_name"]: c["type"] for c in requests.get(f"{combray.api}/1/columns/orders", timeout=10).json()}
     assert columns["library.name"] == "string" and columns["span.num_events"] == "integer"
 

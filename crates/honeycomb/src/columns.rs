@@ -149,6 +149,8 @@ pub struct Catalog {
     resource: BTreeMap<String, DataType>,
     /// Calculated fields, compiled, by name.
     fields: BTreeMap<String, Column>,
+    /// Calculated fields' expressions, by name, to compile again for span events and links.
+    sources: BTreeMap<String, String>,
 }
 
 impl Catalog {
@@ -264,6 +266,8 @@ impl Catalog {
                 crate::HoneycombError::invalid(format!("calculated_fields[{i}].expression"), e)
             })?;
             self.fields.insert(field.name.clone(), compiled);
+            self.sources
+                .insert(field.name.clone(), field.expression.clone());
         }
         Ok(())
     }
@@ -285,8 +289,23 @@ impl Catalog {
                 ))
             })?;
             self.fields.insert(field.name.clone(), compiled);
+            self.sources
+                .insert(field.name.clone(), field.expression.clone());
         }
         Ok(())
+    }
+
+    /// The expression of the calculated field `name`.
+    pub(crate) fn source_of(&self, name: &str) -> Option<&str> {
+        self.sources.get(name).map(String::as_str)
+    }
+
+    /// The resource attribute `key`, when some resource has it.
+    pub(crate) fn resource_of(&self, key: &str) -> Option<Column> {
+        self.resource.get(key).map(|t| Column {
+            sql: quote(&format!("resource.{key}")),
+            kind: Kind::of(t),
+        })
     }
 
     /// Whether `expression` compiles against these columns (and fields).

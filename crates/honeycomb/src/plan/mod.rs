@@ -8,6 +8,7 @@
 //! columns are `g0…` for breakdowns, `a0…` for calculations and `f0…` for formulas.
 
 mod aggregate;
+mod annotations;
 mod buckets;
 mod related;
 
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::columns::{quote, string_literal, Catalog, Column, Kind};
+use crate::columns::{quote, string_literal, Catalog, Kind};
 use crate::ops::FilterOp;
 use crate::spec::{ValidFilter, Validated};
 use crate::window::Window;
@@ -68,41 +69,63 @@ impl Events {
         } else {
             "CAST(\"sample_rate\" AS BIGINT)"
         };
-        let mut select = vec![
+        let mut spans = vec![
             format!("{weight} AS \"__w\""),
             "CAST(\"start_time\" AS BIGINT) AS \"__ns\"".to_owned(),
             "CAST(\"start_time\" AS BIGINT) + \"duration_nano\" AS \"__end\"".to_owned(),
         ];
+        let at = annotations::time();
+        let mut notes = vec![
+            format!("{weight} AS \"__w\""),
+            format!("{at} AS \"__ns\""),
+            format!("{at} AS \"__end\""),
+        ];
         let mut related = related::Related::default();
         for (i, name) in names.iter().enumerate() {
-            let Column { sql, kind } = match related::relation_of(name, catalog) {
-                Some((relation, inner)) => related.add(relation, inner, catalog),
-                None => catalog.resolve(name),
+            let alias = quote(&format!("c{i}"));
+            let (span, note) = match related::relation_of(name, catalog) {
+                Some((relation, inner)) => {
+                    let column = related.add(relation, inner, catalog);
+                    (column.clone(), column)
+                }
+                None => {
+                    let column = catalog.resolve(name);
+                    let note = annotations::resolve(catalog, name, column.kind, 0);
+                    (column, note)
+                }
             };
-            let alias = format!("c{i}");
-            select.push(format!("{sql} AS {}", quote(&alias)));
-            aliases.insert((*name).to_owned(), (quote(&alias), kind));
+            spans.push(format!("{} AS {alias}", span.sql));
+            notes.push(format!("{} AS {alias}", note.sql));
+            aliases.insert((*name).to_owned(), (alias, span.kind));
         }
-        let in_window = format!(
-            "\"start_time\" >= to_timestamp_nanos({}) AND \"start_time\" < to_timestamp_nanos({})",
+        let (start, end) = (
             window.start.saturating_mul(1_000_000_000),
-            window.end.saturating_mul(1_000_000_000)
+            window.end.saturating_mul(1_000_000_000),
         );
-        let mut conditions = vec![in_window.replace("\"start_time\"", "spans.\"start_time\"")];
+        let in_window = format!(
+            "\"start_time\" >= to_timestamp_nanos({start}) AND \"start_time\" < to_timestamp_nanos({end})"
+        );
+        let mut span_conditions = vec![in_window.replace("\"start_time\"", "spans.\"start_time\"")];
+        let mut note_conditions = vec![format!("{at} >= {start} AND {at} < {end}")];
         if let Some(services) = services {
             let list: Vec<String> = services.iter().map(|s| string_literal(s)).collect();
-            conditions.push(if list.is_empty() {
-                "false".into()
+            let condition = if list.is_empty() {
+                "false".to_owned()
             } else {
                 format!("\"service\" IN ({})", list.join(", "))
-            });
+            };
+            span_conditions.push(condition.clone());
+            note_conditions.push(condition);
         }
+        let joins = related.joins(&in_window);
         Self {
             sql: format!(
-                "SELECT {} FROM spans{} WHERE {}",
-                select.join(", "),
-                related.joins(&in_window),
-                conditions.join(" AND ")
+                "SELECT {} FROM spans{joins} WHERE {} UNION ALL SELECT {} FROM {}{joins} WHERE {}",
+                spans.join(", "),
+                span_conditions.join(" AND "),
+                notes.join(", "),
+                annotations::source(&in_window),
+                note_conditions.join(" AND ")
             ),
             aliases,
             window: *window,

@@ -13,6 +13,7 @@ mod percentile;
 mod pushdown;
 mod sketch;
 mod span_lists;
+mod span_rows;
 mod table;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -336,7 +337,10 @@ fn session(
     for function in percentile::functions() {
         context.register_udaf(function);
     }
-    for function in span_lists::functions() {
+    for function in span_lists::functions()
+        .into_iter()
+        .chain(span_rows::functions())
+    {
         context.register_udf(function);
     }
     let table = SpanTable::new(snapshot, columns).map_err(engine_error)?;

@@ -1,0 +1,131 @@
+//! Span events and links as events of their own, as Honeycomb stores them: each is a row with
+//! `meta.annotation_type` `span_event` or `link`, the span's trace, `trace.parent_id` the span's
+//! id, `parent_name` the span's name, the span's service, scope, resource attributes and sample
+//! rate, and its own attributes. A span event's time is its own, a link's the span's start.
+//! Span fields an annotation does not have (`duration_ms`, `span.kind`, `error`, …) are null.
+//!
+//! One scan gives every annotation of the window's spans: `range(events + links)` per span,
+//! unnested, the first indexes the events and the rest the links.
+
+use crate::columns::{string_literal, Catalog, Column, Kind};
+
+/// The index of the row's annotation among the span's events, then its links.
+const INDEX: &str = "\"__i\"";
+const EVENTS: &str = "span_list_len(\"events\")";
+const LINKS: &str = "span_list_len(\"links\")";
+
+fn is_event() -> String {
+    format!("{INDEX} < {EVENTS}")
+}
+
+/// `event` for a span event's row, `link` for a link's, as SQL.
+fn pick(event: &str, link: &str) -> String {
+    format!("(CASE WHEN {} THEN {event} ELSE {link} END)", is_event())
+}
+
+fn link_index() -> String {
+    format!("{INDEX} - {EVENTS}")
+}
+
+fn sql_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::String => "VARCHAR",
+        Kind::Integer => "BIGINT",
+        Kind::Float => "DOUBLE",
+        Kind::Boolean => "BOOLEAN",
+    }
+}
+
+fn null(kind: Kind) -> Column {
+    Column {
+        sql: format!("CAST(NULL AS {})", sql_type(kind)),
+        kind,
+    }
+}
+
+/// The annotation's own attribute `key` as text: the event's or the link's.
+fn own_attribute(key: &str) -> String {
+    let key = string_literal(key);
+    pick(
+        &format!("span_event_attr(\"events\", {INDEX}, {key})"),
+        &format!("span_link_attr(\"links\", {}, {key})", link_index()),
+    )
+}
+
+/// Column `name` of annotation rows, in the kind the span rows have it (`kind`).
+pub(crate) fn resolve(catalog: &Catalog, name: &str, kind: Kind, depth: usize) -> Column {
+    if let Some(expression) = catalog.source_of(name) {
+        if depth > 16 {
+            return null(kind);
+        }
+        let compiled = crate::derived::compile(expression, &|inner| {
+            let inner_kind = catalog.resolve(inner).kind;
+            Some(resolve(catalog, inner, inner_kind, depth + 1))
+        });
+        return compiled.unwrap_or_else(|_| null(kind));
+    }
+    let text = |sql: String| Column {
+        sql,
+        kind: Kind::String,
+    };
+    match name {
+        "trace.trace_id" | "service.name" | "library.name" | "library.version" => {
+            catalog.resolve(name)
+        }
+        "trace.parent_id" => text("encode(\"span_id\", 'hex')".into()),
+        "parent_name" => text("CAST(\"name\" AS VARCHAR)".into()),
+        "name" => text(pick(
+            &format!("span_event_name(\"events\", {INDEX})"),
+            "CAST(NULL AS VARCHAR)",
+        )),
+        "meta.annotation_type" => text(pick("'span_event'", "'link'")),
+        "meta.signal_type" => text("'trace'".into()),
+        "trace.link.trace_id" => text(pick(
+            "CAST(NULL AS VARCHAR)",
+            &format!("span_link_trace(\"links\", {})", link_index()),
+        )),
+        "trace.link.span_id" => text(pick(
+            "CAST(NULL AS VARCHAR)",
+            &format!("span_link_span(\"links\", {})", link_index()),
+        )),
+        // Fields of spans themselves, which annotations do not have.
+        _ if crate::columns::SPAN_FIELDS.contains(&name) => null(kind),
+        key => attribute(catalog, key, kind),
+    }
+}
+
+/// An attribute: the annotation's own, else the span's resource's, in `kind`.
+fn attribute(catalog: &Catalog, key: &str, kind: Kind) -> Column {
+    let own = own_attribute(key);
+    let typed = match kind {
+        Kind::String => own,
+        Kind::Boolean => format!("(CASE {own} WHEN 'true' THEN true WHEN 'false' THEN false END)"),
+        numeric => format!("TRY_CAST({own} AS {})", sql_type(numeric)),
+    };
+    let sql = match catalog.resource_of(key) {
+        Some(resource) => format!(
+            "COALESCE({typed}, CAST({} AS {}))",
+            resource.sql,
+            sql_type(kind)
+        ),
+        None => typed,
+    };
+    Column { sql, kind }
+}
+
+/// The annotation rows' source: the window's spans with events or links, one row per
+/// annotation, `__i` its index. `spans_in_window` keeps the window's spans.
+pub(crate) fn source(spans_in_window: &str) -> String {
+    format!(
+        "(SELECT *, unnest(range({EVENTS} + {LINKS})) AS {INDEX} FROM spans \
+         WHERE {spans_in_window} AND ({EVENTS} + {LINKS}) > 0) AS spans"
+    )
+}
+
+/// The annotation's time in Unix nanoseconds: a span event's own, a link's span's start.
+pub(crate) fn time() -> String {
+    pick(
+        &format!("span_event_time(\"events\", {INDEX})"),
+        "CAST(\"start_time\" AS BIGINT)",
+    )
+}
