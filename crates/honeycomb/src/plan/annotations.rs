@@ -113,6 +113,36 @@ fn attribute(catalog: &Catalog, key: &str, kind: Kind) -> Column {
     Column { sql, kind }
 }
 
+/// Span fields annotations have (every other span field is null on their rows).
+const SHARED_FIELDS: [&str; 7] = [
+    "trace.trace_id",
+    "trace.parent_id",
+    "service.name",
+    "library.name",
+    "library.version",
+    "name",
+    "meta.signal_type",
+];
+
+/// Whether any annotation row can pass the query's filters: not when the filters must all hold
+/// and one needs a span field annotations lack (every operator but `does-not-exist` needs its
+/// column), or says `meta.annotation_type does-not-exist`. Then the query scans spans only.
+pub(crate) fn can_match(query: &crate::spec::Validated, catalog: &Catalog) -> bool {
+    if query.any {
+        return true;
+    }
+    !query.filters.iter().any(|f| {
+        let column = f.column.as_str();
+        let span_only = crate::columns::SPAN_FIELDS.contains(&column)
+            && !SHARED_FIELDS.contains(&column)
+            && catalog.source_of(column).is_none();
+        match f.op {
+            crate::ops::FilterOp::NotExists => column == "meta.annotation_type",
+            _ => span_only && column != "meta.annotation_type",
+        }
+    })
+}
+
 /// The annotation rows' source: the window's spans with events or links, one row per
 /// annotation, `__i` its index. `spans_in_window` keeps the window's spans.
 pub(crate) fn source(spans_in_window: &str) -> String {
@@ -128,4 +158,52 @@ pub(crate) fn time() -> String {
         &format!("span_event_time(\"events\", {INDEX})"),
         "CAST(\"start_time\" AS BIGINT)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::QuerySpec;
+
+    fn query(filters: serde_json::Value, combination: Option<&str>) -> crate::spec::Validated {
+        let spec: QuerySpec = serde_json::from_value(serde_json::json!({
+            "filters": filters, "filter_combination": combination,
+        }))
+        .unwrap();
+        spec.validate().unwrap()
+    }
+
+    #[test]
+    fn annotation_rows_are_skipped_only_when_no_filter_could_pass_them() {
+        let catalog = Catalog::default();
+        let can = |filters, combination| can_match(&query(filters, combination), &catalog);
+        assert!(can(serde_json::json!([]), None));
+        assert!(!can(
+            serde_json::json!([{"column": "duration_ms", "op": ">", "value": 5}]),
+            None
+        ));
+        assert!(!can(
+            serde_json::json!([{"column": "meta.annotation_type", "op": "does-not-exist"}]),
+            None
+        ));
+        assert!(can(
+            serde_json::json!([{"column": "meta.annotation_type", "op": "=", "value": "link"}]),
+            None
+        ));
+        assert!(can(
+            serde_json::json!([{"column": "duration_ms", "op": "does-not-exist"}]),
+            None
+        ));
+        assert!(can(
+            serde_json::json!([{"column": "user.id", "op": "=", "value": "u1"}]),
+            None
+        ));
+        assert!(can(
+            serde_json::json!([{"column": "name", "op": "=", "value": "x"}]),
+            None
+        ));
+        let either = serde_json::json!([{"column": "duration_ms", "op": ">", "value": 5},
+                                        {"column": "user.id", "op": "exists"}]);
+        assert!(can(either, Some("OR")));
+    }
 }

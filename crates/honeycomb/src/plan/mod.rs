@@ -118,15 +118,21 @@ impl Events {
             note_conditions.push(condition);
         }
         let joins = related.joins(&in_window);
-        Self {
-            sql: format!(
-                "SELECT {} FROM spans{joins} WHERE {} UNION ALL SELECT {} FROM {}{joins} WHERE {}",
-                spans.join(", "),
-                span_conditions.join(" AND "),
+        let mut sql = format!(
+            "SELECT {} FROM spans{joins} WHERE {}",
+            spans.join(", "),
+            span_conditions.join(" AND ")
+        );
+        if annotations::can_match(query, catalog) {
+            sql.push_str(&format!(
+                " UNION ALL SELECT {} FROM {}{joins} WHERE {}",
                 notes.join(", "),
                 annotations::source(&in_window),
                 note_conditions.join(" AND ")
-            ),
+            ));
+        }
+        Self {
+            sql,
             aliases,
             window: *window,
         }
