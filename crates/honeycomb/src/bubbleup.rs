@@ -386,11 +386,17 @@ async fn compare(
         .filter(|name| name != "meta.signal_type" && name != "meta.annotation_type")
         .collect();
     names.sort();
-    let events = Events::new(&query, &window, &catalog, services.as_deref(), &{
-        let mut all = names.clone();
-        all.extend(left_out.iter().cloned());
-        all
-    });
+    let mut all = names.clone();
+    all.extend(left_out.iter().cloned());
+    let events = Events::build(
+        &context,
+        &query,
+        &window,
+        &catalog,
+        services.as_deref(),
+        &all,
+    )
+    .await?;
     let condition = events.condition(&query.filters, query.any);
     let selected = selection_sql(&selection, &events)?;
     let (_, profiles) = profiles(&context, &events, &condition, &names).await?;

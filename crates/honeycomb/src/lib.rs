@@ -17,6 +17,7 @@ pub mod bubbleup;
 pub mod columns;
 pub mod derived;
 mod error;
+mod heatmap;
 pub mod ops;
 mod plan;
 pub mod run;

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::columns::Catalog;
 use crate::error::HoneycombResult;
+use crate::heatmap::{heatmap, Cells};
 use crate::ops::CalcOp;
-use crate::plan::{formulas_of, Events, HEATMAP_BUCKETS};
+use crate::plan::{formulas_of, Events};
 use crate::spec::Validated;
 use crate::window::Window;
 
@@ -78,68 +79,6 @@ fn grouped(rows: Vec<Vec<Value>>, skip: usize, breakdowns: usize) -> Vec<Grouped
             }
         })
         .collect()
-}
-
-fn number(value: &Value) -> Option<f64> {
-    value.as_f64()
-}
-
-/// The value of one HEATMAP cell set: counts per bucket and the axis.
-fn heatmap_value(counts: &[f64], min: f64, step: f64) -> Value {
-    serde_json::json!({
-        "counts": counts,
-        "min_value": min,
-        "max_value": min + step * HEATMAP_BUCKETS as f64,
-        "step_size": step,
-    })
-}
-
-/// Computes the HEATMAP cells of calculation `index`, keyed by group (and bucket start when
-/// `time` is given).
-async fn heatmap(
-    context: &SessionContext,
-    events: &Events,
-    query: &Validated,
-    index: usize,
-    by_time: bool,
-) -> HoneycombResult<HashMap<(Option<i64>, String), Value>> {
-    let calc = &query.calculations[index];
-    let range = json_rows(context, &events.heatmap_range(query, calc)).await?;
-    let (Some(min), Some(max)) = (
-        range.first().and_then(|r| number(&r[0])),
-        range.first().and_then(|r| number(&r[1])),
-    ) else {
-        return Ok(HashMap::new());
-    };
-    let step = if max > min {
-        (max - min) / HEATMAP_BUCKETS as f64
-    } else {
-        1.0
-    };
-    let rows = json_rows(
-        context,
-        &events.heatmap_counts(query, calc, min, step, by_time),
-    )
-    .await?;
-    let skip = usize::from(by_time);
-    let mut cells: HashMap<(Option<i64>, String), Vec<f64>> = HashMap::new();
-    for row in rows {
-        let bucket = by_time.then(|| row[0].as_i64()).flatten();
-        let groups = &row[skip..skip + query.breakdowns.len()];
-        let cell = row[skip + groups.len()]
-            .as_i64()
-            .unwrap_or(0)
-            .clamp(0, HEATMAP_BUCKETS as i64 - 1);
-        let count = number(&row[skip + groups.len() + 1]).unwrap_or(0.0);
-        let key = (bucket, Value::Array(groups.to_vec()).to_string());
-        cells
-            .entry(key)
-            .or_insert_with(|| vec![0.0; HEATMAP_BUCKETS])[cell as usize] += count;
-    }
-    Ok(cells
-        .into_iter()
-        .map(|(key, counts)| (key, heatmap_value(&counts, min, step)))
-        .collect())
 }
 
 /// The `data` object of a group: breakdowns, then calculations (or, when the query has
@@ -224,21 +163,42 @@ async fn answer(
     include: Include,
 ) -> HoneycombResult<QueryData> {
     let catalog = Catalog::of_session(&context, &query).await?;
-    let events = Events::new(&query, &window, &catalog, services.as_deref(), &[]);
+    let events = Events::build(
+        &context,
+        &query,
+        &window,
+        &catalog,
+        services.as_deref(),
+        &[],
+    )
+    .await?;
     let breakdowns = query.breakdowns.len();
     let heatmaps: Vec<usize> = (0..query.calculations.len())
         .filter(|&i| query.calculations[i].op == CalcOp::Heatmap)
         .collect();
 
-    let groups = grouped(
-        json_rows(&context, &events.results(&query, include.limit)).await?,
-        0,
-        breakdowns,
-    );
+    let only_heatmaps = heatmaps.len() == query.calculations.len();
+    // With nothing but HEATMAPs and no breakdowns there is one group, and the cells are all.
+    let groups = if only_heatmaps && breakdowns == 0 {
+        vec![Grouped {
+            key: Value::Array(Vec::new()).to_string(),
+            groups: Vec::new(),
+            values: vec![Value::Null; query.calculations.len()],
+        }]
+    } else {
+        grouped(
+            json_rows(&context, &events.results(&query, include.limit)).await?,
+            0,
+            breakdowns,
+        )
+    };
     let mut results = Vec::with_capacity(groups.len());
     let mut cells = HashMap::new();
     for &i in &heatmaps {
-        cells.insert(i, heatmap(&context, &events, &query, i, false).await?);
+        cells.insert(
+            i,
+            heatmap(&context, &events, &query, i, include.series).await?,
+        );
     }
     for group in &groups {
         let mut values = group.values.clone();
@@ -254,7 +214,7 @@ async fn answer(
     }
 
     let series = if include.series {
-        series(&context, &events, &query, &window, &groups, &heatmaps).await?
+        series(&context, &events, &query, &window, &groups, &cells).await?
     } else {
         Vec::new()
     };
@@ -287,19 +247,20 @@ async fn series(
     query: &Validated,
     window: &Window,
     kept: &[Grouped],
-    heatmaps: &[usize],
+    cells: &HashMap<usize, Cells>,
 ) -> HoneycombResult<Vec<Point>> {
-    let rows = json_rows(context, &events.series(query)).await?;
+    let only_heatmaps = cells.len() == query.calculations.len();
+    let rows = if only_heatmaps {
+        Vec::new()
+    } else {
+        json_rows(context, &events.series(query)).await?
+    };
     let mut table: HashMap<(i64, String), Vec<Value>> = HashMap::new();
     for row in rows {
         let bucket = row[0].as_i64().unwrap_or_default();
         let groups = row[1..1 + query.breakdowns.len()].to_vec();
         let values = row[1 + groups.len()..].to_vec();
         table.insert((bucket, Value::Array(groups).to_string()), values);
-    }
-    let mut cells = HashMap::new();
-    for &i in heatmaps {
-        cells.insert(i, heatmap(context, events, query, i, true).await?);
     }
     let empty = empty_bucket(context, query).await?;
     let mut points = Vec::new();
@@ -309,8 +270,8 @@ async fn series(
                 .get(&(bucket, group.key.clone()))
                 .cloned()
                 .unwrap_or_else(|| empty.clone());
-            for &i in heatmaps {
-                values[i] = cells[&i]
+            for (&i, cells) in cells {
+                values[i] = cells
                     .get(&(Some(bucket), group.key.clone()))
                     .cloned()
                     .unwrap_or(Value::Null);

@@ -143,6 +143,28 @@ pub(crate) fn can_match(query: &crate::spec::Validated, catalog: &Catalog) -> bo
     })
 }
 
+/// Whether the query's events include annotation rows: its filters let them pass and some span
+/// of the window (of `services`) has an event or a link. The probe stops at the first such
+/// span, so it is quick where annotations are common and one light scan where there are none,
+/// which then spares every query of the request the annotation scan.
+pub(crate) async fn present(
+    context: &datafusion::prelude::SessionContext,
+    query: &crate::spec::Validated,
+    catalog: &Catalog,
+    in_window: &str,
+    services: &str,
+) -> crate::HoneycombResult<bool> {
+    if !can_match(query, catalog) {
+        return Ok(false);
+    }
+    let sql = format!(
+        "SELECT 1 FROM spans WHERE {in_window} AND {services} AND ({EVENTS} + {LINKS}) > 0 LIMIT 1"
+    );
+    Ok(!combray_query::sql::json_rows(context, &sql)
+        .await?
+        .is_empty())
+}
+
 /// The annotation rows' source: the window's spans with events or links, one row per
 /// annotation, `__i` its index. `spans_in_window` keeps the window's spans.
 pub(crate) fn source(spans_in_window: &str) -> String {

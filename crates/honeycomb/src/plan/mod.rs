@@ -34,15 +34,63 @@ pub(crate) struct Events {
     window: Window,
 }
 
+/// The condition that keeps the spans starting in `window`.
+fn in_window(window: &Window) -> String {
+    format!(
+        "\"start_time\" >= to_timestamp_nanos({}) AND \"start_time\" < to_timestamp_nanos({})",
+        window.start.saturating_mul(1_000_000_000),
+        window.end.saturating_mul(1_000_000_000)
+    )
+}
+
+/// The condition that keeps the spans of `services` (all when none are given).
+fn service_condition(services: Option<&[String]>) -> String {
+    match services {
+        None => "true".to_owned(),
+        Some([]) => "false".to_owned(),
+        Some(list) => {
+            let names: Vec<String> = list.iter().map(|s| string_literal(s)).collect();
+            format!("\"service\" IN ({})", names.join(", "))
+        }
+    }
+}
+
 impl Events {
     /// The events of `window` (of `services` only, when given) with every column `query`
-    /// names, and the `extra` ones.
-    pub(crate) fn new(
+    /// names, and the `extra` ones: spans, and span events and links where there are any.
+    pub(crate) async fn build(
+        context: &datafusion::prelude::SessionContext,
         query: &Validated,
         window: &Window,
         catalog: &Catalog,
         services: Option<&[String]>,
         extra: &[String],
+    ) -> crate::HoneycombResult<Self> {
+        let annotations = annotations::present(
+            context,
+            query,
+            catalog,
+            &in_window(window),
+            &service_condition(services),
+        )
+        .await?;
+        Ok(Self::new(
+            query,
+            window,
+            catalog,
+            services,
+            extra,
+            annotations,
+        ))
+    }
+
+    fn new(
+        query: &Validated,
+        window: &Window,
+        catalog: &Catalog,
+        services: Option<&[String]>,
+        extra: &[String],
+        annotations: bool,
     ) -> Self {
         let mut names: Vec<&str> = Vec::new();
         let filters = query
@@ -102,28 +150,20 @@ impl Events {
             window.start.saturating_mul(1_000_000_000),
             window.end.saturating_mul(1_000_000_000),
         );
-        let in_window = format!(
-            "\"start_time\" >= to_timestamp_nanos({start}) AND \"start_time\" < to_timestamp_nanos({end})"
-        );
-        let mut span_conditions = vec![in_window.replace("\"start_time\"", "spans.\"start_time\"")];
-        let mut note_conditions = vec![format!("{at} >= {start} AND {at} < {end}")];
-        if let Some(services) = services {
-            let list: Vec<String> = services.iter().map(|s| string_literal(s)).collect();
-            let condition = if list.is_empty() {
-                "false".to_owned()
-            } else {
-                format!("\"service\" IN ({})", list.join(", "))
-            };
-            span_conditions.push(condition.clone());
-            note_conditions.push(condition);
-        }
+        let in_window = in_window(window);
+        let services = service_condition(services);
+        let span_conditions = [
+            in_window.replace("\"start_time\"", "spans.\"start_time\""),
+            services.clone(),
+        ];
+        let note_conditions = [format!("{at} >= {start} AND {at} < {end}"), services];
         let joins = related.joins(&in_window);
         let mut sql = format!(
             "SELECT {} FROM spans{joins} WHERE {}",
             spans.join(", "),
             span_conditions.join(" AND ")
         );
-        if annotations::can_match(query, catalog) {
+        if annotations {
             sql.push_str(&format!(
                 " UNION ALL SELECT {} FROM {}{joins} WHERE {}",
                 notes.join(", "),
@@ -254,6 +294,8 @@ fn comparable(alias: &str, kind: Kind, value: &Value) -> (String, String) {
         (Kind::Boolean, Value::String(s)) if s == "true" || s == "false" => {
             (alias.to_owned(), s.clone())
         }
+        // Text as it is, so the scan can take the comparison (and prune by it).
+        (Kind::String, _) => (alias.to_owned(), string_literal(&plain_text(value))),
         _ => (
             format!("CAST({alias} AS VARCHAR)"),
             string_literal(&plain_text(value)),
