@@ -11,8 +11,11 @@
 //! Left out: identifier-like columns (trace and span ids, and columns with more distinct values
 //! than half the events or than [`MAX_VALUES`]), and the columns the selection itself is made of.
 //!
-//! Two scans: one counts distinct values and finds numeric ranges for every column, the second
-//! groups every kept column at once (`GROUPING SETS`) on both sides.
+//! Three scans: one counts both sides exactly; one counts distinct values and finds numeric
+//! ranges for every column; the last groups every kept column at once (`GROUPING SETS`) on
+//! both sides. Past [`SAMPLED_EVENTS`] events on a side, the last two read a uniform random
+//! sample of that side of about that size: shares of a sample that large are within a fraction
+//! of a percent of the whole side's, and the cost stays flat however many events there are.
 
 use std::collections::HashMap;
 
@@ -33,6 +36,8 @@ use crate::window::Window;
 pub const MAX_VALUES: usize = 10_000;
 /// Bins of a measure's histogram.
 pub const BINS: usize = 20;
+/// Events per side the distributions are computed from, at most (about).
+pub const SAMPLED_EVENTS: f64 = 100_000.0;
 /// Values shown per dimension (the score uses all of them).
 const SHOWN_VALUES: usize = 10;
 /// Never compared: they identify events rather than describe them.
@@ -230,7 +235,7 @@ fn grouping_key(events: &Events, profile: &Profile) -> String {
         (true, Some((low, high))) => {
             let step = bin_step(low, high);
             format!(
-                "LEAST(CAST(floor(({} - {}) / {}) AS BIGINT), {})",
+                "GREATEST(LEAST(CAST(floor(({} - {}) / {}) AS BIGINT), {}), 0)",
                 events.number(&profile.name),
                 float_literal(low),
                 float_literal(step),
@@ -399,36 +404,51 @@ async fn compare(
     .await?;
     let condition = events.condition(&query.filters, query.any);
     let selected = selection_sql(&selection, &events)?;
-    let (_, profiles) = profiles(&context, &events, &condition, &names).await?;
+    let side = format!("COALESCE({selected}, false)");
     let totals_sql = format!(
-        "SELECT SUM(\"__w\") FILTER (WHERE COALESCE({selected}, false)), SUM(\"__w\") FILTER (WHERE NOT COALESCE({selected}, false)) FROM ({}) AS e WHERE {condition}",
+        "SELECT SUM(\"__w\") FILTER (WHERE {side}), SUM(\"__w\") FILTER (WHERE NOT {side}), \
+         COUNT(*) FILTER (WHERE {side}), COUNT(*) FILTER (WHERE NOT {side}) FROM ({}) AS e WHERE {condition}",
         events.sql
     );
-    let totals_row = json_rows(&context, &totals_sql)
+    let row = json_rows(&context, &totals_sql)
         .await?
         .into_iter()
         .next()
         .unwrap_or_default();
-    let totals = (
-        totals_row.first().and_then(Value::as_f64).unwrap_or(0.0),
-        totals_row.get(1).and_then(Value::as_f64).unwrap_or(0.0),
-    );
+    let number = |i: usize| row.get(i).and_then(Value::as_f64).unwrap_or(0.0);
+    let totals = (number(0), number(1));
     if totals.0 == 0.0 {
         return Err(HoneycombError::invalid(
             "selection",
             "the selection holds no events",
         ));
     }
+    let sampled = sample_condition(&side, number(2), number(3));
+    let condition = match &sampled {
+        Some(sample) => format!("({condition}) AND {sample}"),
+        None => condition,
+    };
+    let (_, profiles) = profiles(&context, &events, &condition, &names).await?;
     let profiles: Vec<Profile> = profiles.into_iter().filter(|p| p.distinct > 0).collect();
     let counts = if profiles.is_empty() {
         Counts::new()
     } else {
         counts(&context, &events, &condition, &selected, &profiles).await?
     };
+    // Shares are of what was read: the sample's own totals (every event has a value, or none,
+    // of column 0).
+    let read = if sampled.is_some() {
+        counts
+            .iter()
+            .filter(|((column, _), _)| *column == 0)
+            .fold((0.0, 0.0), |(s, b), (_, (x, y))| (s + x, b + y))
+    } else {
+        totals
+    };
     let mut columns: Vec<ColumnDifference> = profiles
         .iter()
         .enumerate()
-        .map(|(i, profile)| difference(profile, i, &counts, totals))
+        .map(|(i, profile)| difference(profile, i, &counts, read))
         .collect();
     columns.sort_by(|a, b| {
         b.score
@@ -440,6 +460,21 @@ async fn compare(
         baseline_count: totals.1,
         columns,
     })
+}
+
+/// A condition keeping about [`SAMPLED_EVENTS`] random events of each side that has more
+/// (`rows` of it); none when both sides are small enough to read whole.
+fn sample_condition(side: &str, selection_rows: f64, baseline_rows: f64) -> Option<String> {
+    let rate = |rows: f64| (SAMPLED_EVENTS / rows.max(1.0)).min(1.0);
+    let (selection, baseline) = (rate(selection_rows), rate(baseline_rows));
+    if selection >= 1.0 && baseline >= 1.0 {
+        return None;
+    }
+    Some(format!(
+        "(random() < CASE WHEN {side} THEN {} ELSE {} END)",
+        float_literal(selection),
+        float_literal(baseline)
+    ))
 }
 
 /// Compares `selection` with the rest of `query`'s events over `window`.
