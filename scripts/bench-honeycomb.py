@@ -145,7 +145,8 @@ def main():
 
     def bubbleup():
         answer = session.post(f"{api}/api/v1/bubbleup", json=body, timeout=600)
-        answer.raise_for_status()
+        if answer.status_code != 200:
+            raise SystemExit(f"BubbleUp answered {answer.status_code}: {answer.text} to {json.dumps(body)}")
         return answer.json()
     median, best, answer = timed(bubbleup, runs)
     share = answer["selection_count"] / (answer["selection_count"] + answer["baseline_count"])
