@@ -37,7 +37,9 @@ pub const MAX_VALUES: usize = 10_000;
 /// Bins of a measure's histogram.
 pub const BINS: usize = 20;
 /// Events per side the distributions are computed from, at most (about).
-pub const SAMPLED_EVENTS: f64 = 100_000.0;
+pub const SAMPLED_EVENTS: f64 = 50_000.0;
+/// Events read for the distributions before each side is thinned, at least (about).
+const PRESAMPLED_EVENTS: f64 = 500_000.0;
 /// Values shown per dimension (the score uses all of them).
 const SHOWN_VALUES: usize = 10;
 /// Never compared: they identify events rather than describe them.
@@ -423,7 +425,14 @@ async fn compare(
             "the selection holds no events",
         ));
     }
-    let sampled = sample_condition(&side, number(2), number(3));
+    // A uniform sample first, drawn from the rows themselves so that no column is computed
+    // for an event left out; then each side is thinned to about SAMPLED_EVENTS.
+    let (selection_rows, baseline_rows) = (number(2), number(3));
+    let rate = (SAMPLED_EVENTS / selection_rows.max(1.0))
+        .max(PRESAMPLED_EVENTS / (selection_rows + baseline_rows).max(1.0))
+        .min(1.0);
+    let events = events.sampled(rate);
+    let sampled = sample_condition(&side, selection_rows * rate, baseline_rows * rate);
     let condition = match &sampled {
         Some(sample) => format!("({condition}) AND {sample}"),
         None => condition,
@@ -437,7 +446,7 @@ async fn compare(
     };
     // Shares are of what was read: the sample's own totals (every event has a value, or none,
     // of column 0).
-    let read = if sampled.is_some() {
+    let read = if sampled.is_some() || rate < 1.0 {
         counts
             .iter()
             .filter(|((column, _), _)| *column == 0)

@@ -27,11 +27,23 @@ use crate::window::Window;
 pub(crate) const HEATMAP_BUCKETS: usize = 50;
 
 /// The events relation and the aliases of the columns it computes.
+#[derive(Clone)]
 pub(crate) struct Events {
     /// `SELECT … FROM spans WHERE …`.
     pub(crate) sql: String,
+    /// Each branch (spans, then span events and links) as `SELECT … FROM …` and its condition.
+    branches: Vec<(String, String)>,
     aliases: BTreeMap<String, (String, Kind)>,
     window: Window,
+}
+
+/// The SQL of branches, one after the other.
+fn union(branches: &[(String, String)]) -> String {
+    branches
+        .iter()
+        .map(|(select, condition)| format!("{select} WHERE {condition}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
 }
 
 /// The condition that keeps the spans starting in `window`.
@@ -158,23 +170,48 @@ impl Events {
         ];
         let note_conditions = [format!("{at} >= {start} AND {at} < {end}"), services];
         let joins = related.joins(&in_window);
-        let mut sql = format!(
-            "SELECT {} FROM spans{joins} WHERE {}",
-            spans.join(", "),
-            span_conditions.join(" AND ")
-        );
+        let mut branches = vec![(
+            format!("SELECT {} FROM spans{joins}", spans.join(", ")),
+            span_conditions.join(" AND "),
+        )];
         if annotations {
-            sql.push_str(&format!(
-                " UNION ALL SELECT {} FROM {}{joins} WHERE {}",
-                notes.join(", "),
-                annotations::source(&in_window),
-                note_conditions.join(" AND ")
+            branches.push((
+                format!(
+                    "SELECT {} FROM {}{joins}",
+                    notes.join(", "),
+                    annotations::source(&in_window)
+                ),
+                note_conditions.join(" AND "),
             ));
         }
         Self {
-            sql,
+            sql: union(&branches),
+            branches,
             aliases,
             window: *window,
+        }
+    }
+
+    /// The same events, each kept with probability `rate`: a uniform sample, drawn before any
+    /// column is computed.
+    pub(crate) fn sampled(&self, rate: f64) -> Self {
+        if rate >= 1.0 {
+            return self.clone();
+        }
+        let branches: Vec<(String, String)> = self
+            .branches
+            .iter()
+            .map(|(select, condition)| {
+                (
+                    select.clone(),
+                    format!("{condition} AND random() < {}", float_literal(rate)),
+                )
+            })
+            .collect();
+        Self {
+            sql: union(&branches),
+            branches,
+            ..self.clone()
         }
     }
 
