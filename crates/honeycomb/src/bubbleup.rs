@@ -13,9 +13,10 @@
 //!
 //! Three scans: one counts both sides exactly; one counts distinct values and finds numeric
 //! ranges for every column; the last groups every kept column at once (`GROUPING SETS`) on
-//! both sides. Past [`SAMPLED_EVENTS`] events on a side, the last two read a uniform random
-//! sample of that side of about that size: shares of a sample that large are within a fraction
-//! of a percent of the whole side's, and the cost stays flat however many events there are.
+//! both sides. Over many events the last two read a sample: a uniform draw from the rows
+//! (about `PRESAMPLED_EVENTS`, more when the selection needs them), thinned to about
+//! [`SAMPLED_EVENTS`] per side. Shares of a sample that large are within about half a
+//! percentage point of the whole side's, and the cost stays flat however many events there are.
 
 use std::collections::HashMap;
 
