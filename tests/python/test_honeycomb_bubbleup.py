@@ -124,3 +124,37 @@ def test_combray_bubbleup_prints_the_most_different_column_first(combray):
                            "--selection-where", "x exists", "--api-url", combray.api],
                           capture_output=True, text=True, timeout=60)
     assert both.returncode != 0 and "exactly one of" in both.stderr
+
+
+def test_a_large_baseline_is_sampled_and_still_ranks_and_shares_right(combray):
+    """120,000 events through the Events API: the baseline is past BubbleUp's per-side sample, so
+    its shares come from a sample; they must still be close to the exact ones."""
+    import json
+    rng = random.Random(9)
+    made = []
+    for _ in range(120_000):
+        slow = rng.random() < 0.05
+        made.append({"region": "ap-south-1" if slow and rng.random() < 0.9 else rng.choice(REGIONS),
+                     "tier": rng.choice(["free", "pro", "enterprise"]),
+                     "duration_ms": rng.uniform(800, 1200) if slow else rng.uniform(5, 80),
+                     "t": START + rng.uniform(0, 1790)})
+    for i in range(0, len(made), 20_000):
+        body = [{"data": {"region": e["region"], "tier": e["tier"], "duration_ms": e["duration_ms"]},
+                 "time": e["t"]} for e in made[i:i + 20_000]]
+        sent = requests.post(f"{combray.api}/1/batch/jobs", data=json.dumps(body), timeout=120)
+        assert sent.status_code == 200 and all(s["status"] == 202 for s in sent.json())
+    wait_for(combray, len(made))
+    query = {"calculations": [{"op": "HEATMAP", "column": "duration_ms"}], "start_time": START, "end_time": END}
+    box = {"heatmap": {"column": "duration_ms", "start_time": START, "end_time": END, "min": 500, "max": 5000}}
+    answer = requests.post(f"{combray.api}/api/v1/bubbleup", json={"dataset": "jobs", "query": query,
+                                                                   "selection": box}, timeout=120).json()
+    slow = [e for e in made if e["duration_ms"] >= 500]
+    rest = [e for e in made if e["duration_ms"] < 500]
+    assert answer["selection_count"] == len(slow) and answer["baseline_count"] == len(rest), "counts stay exact"
+    top = answer["columns"][0]
+    assert top["column"] == "region", [c["column"] for c in answer["columns"]]
+    for share in top["shares"]:
+        exact_selection = sum(e["region"] == share["value"] for e in slow) / len(slow)
+        exact_baseline = sum(e["region"] == share["value"] for e in rest) / len(rest)
+        assert abs(share["selection"] - exact_selection) < 0.02, share
+        assert abs(share["baseline"] - exact_baseline) < 0.02, share
