@@ -474,3 +474,39 @@ def test_root_and_parent_columns_read_the_related_span(combray):
                                      {"column": "name", "op": "=", "value": "pool.acquire"}]},
                dataset="shop", disable_series=True)["results"]
     assert only[0]["data"]["COUNT"] == expected_by_root.get(("GET /cart", "pool.acquire"), 0)
+
+
+def test_xray_segments_are_events_with_their_annotations_and_causes(combray):
+    """Segments sent to the daemon's UDP port answer Honeycomb queries like OTLP spans: their
+    annotations are columns and a fault's cause is its exception."""
+    import os
+    from xray_helpers import send_segments, wait_for
+    tiers = ["gold", "silver", "gold", "bronze", "gold", "silver"]
+    documents = []
+    for i, tier in enumerate(tiers):
+        at = START + 60 * i
+        document = {"name": "payments", "id": os.urandom(8).hex(), "trace_id": "1-%08x-%s" % (at, os.urandom(12).hex()),
+                    "start_time": at, "end_time": at + 0.25, "annotations": {"customer_tier": tier}}
+        if i % 3 == 0:
+            document["fault"] = True
+            document["cause"] = {"working_directory": "/app", "exceptions": [
+                {"id": os.urandom(8).hex(), "type": "TimeoutError", "message": "card network timed out"}]}
+        documents.append(document)
+    send_segments(combray.xray, documents)
+    spans_only = {"column": "meta.annotation_type", "op": "does-not-exist"}
+    wait_for(lambda: any(d["slug"] == "payments"
+                         for d in requests.get(f"{combray.api}/1/datasets", timeout=10).json()))
+
+    def tiers_counted():
+        rows = run(combray, {"breakdowns": ["annotation.customer_tier"], "filters": [spans_only]},
+                   dataset="payments", disable_series=True)["results"]
+        return {r["data"]["annotation.customer_tier"]: r["data"]["COUNT"] for r in rows} if rows else None
+    counted = wait_for(lambda: (lambda c: c if c and sum(c.values()) == len(tiers) else None)(tiers_counted()))
+    assert counted == {t: tiers.count(t) for t in set(tiers)}
+    faults = run(combray, {"breakdowns": ["exception.type", "exception.message"], "filters": [spans_only,
+                 {"column": "exception.type", "op": "exists"}]}, dataset="payments", disable_series=True)["results"]
+    assert [r["data"] for r in faults] == [{"exception.type": "TimeoutError", "exception.message": "card network timed out",
+                                            "COUNT": len([i for i in range(len(tiers)) if i % 3 == 0])}]
+    durations = run(combray, {"calculations": [{"op": "MAX", "column": "duration_ms"}], "filters": [spans_only]},
+                    dataset="payments", disable_series=True)["results"]
+    assert durations[0]["data"]["MAX(duration_ms)"] == 250, "float seconds convert to whole nanoseconds"

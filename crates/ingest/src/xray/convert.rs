@@ -18,9 +18,17 @@ fn text(key: &str, value: &str) -> KeyValue {
     KeyValue::new(key, AttributeValue::String(value.to_owned()))
 }
 
-fn seconds_to_nanos(seconds: Option<f64>) -> Option<u64> {
+/// X-Ray's float seconds as nanoseconds. Whole seconds and the fraction are converted apart:
+/// `seconds * 1e9` would round to a multiple of 256 ns at today's epoch (past 2^53), so a
+/// segment of 0.25 s would last 249.999872 ms.
+pub(crate) fn seconds_to_nanos(seconds: Option<f64>) -> Option<u64> {
     let seconds = seconds?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1e9).round() as u64)
+    if !(seconds.is_finite() && seconds >= 0.0 && seconds < 1.8e10) {
+        return None;
+    }
+    let whole = seconds.trunc();
+    let fraction = ((seconds - whole) * 1e9).round() as u64;
+    Some(whole as u64 * 1_000_000_000 + fraction)
 }
 
 /// A JSON scalar as an attribute value; objects and arrays as their JSON text.

@@ -53,11 +53,12 @@ fn a_segment_and_its_subsegments_become_spans() {
         (segment.kind, call.kind),
         (SpanKind::Server, SpanKind::Client)
     );
-    assert_eq!(segment.start_unix_nano, 1_795_598_401_636_633_344);
-    let nanos = |seconds: f64| (seconds * 1e9).round() as u64;
+    // 1795598401.6366334 as the nearest double holds it, to the nanosecond.
+    assert_eq!(segment.start_unix_nano, 1_795_598_401_636_633_396);
+    let nanos = |seconds: Option<f64>| super::convert::seconds_to_nanos(seconds).unwrap();
     assert_eq!(
         segment.duration_nano,
-        nanos(1795598401.6377404) - nanos(1795598401.6366334)
+        nanos(Some(1795598401.6377404)) - nanos(Some(1795598401.6366334))
     );
     // A fault fails the segment; a 404 fails the downstream call (it is the caller's error).
     assert_eq!(
