@@ -23,7 +23,7 @@ fn text(key: &str, value: &str) -> KeyValue {
 /// segment of 0.25 s would last 249.999872 ms.
 pub(crate) fn seconds_to_nanos(seconds: Option<f64>) -> Option<u64> {
     let seconds = seconds?;
-    if !(seconds.is_finite() && seconds >= 0.0 && seconds < 1.8e10) {
+    if !(0.0..1.8e10).contains(&seconds) {
         return None;
     }
     let whole = seconds.trunc();
