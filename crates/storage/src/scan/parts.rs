@@ -15,10 +15,11 @@ use parquet::arrow::arrow_reader::{
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::file::metadata::RowGroupMetaData;
 
-use super::filter::{range_may_match, rows_matching, CompareOp, ScanFilter};
+use super::filter::{range_may_match, rows_matching, CompareOp, Condition, ScanFilter};
 use super::schema::align;
 use crate::block::wide::WideBatch;
 use crate::block::Block;
+use crate::head::schema::column;
 use crate::StorageError;
 
 /// Batches are read this many rows at a time (DataFusion's default batch size).
@@ -80,10 +81,15 @@ struct Pushable {
     literal: Scalar<arrow_array::ArrayRef>,
 }
 
+/// The conditions a block can judge, most selective first: Parquet's row filter decodes each
+/// predicate's column only for the rows the ones before it kept, so an equality (a user, a
+/// route) goes before ranges, and the start-time range (which block and row-group pruning
+/// have mostly answered already) goes last.
 fn pushable(filter: &ScanFilter, table: &Schema, file: &Schema) -> Vec<Pushable> {
-    filter
-        .conditions
-        .iter()
+    let mut conditions: Vec<&Condition> = filter.conditions.iter().collect();
+    conditions.sort_by_key(|c| (c.column == column::START_TIME, c.op != CompareOp::Eq));
+    conditions
+        .into_iter()
         .filter_map(|condition| {
             let wanted = table.field_with_name(&condition.column).ok()?;
             let index = file.index_of(&condition.column).ok()?;
