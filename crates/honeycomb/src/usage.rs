@@ -5,7 +5,7 @@ use combray_query::sql::{json_rows, SqlEngine};
 use combray_storage::scan::Columns;
 use combray_storage::SpanStore;
 
-use crate::columns::{string_literal, Catalog, Kind};
+use crate::columns::{Catalog, Kind};
 use crate::error::HoneycombResult;
 
 /// A column events of the dataset have.
@@ -59,17 +59,7 @@ async fn usage(
             )
         })
         .collect();
-    let filter = match services {
-        None => "true".to_owned(),
-        Some([]) => "false".to_owned(),
-        Some(list) => format!(
-            "\"service\" IN ({})",
-            list.iter()
-                .map(|s| string_literal(s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    let filter = crate::plan::service_condition(services);
     let sql = format!("SELECT {} FROM spans WHERE {filter}", latest.join(", "));
     let row = json_rows(context, &sql)
         .await?

@@ -72,7 +72,7 @@ fn unify(values: &[Typed]) -> (Vec<String>, Option<Kind>) {
     (values.iter().map(text).collect(), Some(Kind::String))
 }
 
-fn sql_type(kind: Kind) -> &'static str {
+pub(crate) fn sql_type(kind: Kind) -> &'static str {
     match kind {
         Kind::String => "VARCHAR",
         Kind::Integer => "BIGINT",

@@ -13,6 +13,8 @@ mod lexer;
 mod parser;
 mod time;
 
+pub(crate) use functions::sql_type;
+
 use crate::columns::Column;
 use functions::{call, column, literal, Typed};
 use parser::Expr;

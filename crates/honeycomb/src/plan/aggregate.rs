@@ -258,13 +258,18 @@ pub(crate) fn with_formulas(query: &Validated, base: String) -> String {
     if query.formulas.is_empty() {
         return base;
     }
-    let formulas: Vec<String> = query
+    format!("SELECT *, {} FROM ({base}) AS j", formula_columns(query))
+}
+
+/// Every formula as `f0…`, over the aggregate columns `a0…`.
+pub(crate) fn formula_columns(query: &Validated) -> String {
+    query
         .formulas
         .iter()
         .enumerate()
         .map(|(i, f)| format!("{} AS \"f{i}\"", f.sql))
-        .collect();
-    format!("SELECT *, {} FROM ({base}) AS j", formulas.join(", "))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How results are ranked: the query's orders, else its first orderable aggregate descending;

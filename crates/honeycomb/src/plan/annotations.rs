@@ -8,6 +8,7 @@
 //! unnested, the first indexes the events and the rest the links.
 
 use crate::columns::{string_literal, Catalog, Column, Kind};
+use crate::derived::sql_type;
 
 /// The index of the row's annotation among the span's events, then its links.
 const INDEX: &str = "\"__i\"";
@@ -25,15 +26,6 @@ fn pick(event: &str, link: &str) -> String {
 
 fn link_index() -> String {
     format!("{INDEX} - {EVENTS}")
-}
-
-fn sql_type(kind: Kind) -> &'static str {
-    match kind {
-        Kind::String => "VARCHAR",
-        Kind::Integer => "BIGINT",
-        Kind::Float => "DOUBLE",
-        Kind::Boolean => "BOOLEAN",
-    }
 }
 
 fn null(kind: Kind) -> Column {

@@ -3,7 +3,7 @@
 //! HEATMAP's value range and cell counts.
 
 use crate::ops::CalcOp;
-use crate::plan::aggregate::{rate_base, same_groups, with_formulas};
+use crate::plan::aggregate::{formula_columns, rate_base, same_groups, with_formulas};
 use crate::plan::{float_literal, Events, HEATMAP_BUCKETS};
 use crate::spec::{ValidCalculation, Validated};
 
@@ -170,15 +170,9 @@ pub(crate) fn formulas_of(query: &Validated, values: &[String]) -> String {
         .enumerate()
         .map(|(i, v)| format!("{v} AS \"a{i}\""))
         .collect();
-    let formulas: Vec<String> = query
-        .formulas
-        .iter()
-        .enumerate()
-        .map(|(i, f)| format!("{} AS \"f{i}\"", f.sql))
-        .collect();
     format!(
         "SELECT {} FROM (SELECT {}) AS j",
-        formulas.join(", "),
+        formula_columns(query),
         columns.join(", ")
     )
 }

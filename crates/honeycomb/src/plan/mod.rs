@@ -56,7 +56,7 @@ fn in_window(window: &Window) -> String {
 }
 
 /// The condition that keeps the spans of `services` (all when none are given).
-fn service_condition(services: Option<&[String]>) -> String {
+pub(crate) fn service_condition(services: Option<&[String]>) -> String {
     match services {
         None => "true".to_owned(),
         Some([]) => "false".to_owned(),

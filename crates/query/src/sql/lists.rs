@@ -52,14 +52,15 @@ pub fn attribute_list_matches() -> ScalarUDF {
     })
 }
 
-fn text_argument(value: &ColumnarValue, what: &str) -> Result<String> {
+/// A text literal argument of a list function; `what` names it in the error.
+pub(crate) fn text_argument(value: &ColumnarValue, what: &str) -> Result<String> {
     match value {
         ColumnarValue::Scalar(
             ScalarValue::Utf8(Some(text))
             | ScalarValue::LargeUtf8(Some(text))
             | ScalarValue::Utf8View(Some(text)),
         ) => Ok(text.clone()),
-        _ => exec_err!("the {what} of an attribute list function must be a text literal"),
+        _ => exec_err!("the {what} of a list function must be a text literal"),
     }
 }
 

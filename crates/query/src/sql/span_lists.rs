@@ -12,12 +12,13 @@
 
 use std::sync::Arc;
 
+use super::lists::text_argument;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
 use arrow_array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow_schema::DataType;
 use combray_model::{Event, Scope};
-use datafusion::common::{exec_err, ScalarValue};
+use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -48,17 +49,6 @@ pub(crate) fn functions() -> Vec<ScalarUDF> {
             })
         })
         .collect()
-}
-
-fn text_argument(value: &ColumnarValue) -> Result<String> {
-    match value {
-        ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(text))
-            | ScalarValue::LargeUtf8(Some(text))
-            | ScalarValue::Utf8View(Some(text)),
-        ) => Ok(text.clone()),
-        _ => exec_err!("the second argument of a span list function must be a text literal"),
-    }
 }
 
 /// The length prefix of a postcard sequence: a LEB128 varint.
@@ -141,7 +131,7 @@ impl ScalarUDFImpl for SpanListFunction {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let argument = match self.kind {
             Kind::Length => String::new(),
-            _ => text_argument(&args.args[1])?,
+            _ => text_argument(&args.args[1], "second argument")?,
         };
         let lists = args.args[0].clone().into_array(args.number_rows)?;
         let answers = match lists.data_type() {

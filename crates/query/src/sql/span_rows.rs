@@ -11,12 +11,13 @@
 
 use std::sync::Arc;
 
+use super::lists::text_argument;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow_schema::DataType;
 use combray_model::{AttributeValue, Event, KeyValue, Link};
-use datafusion::common::{exec_err, ScalarValue};
+use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -143,14 +144,7 @@ impl ScalarUDFImpl for SpanRowFunction {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let key = if self.field.takes_key() {
-            match &args.args[2] {
-                ColumnarValue::Scalar(
-                    ScalarValue::Utf8(Some(key))
-                    | ScalarValue::LargeUtf8(Some(key))
-                    | ScalarValue::Utf8View(Some(key)),
-                ) => key.clone(),
-                _ => return exec_err!("the key of {} must be a text literal", self.name()),
-            }
+            text_argument(&args.args[2], "key")?
         } else {
             String::new()
         };

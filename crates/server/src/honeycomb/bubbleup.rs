@@ -44,7 +44,7 @@ pub(super) async fn run_bubbleup(
         let mut query = request.query.validate()?;
         let window = Window::of(&request.query, super::queries::now_seconds(), false)?;
         let services = services_of(&state, &environment, &request.dataset).await?;
-        let key = super::datasets::dataset_key(&state, &environment, &request.dataset).await?;
+        let key = super::datasets::settings_key(&request.dataset);
         query.saved_fields = super::settings::saved_fields(&state, &environment, &key).await?;
         let storage = state.storage()?;
         let answer = bubbleup(

@@ -79,11 +79,16 @@ pub(super) async fn dataset_key(
     dataset: &str,
 ) -> Result<String, Failure> {
     services_of(state, environment, dataset).await?;
-    Ok(if dataset == ALL {
+    Ok(settings_key(dataset))
+}
+
+/// The key the settings of a dataset already found are kept under: its slug, or `__all__`.
+pub(super) fn settings_key(dataset: &str) -> String {
+    if dataset == ALL {
         ALL.to_owned()
     } else {
         slug(dataset)
-    })
+    }
 }
 
 /// The columns of the environment's spans.

@@ -192,7 +192,7 @@ async fn run_result(
     let mut validated = spec.validate()?;
     let window = Window::of(&spec, now_seconds(), true)?;
     let services = services_of(state, environment, &saved).await?;
-    let key = super::datasets::dataset_key(state, environment, &saved).await?;
+    let key = super::datasets::settings_key(&saved);
     validated.saved_fields = super::settings::saved_fields(state, environment, &key).await?;
     let markers =
         super::settings::markers_for(state, environment, &key, window.start, window.end).await?;
