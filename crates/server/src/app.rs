@@ -157,7 +157,8 @@ pub async fn serve(
         listeners.api,
         api_router(Arc::clone(&state))
             .merge(xray_router(Arc::clone(&state), XRayPort::Api))
-            .merge(crate::honeycomb::honeycomb_router(Arc::clone(&state))),
+            .merge(crate::honeycomb::honeycomb_router(Arc::clone(&state)))
+            .merge(crate::ui::ui_router()),
         api_stopped,
     ));
 

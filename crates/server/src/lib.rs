@@ -33,6 +33,7 @@ mod state;
 #[cfg(test)]
 mod test_state;
 pub mod tools;
+mod ui;
 mod xray;
 
 pub use app::{serve, BoundAddrs};
