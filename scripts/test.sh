@@ -21,10 +21,11 @@ else
   echo "up to date"
 fi
 
-step "system tools the tests use (strace, pgrep)"
+step "system tools the tests use (strace, pgrep, chromium for the UI tests)"
 missing=()
 command -v strace >/dev/null || missing+=(strace)
 command -v pgrep >/dev/null || missing+=(procps)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 else

@@ -37,6 +37,16 @@ export function sparkline(canvas, values, { stroke, markers = [], start, end } =
     drawing = true;
   });
   context.stroke();
+  context.fillStyle = context.strokeStyle;
+  for (const i of isolated(values)) context.fillRect(x(i) - 1.5, y(values[i]) - 1.5, 3, 3);
+}
+
+/** Indexes of values with no value beside them: a line cannot show them, so they get a dot. */
+function isolated(values) {
+  const present = (i) => values[i] !== null && values[i] !== undefined;
+  const out = [];
+  for (let i = 0; i < values.length; i++) if (present(i) && !present(i - 1) && !present(i + 1)) out.push(i);
+  return out;
 }
 
 /**
@@ -76,6 +86,8 @@ export function lineChart(canvas, chart) {
         drawing = true;
       });
       context.stroke();
+      context.fillStyle = context.strokeStyle;
+      for (const i of isolated(s.values)) context.fillRect(x(chart.start + (i + 0.5) * chart.step) - 2, y(s.values[i]) - 2, 4, 4);
     });
   }
   canvas.addEventListener("mousemove", (event) => {

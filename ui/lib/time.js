@@ -17,13 +17,17 @@ export function setUtc(utc) {
  * @param {URLSearchParams} params
  */
 export function rangeOf(params, fallback = "1h") {
-  const start = Number(params.get("start"));
-  const end = Number(params.get("end"));
-  if (start > 0 && end > start) return { start, end, seconds: end - start, relative: null };
+  const fixedStart = Number(params.get("start"));
+  const fixedEnd = Number(params.get("end"));
+  if (fixedStart > 0 && fixedEnd > fixedStart) return { start: fixedStart, end: fixedEnd, seconds: fixedEnd - fixedStart, relative: null };
   const text = params.get("range") || fallback;
   const seconds = parseSpan(text) || parseSpan(fallback);
-  const now = Math.floor(Date.now() / 1000);
-  return { start: now - seconds, end: now, seconds, relative: text };
+  // Honeycomb's Query Data API rounds a window's ends down (to the minute up to 6 h, 5 minutes
+  // up to 2 days, half an hour beyond); ending the window on the next such boundary keeps the
+  // last seconds' spans in every chart.
+  const unit = seconds <= 6 * 3600 ? 60 : seconds <= 2 * 86400 ? 300 : 1800;
+  const end = Math.ceil(Date.now() / 1000 / unit) * unit;
+  return { start: end - seconds, end, seconds, relative: text };
 }
 
 /** `90s`, `15m`, `2h`, `7d` → seconds (null when it is not such a span). */
@@ -32,13 +36,18 @@ export function parseSpan(text) {
   return match ? Math.round(Number(match[1]) * UNITS[match[2]]) : null;
 }
 
+/** `12.50` → `12.5`, `3.00` → `3`; zeros before the point stay (`200`). */
+function trimZeros(text) {
+  return text.includes(".") ? text.replace(/\.?0+$/, "") : text;
+}
+
 /** A duration given in ms, in the unit that reads best (`850µs`, `12.3ms`, `4.20s`, `3m 5s`). */
 export function formatMs(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "–";
   if (ms < 0) return `-${formatMs(-ms)}`;
   if (ms === 0) return "0";
-  if (ms < 1) return `${(ms * 1000).toPrecision(3).replace(/\.?0+$/, "")}µs`;
-  if (ms < 1000) return `${ms.toPrecision(3).replace(/\.0+$|(\.\d*?)0+$/, "$1")}ms`;
+  if (ms < 1) return `${trimZeros((ms * 1000).toPrecision(3))}µs`;
+  if (ms < 1000) return `${trimZeros(ms.toPrecision(3))}ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(2)}s`;
   const minutes = Math.floor(ms / 60_000);
   return `${minutes}m ${Math.round((ms % 60_000) / 1000)}s`;

@@ -3,7 +3,7 @@
 
 import { call, describe, runQuery } from "../lib/api.js";
 import { h, problem } from "../lib/dom.js";
-import { formatMs, formatPercent, formatRate, formatTime, nsToMs, rangeOf } from "../lib/time.js";
+import { formatClock, formatMs, formatPercent, formatRate, nsToMs, rangeOf } from "../lib/time.js";
 import { withRange } from "../lib/url.js";
 import { granularityFor, groupKey, seriesByGroup } from "../lib/honeycomb.js";
 import { sparkline } from "../charts/line.js";
@@ -90,8 +90,8 @@ function showServices(holder, result, range, step) {
       h("td", { class: "num" }, formatMs(data["P99(duration_ms)"])), h("td", {}, spark(series["P99(duration_ms)"] || [])));
   });
   const head = ["Service", "Requests", "", "Errors", "", "P50", "P95", "P99", ""];
-  holder.append(h("table", { class: "grid" }, h("thead", {}, h("tr", {}, head.map((t, i) => h("th", { class: [1, 3, 5, 6, 7].includes(i) ? "num" : "" }, t)))), h("tbody", {}, body)),
-    markers.length ? h("p", { class: "muted" }, `${markers.length} marker(s) in range, drawn on the sparklines`) : null);
+  holder.append(h("table", { class: "grid" }, h("thead", {}, h("tr", {}, head.map((t, i) => h("th", { class: [1, 3, 5, 6, 7].includes(i) ? "num" : "" }, t)))), h("tbody", {}, body)));
+  if (markers.length) holder.append(h("p", { class: "muted" }, `${markers.length} marker(s) in range, drawn on the sparklines`));
 }
 
 function showOperations(holder, result, name, format, kind) {
@@ -112,6 +112,6 @@ function showRecent(holder, traces) {
   }
   holder.append(h("table", { class: "grid" }, h("tbody", {}, traces.map((t) => h("tr", {},
     h("td", {}, h("a", { href: `/trace/${t.trace_id}` }, `${t.root_service}: ${t.root_name}`)),
-    h("td", { class: "muted" }, formatTime(nsToMs(t.start_unix_nano), { label: false })),
+    h("td", { class: "muted num" }, formatClock(nsToMs(t.start_unix_nano), true)),
     h("td", { class: "num" }, formatMs(t.duration_ms)))))));
 }

@@ -35,6 +35,11 @@ export function limitNodes(services, limit = MAX_NODES) {
   return [...redirected, other];
 }
 
+/** An OTel trace id (32 hex) in X-Ray's form, which the X-Ray API takes; others unchanged. */
+function xrayId(id) {
+  return /^[0-9a-f]{32}$/i.test(id) ? `1-${id.slice(0, 8)}-${id.slice(8)}` : id;
+}
+
 export async function render(main, { params, signal }) {
   const range = rangeOf(params);
   main.className = "fill";
@@ -46,7 +51,7 @@ export async function render(main, { params, signal }) {
   try {
     const trace = params.get("trace");
     answer = trace
-      ? await xray("TraceGraph", { TraceIds: [trace] }, signal)
+      ? await xray("TraceGraph", { TraceIds: [xrayId(trace)] }, signal)
       : await xray("ServiceGraph", { StartTime: range.start, EndTime: range.end }, signal);
   } catch (error) {
     holder.replaceChildren(problem(describe(error)));
@@ -90,7 +95,12 @@ function drawMap(holder, side, services, range, trace) {
   const layout = layeredLayout(services.length, edges.map(({ a, b }) => [a, b]));
   const pad = 80;
   const seconds = range.seconds || 1;
-  const svg = s("svg", { viewBox: `${-pad} ${-pad} ${layout.width + pad * 2} ${layout.height + pad * 2}`, role: "img", "aria-label": "Service map" },
+  // A small map is drawn at its natural size, centred, rather than blown up to fill the page.
+  const width = Math.max(layout.width + pad * 2, holder.clientWidth || 0);
+  const height = Math.max(layout.height + pad * 2, holder.clientHeight || 0);
+  const left = -pad - (width - layout.width - pad * 2) / 2;
+  const top = -pad - (height - layout.height - pad * 2) / 2;
+  const svg = s("svg", { viewBox: `${left} ${top} ${width} ${height}`, role: "img", "aria-label": "Service map" },
     s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
       s("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: color("idle") }))));
   const select = (element) => {
@@ -118,8 +128,11 @@ function drawMap(holder, side, services, range, trace) {
     const counts = health(node.SummaryStatistics);
     const cx = layout.x[i];
     const cy = layout.y[i];
-    const label = node.Type && node.Type !== "client" && !node.Type.startsWith("AWS::") && node.Type !== "collapsed" ? node.Name : `${node.Name}${node.Type ? ` (${node.Type})` : ""}`;
-    const group = s("g", { class: "node", "data-node": node.Name, tabindex: "0" },
+    // X-Ray's client node carries the name of the service it calls; it is shown, and keyed, as
+    // the callers of that service. AWS resources say what kind of resource they are.
+    const client = node.Type === "client";
+    const label = client ? "Clients" : node.Type && node.Type.startsWith("AWS::") ? `${node.Name} (${node.Type})` : node.Name;
+    const group = s("g", { class: "node", "data-node": client ? `client:${node.Name}` : node.Name, tabindex: "0" },
       s("circle", { class: "bg", cx, cy, r: RADIUS - 3 }), ...ring(cx, cy, counts),
       s("text", { x: cx, y: cy + 4, "text-anchor": "middle", "font-size": 11 }, counts.total ? formatMs(counts.avg * 1000) : node.collapsed ? "…" : ""),
       s("text", { x: cx, y: cy + RADIUS + 16, "text-anchor": "middle" }, label),
@@ -209,10 +222,10 @@ function showDetail(side, target) {
     h("h2", {}, title),
     h("table", {}, [["requests", counts.total], ["average", formatMs(counts.avg * 1000)], ["ok", counts.ok], ["errors (4xx)", counts.error], ["faults (5xx)", counts.fault], ["throttled (429)", counts.throttle]]
       .map(([k, v]) => h("tr", {}, h("td", {}, k), h("td", {}, String(v))))),
-    target.node && target.node.collapsed ? h("p", { class: "muted" }, `Hidden (least busy): ${target.node.collapsed.join(", ")}`) : null,
+    target.node && target.node.collapsed ? h("p", { class: "muted" }, `Hidden (least busy): ${target.node.collapsed.join(", ")}`) : "",
     h("h3", {}, "Response time distribution"), h("p", { class: "muted" }, "Drag across the histogram to choose a range."), canvas,
     h("p", {}, ...Object.keys(statuses).map((name) => h("label", { style: "margin-right:10px" },
-      h("input", { type: "checkbox", onchange: (e) => { statuses[name] = e.target.checked; update(); } }), ` ${name}`))),
+      h("input", { type: "checkbox", "data-testid": `status-${name}`, onchange: (e) => { statuses[name] = e.target.checked; update(); } }), ` ${name}`))),
     h("p", {}, expression), h("p", {}, link, " · ", h("a", { href: withRange("/traces", { service: target.node ? target.node.Name : target.to.Name }) }, "search this service")));
   update();
   histogramChart(canvas, { bins: bins(target.histogram), format: (v) => formatMs(v * 1000), onSelect: (r) => { range = r; update(); } });

@@ -29,19 +29,49 @@ function exceptionOf(span) {
   return { type: from["exception.type"], message: from["exception.message"], stack: from["exception.stacktrace"] };
 }
 
-/** X-Ray's blocks from the segment document the span carries (annotations, metadata, http, sql, aws, cause). */
+const ANNOTATION = "annotation.";
+const METADATA = "aws.xray.metadata.";
+
+/** Attributes under `prefix`, keyed by the rest of their name; JSON text parsed when `json`. */
+function prefixed(attributes, prefix, json) {
+  const out = {};
+  for (const [key, value] of Object.entries(attributes)) {
+    if (!key.startsWith(prefix)) continue;
+    let parsed = value;
+    if (json && typeof value === "string") {
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        parsed = value;
+      }
+    }
+    out[key.slice(prefix.length)] = parsed;
+  }
+  return out;
+}
+
+/**
+ * X-Ray's blocks for a span from a segment or subsegment: annotations and metadata from the
+ * span's own attributes (every subsegment keeps them), and the http, sql, aws and cause blocks
+ * from the segment document, which rides on the segment's top span only.
+ */
 function xrayBlocks(span) {
   const text = span.attributes[XRAY_DOCUMENT];
-  if (typeof text !== "string") return [];
-  let doc;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return [section("X-Ray document", h("pre", {}, text))];
+  let doc = null;
+  if (typeof text === "string") {
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      doc = null;
+    }
   }
-  const blocks = [];
-  if (doc.annotations) blocks.push(section("Annotations", table(doc.annotations, "xray-annotations")));
-  for (const name of ["metadata", "http", "sql", "aws", "cause"]) {
+  if (span.protocol !== "xray" && !doc) return [];
+  const annotations = doc?.annotations || prefixed(span.attributes, ANNOTATION, false);
+  const metadata = doc?.metadata || prefixed(span.attributes, METADATA, true);
+  const blocks = [section("Annotations", table(annotations, "xray-annotations"))];
+  if (Object.keys(metadata).length) blocks.push(section("Metadata", h("pre", { "data-testid": "xray-metadata" }, JSON.stringify(metadata, null, 2))));
+  if (!doc) return blocks;
+  for (const name of ["http", "sql", "aws", "cause"]) {
     if (doc[name]) blocks.push(section(name === "sql" ? "SQL" : name[0].toUpperCase() + name.slice(1), h("pre", { "data-testid": `xray-${name}` }, JSON.stringify(doc[name], null, 2))));
   }
   blocks.push(section("Segment document", copyButton(text, "copy document"), h("details", {}, h("summary", {}, doc.id ? `segment ${doc.id}` : "show"), h("pre", {}, JSON.stringify(doc, null, 2)))));
@@ -81,7 +111,7 @@ export function showDetail(panel, trace, span, actions) {
       span.parent_span_id ? h("a", { href: `?span=${span.parent_span_id}`, onclick: (e) => { e.preventDefault(); actions.selectSpan(span.parent_span_id); } }, "parent") : span.orphan ? "orphan (parent not received)" : "root",
       copyButton(link, "copy link")),
     table(overview, "detail-overview"),
-    exception && section("Exception", h("p", { class: "error" }, `${exception.type || ""}${exception.message ? `: ${exception.message}` : ""}`), exception.stack ? h("pre", {}, exception.stack) : null),
+    exception ? section("Exception", h("p", { class: "error" }, `${exception.type || ""}${exception.message ? `: ${exception.message}` : ""}`), exception.stack ? h("pre", {}, exception.stack) : null) : "",
     ...xrayBlocks(span),
     section("Attributes", table(attributes, "detail-attributes")),
     section("Resource", table(span.resource, "detail-resource")),

@@ -20,7 +20,9 @@ const PAGES: [&str; 4] = ["/", "/traces", "/trace/{id}", "/map"];
 
 /// Routes of the UI, merged into the API port's router (they hold no state).
 pub(crate) fn ui_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    let mut router = Router::new().route("/ui/{*path}", get(asset));
+    let mut router = Router::new()
+        .route("/ui/{*path}", get(asset))
+        .route("/favicon.ico", get(favicon));
     for page in PAGES {
         router = router.route(page, get(index));
     }
@@ -29,6 +31,11 @@ pub(crate) fn ui_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
 
 async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
+}
+
+/// Browsers ask for `/favicon.ico` whatever the page links; it is the UI's icon.
+async fn favicon(headers: HeaderMap) -> Response {
+    serve("icon.svg", &headers)
 }
 
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {

@@ -1,0 +1,192 @@
+"""The web UI in a real browser: Debian's chromium driven by Playwright, against the built
+binary holding traffic from the Flask app with the OpenTelemetry SDK and with the X-Ray SDK.
+Every page is used as a person would; any console error or failed page request fails the test.
+Screenshots go to $COMBRAY_ARTIFACTS (default: tests/python/artifacts)."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+from honeycomb_oracle import weighted_percentile
+from test_flask_otel import run_flask_app
+from test_honeycomb_bubbleup import events as checkout_events, send as send_checkout
+from test_xray_sdk import run_xray_app, sampled_header
+from xray_helpers import new_trace_id
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+HERE = Path(__file__).parent
+ARTIFACTS = Path(os.environ.get("COMBRAY_ARTIFACTS", HERE / "artifacts"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def traffic(make_combray):
+    """A server with one OTLP trace (Flask + OpenTelemetry), X-Ray traces (Flask + X-Ray SDK) and
+    600 `checkout` spans over the last half hour (OpenTelemetry SDK), a tenth of them slow and
+    all of those in one region."""
+    combray = make_combray()
+    combray.start()
+    checkout = checkout_events()
+    send_checkout(combray.otlp_http, checkout)
+    otel, otel_base = run_flask_app("http", combray.otlp_http, "unused")
+    xray, xray_base = run_xray_app(combray.xray)
+    try:
+        trace_id = requests.get(f"{otel_base}/api/activities/home", timeout=10).json()["trace_id"]
+        requests.post(f"{otel_base}/flush", timeout=30)
+        # The header makes the SDK sample each request, whatever its reservoir says.
+        xray_ids = [new_trace_id() for _ in range(3)]
+        for xray_id in xray_ids:
+            requests.get(f"{xray_base}/api/activities/home", headers=sampled_header(xray_id), timeout=10)
+        requests.get(f"{xray_base}/api/fail", headers=sampled_header(new_trace_id()), timeout=10)
+        combray.wait_for_trace(trace_id, min_spans=2)
+        for xray_id in xray_ids:
+            combray.wait_for_trace(xray_id, min_spans=3)
+    finally:
+        for process in (otel, xray):
+            process.kill()
+            process.wait()
+    return combray, trace_id, xray_ids, checkout
+
+
+@pytest.fixture
+def page(traffic):
+    errors = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        tab = context.new_page()
+        tab.on("console", lambda m: m.type == "error" and errors.append(m.text))
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        # A request the page itself gave up on (a navigation, an aborted fetch) is not a failure.
+        tab.on("requestfailed", lambda r: r.failure != "net::ERR_ABORTED" and errors.append(f"{r.url}: {r.failure}"))
+        tab.set_default_timeout(15_000)
+        yield tab
+        browser.close()
+    assert errors == [], f"the page logged errors: {errors}"
+
+
+def per_second(text):
+    """`0.17/s`, `2.50/min`, `1.2k/s` as the page writes rates, per second."""
+    value, unit = text.split("/")
+    scale = 1000 if value.endswith("k") else 1
+    return float(value.rstrip("k")) * scale / (60 if unit == "min" else 1)
+
+
+def milliseconds(text):
+    """`850µs`, `12.3ms`, `1.20s` as the page writes durations, in ms."""
+    for unit, scale in (("µs", 1e-3), ("ms", 1), ("s", 1e3)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    raise AssertionError(f"not a duration: {text}")
+
+
+def shot(tab, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"))
+
+
+def test_home_lists_each_service_with_its_rates(traffic, page):
+    combray, _, _, checkout = traffic
+    page.goto(f"{combray.api}/")
+    flask = page.locator('[data-testid=services] tr[data-service="backend-flask"]')
+    flask.wait_for()
+    # The failing X-Ray request is an error of backend-flask's.
+    assert flask.locator("td").nth(3).inner_text() != "0.0%"
+    cells = page.locator('[data-testid=services] tr[data-service="checkout"] td').all_inner_texts()
+    durations = [(e["ms"], 1) for e in checkout]
+    assert cells[0] == "checkout"
+    # The default range is the last hour: 600 requests in it.
+    assert per_second(cells[1]) == pytest.approx(len(checkout) / 3600, rel=0.03)
+    assert cells[3] == "0.0%"
+    for cell, fraction in zip(cells[5:8], (0.5, 0.95, 0.99)):
+        assert milliseconds(cell) == pytest.approx(weighted_percentile(durations, fraction), rel=0.005)
+    page.locator("text=Recent traces").wait_for()
+    shot(page, "home")
+
+
+def test_search_open_trace_expand_and_read_an_attribute(traffic, page):
+    combray, trace_id, _, _ = traffic
+    page.goto(f"{combray.api}/traces")
+    page.select_option('select[name=service]', "backend-flask")
+    page.fill('input[name=attrs]', "http.route=/api/activities/home")
+    page.click("[data-testid=search]")
+    row = page.locator(f'tr[data-trace="{trace_id}"]')
+    row.wait_for()
+    assert "range=" in page.url or "service=backend-flask" in page.url
+    shot(page, "traces")
+    row.locator("a").first.click()
+    page.wait_for_url(f"**/trace/{trace_id}**")
+    page.locator("[data-testid=trace-title]").wait_for()
+    assert page.inner_text("[data-testid=span-count]") == "2 spans"
+    # Collapse the root, expand it again, then open the child span and read its attribute.
+    root = page.locator(".wf-row", has_text="GET /api/activities/home")
+    root.locator(".wf-toggle").click()
+    assert page.locator(".wf-row:visible", has_text="home-activities-mock-data").count() == 0
+    root.locator(".wf-toggle").click()
+    page.locator(".wf-row", has_text="home-activities-mock-data").click()
+    detail = page.locator("[data-testid=span-detail]")
+    assert detail.locator('[data-testid=detail-attributes] td[data-key="app.result_length"]').inner_text() == "1"
+    assert "span=" in page.url, "the selected span is in the URL"
+    shot(page, "trace")
+    # Filters: a name that matches one span, with matches only.
+    page.fill('input[aria-label="Span name filter"]', "mock-data")
+    assert page.inner_text("[data-testid=match-count]") == "1 of 2 spans match"
+    page.check('input[aria-label="Matches only"]')
+    assert page.locator(".wf-row:visible").count() == 1
+    # The link reopens the same view.
+    page.goto(page.url)
+    page.locator("[data-testid=span-detail] [data-testid=detail-name]", has_text="home-activities-mock-data").wait_for()
+    page.keyboard.press("Escape")
+    assert page.locator("[data-testid=span-detail]").is_hidden()
+
+
+def test_xray_trace_shows_annotations_and_the_map_lists_its_traces(traffic, page):
+    combray, _, xray_ids, _ = traffic
+    page.goto(f"{combray.api}/trace/{xray_ids[0]}")
+    page.locator(".wf-row", has_text="mock-data").first.click()
+    annotations = page.locator("[data-testid=xray-annotations]")
+    assert annotations.locator('td[data-key="result_length"]').inner_text() == "1"
+    page.click("text=service map")
+    page.locator('[data-node="backend-flask"]').wait_for()
+    page.goto(f"{combray.api}/map")
+    node = page.locator('[data-node="backend-flask"]')
+    node.wait_for()
+    shot(page, "map")
+    node.click()
+    expression = page.locator("[data-testid=map-filter]")
+    assert expression.inner_text() == 'service("backend-flask")'
+    page.check("[data-testid=status-fault]")
+    assert expression.inner_text() == 'service("backend-flask") { (fault = true) }'
+    page.click("[data-testid=view-traces]")
+    page.wait_for_url("**/traces?**mode=xray**")
+    rows = page.locator("[data-testid=trace-results] tr[data-trace]")
+    rows.first.wait_for()
+    # Only the failing request faulted; the three good ones are not listed.
+    listed = set(rows.evaluate_all("rows => rows.map(r => r.dataset.trace)"))
+    assert listed and not (listed & set(xray_ids))
+
+
+def test_a_server_with_keys_asks_for_a_configuration_key_and_refuses_an_ingest_key(make_combray):
+    combray = make_combray()
+    ingest = combray.keys_create("shop", "ingest")
+    config = combray.keys_create("shop", "configuration")
+    combray.start()
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        tab = browser.new_page()
+        tab.goto(f"{combray.api}/")
+        dialog = tab.locator("#key-dialog")
+        dialog.wait_for()
+        tab.fill("#key-input", ingest)
+        tab.click("#key-save")
+        playwright_api.expect(tab.locator("#key-error")).to_contain_text("ingest key")
+        tab.fill("#key-input", config)
+        tab.click("#key-save")
+        tab.locator("#environment", has_text="shop").wait_for()
+        assert tab.evaluate("sessionStorage.getItem('combray.key')") == config
+        browser.close()
