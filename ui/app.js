@@ -11,6 +11,7 @@ const PAGES = {
   traces: () => import("./pages/traces.js"),
   trace: () => import("./pages/trace.js"),
   map: () => import("./pages/map.js"),
+  query: () => import("./pages/query.js"),
 };
 
 const KNOWN_KEYS = "combray.keys";

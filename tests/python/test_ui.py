@@ -190,3 +190,90 @@ def test_a_server_with_keys_asks_for_a_configuration_key_and_refuses_an_ingest_k
         tab.locator("#environment", has_text="shop").wait_for()
         assert tab.evaluate("sessionStorage.getItem('combray.key')") == config
         browser.close()
+
+
+def run_from_builder(page, visualize, group_by=""):
+    page.fill("input[name=visualize]", visualize)
+    page.fill("input[name=group_by]", group_by)
+    page.click("[data-testid=run-query]")
+
+
+def test_query_builder_charts_p99_by_route_against_an_oracle(traffic, page):
+    combray, _, _, checkout = traffic
+    page.goto(f"{combray.api}/query?dataset=checkout")
+    run_from_builder(page, "P99(duration_ms), COUNT", "http.route")
+    page.wait_for_url("**/query?**q=**")
+    rows = page.locator("[data-testid=query-results] tbody tr")
+    rows.first.wait_for()
+    assert page.locator("[data-testid=line-chart]").count() == 2
+    shown = {}
+    for row in rows.all():
+        route = row.locator('td[data-column="http.route"]').inner_text()
+        shown[route] = (milliseconds(row.locator('td[data-column="P99(duration_ms)"]').inner_text()),
+                        int(row.locator('td[data-column="COUNT"]').inner_text()))
+    expected = {}
+    for route in {e["route"] for e in checkout}:
+        mine = [(e["ms"], 1) for e in checkout if e["route"] == route]
+        expected[route] = (weighted_percentile(mine, 0.99), len(mine))
+    assert shown.keys() == expected.keys()
+    for route, (p99, count) in expected.items():
+        assert shown[route][0] == pytest.approx(p99, rel=0.005) and shown[route][1] == count
+    # The link holds the query: reopened, it shows the same groups.
+    page.goto(page.url)
+    page.locator("[data-testid=query-results] tbody tr").first.wait_for()
+    assert page.locator("[data-testid=query-results] tbody tr").count() == len(expected)
+
+
+def drag(page, locator, start, end):
+    """Drags across a canvas between two points given as fractions of its box."""
+    box = locator.bounding_box()
+    at = lambda f: (box["x"] + box["width"] * f[0], box["y"] + box["height"] * f[1])
+    page.mouse.move(*at(start))
+    page.mouse.down()
+    page.mouse.move(*at(((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)), steps=4)
+    page.mouse.move(*at(end), steps=4)
+    page.mouse.up()
+
+
+def test_a_box_on_the_heatmap_bubbles_up_the_region_the_slow_spans_share(traffic, page):
+    combray, _, _, checkout = traffic
+    page.goto(f"{combray.api}/query?dataset=checkout")
+    run_from_builder(page, "HEATMAP(duration_ms)")
+    heatmap = page.locator("[data-testid=heatmap]")
+    heatmap.wait_for()
+    # From the top-left corner to the right edge at mid-height: the whole range, every value
+    # above the middle of the axis (about 600 ms; the slow spans take 800–1200, the rest < 80).
+    drag(page, heatmap, (0.0, 0.0), (1.0, 0.5))
+    first = page.locator("[data-testid=bubbleup-columns] .bubbleup-column").first
+    first.wait_for()
+    slow = [e for e in checkout if e["ms"] >= 500]
+    assert first.get_attribute("data-column") == "region"
+    counts = page.inner_text("[data-testid=bubbleup-counts]")
+    assert counts.startswith(f"{len(slow)} events selected, {len(checkout) - len(slow)} in the baseline")
+    assert "sel=" in page.url
+    shot(page, "query")
+    # "add to WHERE" keeps the region the selection is made of and runs the query again.
+    first.locator("[data-action=where]").click()
+    page.wait_for_function("() => [...document.querySelectorAll('input[name=where]')].some(i => i.value === 'region = ap-south-1')")
+    page.locator("[data-testid=heatmap]").wait_for()
+
+
+def test_a_heatmap_cell_opens_a_trace_from_it(traffic, page):
+    combray, _, _, checkout = traffic
+    page.goto(f"{combray.api}/query?dataset=checkout")
+    run_from_builder(page, "HEATMAP(duration_ms)")
+    heatmap = page.locator("[data-testid=heatmap]")
+    heatmap.wait_for()
+    # The bottom row of cells holds the fast spans; find a column with one by clicking along it.
+    box = heatmap.bounding_box()
+    for step in range(40, 100, 3):
+        page.mouse.click(box["x"] + box["width"] * step / 100, box["y"] + box["height"] - 24)
+        try:
+            page.wait_for_url("**/trace/**", timeout=1500)
+            break
+        except playwright_api.TimeoutError:
+            continue
+    page.locator("[data-testid=trace-title]").wait_for()
+    duration = milliseconds(page.inner_text("[data-testid=trace-duration]"))
+    fast = [e["ms"] for e in checkout if e["ms"] < 500]
+    assert min(fast) * 0.99 <= duration <= max(fast) * 1.01

@@ -55,7 +55,7 @@ export function heatmapChart(canvas, chart) {
     if (box) {
       const left = x(box.start_time);
       const right = x(box.end_time);
-      const upper = y(box.max);
+      const upper = y(Math.min(box.max, top));
       const lower = y(box.min);
       context.fillStyle = color("select");
       context.strokeStyle = color("select-line");
@@ -85,7 +85,8 @@ export function heatmapChart(canvas, chart) {
       start_time: chart.start + b0 * chart.step,
       end_time: Math.min(chart.end, chart.start + b1 * chart.step),
       min: chart.min + v0 * chart.stepSize,
-      max: chart.min + v1 * chart.stepSize,
+      // The largest value sits on the top bin's upper edge, so a box reaching the top reaches past it.
+      max: chart.min + (v1 === chart.bins ? v1 + 1 : v1) * chart.stepSize,
     };
   }
 

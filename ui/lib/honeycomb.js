@@ -38,3 +38,19 @@ export function granularityFor(seconds, target = 60) {
   const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600, 43200, 86400];
   return steps.find((s) => seconds / s <= target) || 86400;
 }
+
+/**
+ * The window and bucket width a Query Data API result covers for a range, as the server works
+ * them out: ends rounded down (to the minute up to 6 h, 5 minutes up to 2 days, 30 minutes
+ * beyond), and without a granularity the first round step giving at most 120 buckets.
+ */
+export function queryWindow(range, granularity) {
+  const seconds = range.end - range.start;
+  const unit = seconds <= 6 * 3600 ? 60 : seconds <= 2 * 86400 ? 300 : 1800;
+  const start = range.start - (range.start % unit);
+  const end = range.end - (range.end % unit);
+  const span = Math.max(1, end - start);
+  const steps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200];
+  const step = granularity || steps.find((s) => span / s <= 120) || Math.ceil(span / 120);
+  return { start, end, step, first: Math.floor(start / step) * step };
+}
