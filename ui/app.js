@@ -12,6 +12,7 @@ const PAGES = {
   trace: () => import("./pages/trace.js"),
   map: () => import("./pages/map.js"),
   query: () => import("./pages/query.js"),
+  settings: () => import("./pages/settings.js"),
 };
 
 const KNOWN_KEYS = "combray.keys";

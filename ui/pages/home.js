@@ -5,7 +5,7 @@ import { call, describe, runQuery } from "../lib/api.js";
 import { h, problem } from "../lib/dom.js";
 import { formatClock, formatMs, formatPercent, formatRate, nsToMs, rangeOf } from "../lib/time.js";
 import { withRange } from "../lib/url.js";
-import { granularityFor, groupKey, seriesByGroup } from "../lib/honeycomb.js";
+import { granularityFor, groupKey, queryWindow, seriesByGroup } from "../lib/honeycomb.js";
 import { sparkline } from "../charts/line.js";
 import { color } from "../charts/canvas.js";
 
@@ -18,6 +18,8 @@ const ENTRY = {
   filter_combination: "OR",
 };
 const ERRORS = { op: "COUNT", name: "errors", filters: [{ column: "error", op: "=", value: true }] };
+/** What a service's "query" link opens: latency by operation, with its heatmap. */
+const SERVICE_QUERY = { calculations: [{ op: "HEATMAP", column: "duration_ms" }, { op: "P99", column: "duration_ms" }, { op: "COUNT" }], breakdowns: ["name"] };
 const NAMES = ["COUNT", "errors", "P50(duration_ms)", "P95(duration_ms)", "P99(duration_ms)"];
 
 export async function render(main, { params, signal }) {
@@ -37,7 +39,7 @@ export async function render(main, { params, signal }) {
     orders: [{ op: "COUNT", order: "descending" }],
   };
   const load = [
-    runQuery("__all__", spec, { signal }).then(({ result }) => showServices(services, result, range, step)),
+    runQuery("__all__", spec, { signal }).then(({ result }) => showServices(services, result, range, step, signal)),
     runQuery("__all__", {
       ...window_, ...ENTRY, breakdowns: ["service.name", "name"], limit: 10,
       calculations: [{ op: "P99", column: "duration_ms" }, { op: "COUNT" }], orders: [{ op: "P99", column: "duration_ms", order: "descending" }],
@@ -61,37 +63,52 @@ export async function render(main, { params, signal }) {
   return null;
 }
 
-function showServices(holder, result, range, step) {
-  const groups = seriesByGroup(result, ["service.name"], NAMES, range.start, range.end, step);
-  const markers = result.markers || [];
+async function showServices(holder, result, range, step, signal) {
+  const w = queryWindow(range, step);
+  const groups = seriesByGroup(result, ["service.name"], NAMES, w.first, w.end, step);
+  const everywhere = result.markers || [];
   const rows = (result.data.results || []).map((r) => r.data);
   holder.querySelector(".loading")?.remove();
   if (!rows.length) {
     holder.append(h("div", { class: "empty" }, "No requests in this range. Send spans to 127.0.0.1:4318 (OTLP/HTTP), 4317 (gRPC) or UDP 2000 (X-Ray)."));
     return;
   }
-  const spark = (values, stroke) => {
+  const painters = new Map();
+  const spark = (name, values, stroke) => {
     const canvas = h("canvas", { class: "spark" });
-    requestAnimationFrame(() => sparkline(canvas, values, { stroke, markers, start: range.start, end: range.end }));
+    const paint = (markers) => sparkline(canvas, values, { stroke, markers, start: w.first, end: w.end });
+    painters.get(name).push(paint);
+    requestAnimationFrame(() => paint(everywhere));
     return canvas;
   };
   const body = rows.map((data) => {
     const name = data["service.name"];
+    painters.set(name, []);
     const series = groups.get(groupKey(data, ["service.name"])) || {};
     const count = data.COUNT || 0;
     const rate = (series.COUNT || []).map((v) => (v === null ? 0 : v / step));
     const errorRate = (series.COUNT || []).map((v, i) => (v ? (series.errors[i] || 0) / v : null));
     return h("tr", { "data-service": name },
-      h("td", {}, h("a", { href: withRange("/traces", { service: name }) }, name)),
-      h("td", { class: "num" }, formatRate(count / range.seconds)), h("td", {}, spark(rate)),
-      h("td", { class: "num" }, formatPercent(count ? (data.errors || 0) / count : null)), h("td", {}, spark(errorRate, color("fault"))),
+      h("td", {}, h("a", { href: withRange("/traces", { service: name }) }, name), " ",
+        h("a", { class: "muted", title: `Query ${name}`, href: withRange("/query", { dataset: name, q: JSON.stringify(SERVICE_QUERY) }) }, "query")),
+      h("td", { class: "num" }, formatRate(count / range.seconds)), h("td", {}, spark(name, rate)),
+      h("td", { class: "num" }, formatPercent(count ? (data.errors || 0) / count : null)), h("td", {}, spark(name, errorRate, color("fault"))),
       h("td", { class: "num" }, formatMs(data["P50(duration_ms)"])),
       h("td", { class: "num" }, formatMs(data["P95(duration_ms)"])),
-      h("td", { class: "num" }, formatMs(data["P99(duration_ms)"])), h("td", {}, spark(series["P99(duration_ms)"] || [])));
+      h("td", { class: "num" }, formatMs(data["P99(duration_ms)"])), h("td", {}, spark(name, series["P99(duration_ms)"] || [])));
   });
   const head = ["Service", "Requests", "", "Errors", "", "P50", "P95", "P99", ""];
   holder.append(h("table", { class: "grid" }, h("thead", {}, h("tr", {}, head.map((t, i) => h("th", { class: [1, 3, 5, 6, 7].includes(i) ? "num" : "" }, t)))), h("tbody", {}, body)));
-  if (markers.length) holder.append(h("p", { class: "muted" }, `${markers.length} marker(s) in range, drawn on the sparklines`));
+  // Each service's own markers (its deploys) join the environment's on its sparklines.
+  const inRange = (m) => m.start_time >= w.first && m.start_time <= w.end;
+  const own = await Promise.all(rows.map((d) => call(`/1/markers/${encodeURIComponent(d["service.name"])}`, { signal }).catch(() => [])));
+  const seen = new Set(everywhere.map((m) => m.id));
+  rows.forEach((d, i) => {
+    const mine = own[i].filter(inRange);
+    mine.forEach((m) => seen.add(m.id));
+    if (mine.length) painters.get(d["service.name"]).forEach((paint) => paint([...everywhere, ...mine]));
+  });
+  if (seen.size) holder.append(h("p", { class: "muted", "data-testid": "marker-note" }, `${seen.size} marker(s) in range, drawn on the sparklines`));
 }
 
 function showOperations(holder, result, name, format, kind) {

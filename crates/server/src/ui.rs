@@ -16,7 +16,7 @@ use crate::http::error::ApiError;
 struct Files;
 
 /// The page paths of the UI; each is drawn by `ui/app.js` from the URL.
-const PAGES: [&str; 5] = ["/", "/traces", "/trace/{id}", "/map", "/query"];
+const PAGES: [&str; 6] = ["/", "/traces", "/trace/{id}", "/map", "/query", "/settings"];
 
 /// Routes of the UI, merged into the API port's router (they hold no state).
 pub(crate) fn ui_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
