@@ -322,3 +322,19 @@ def test_settings_make_a_group_a_rule_and_a_marker_that_real_clients_read(traffi
     # Home draws it on checkout's sparklines.
     page.goto(f"{combray.api}/")
     playwright_api.expect(page.locator("[data-testid=marker-note]")).to_have_text("1 marker(s) in range, drawn on the sparklines")
+
+
+def test_a_query_results_link_from_the_api_opens_that_query(traffic, page):
+    combray, _, _, checkout = traffic
+    spec = {"calculations": [{"op": "COUNT"}], "breakdowns": ["region"], "time_range": 3600}
+    query = requests.post(f"{combray.api}/1/queries/checkout", json=spec, timeout=10).json()
+    result = requests.post(f"{combray.api}/1/query_results/checkout", json={"query_id": query["id"]}, timeout=10).json()
+    page.goto(combray.api + result["links"]["query_url"])
+    rows = page.locator("[data-testid=query-results] tbody tr")
+    rows.first.wait_for()
+    assert page.input_value("input[name=group_by]") == "region"
+    shown = {r.locator('td[data-column="region"]').inner_text(): int(r.locator('td[data-column="COUNT"]').inner_text()) for r in rows.all()}
+    expected = {}
+    for e in checkout:
+        expected[e["region"]] = expected.get(e["region"], 0) + 1
+    assert shown == expected

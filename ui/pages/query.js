@@ -22,7 +22,29 @@ function fromUrl(params, name, fallback) {
   }
 }
 
-export async function render(main, { params, signal }) {
+/**
+ * A result's link (`/query?dataset=D&result_id=R`, as the Query Data API answers `query_url`)
+ * opens the query of that result over its own window, written into the URL as this page keeps it.
+ */
+async function fromResultLink(params, signal) {
+  const dataset = params.get("dataset") || "__all__";
+  const found = await call(`/1/query_results/${encodeURIComponent(dataset)}/${encodeURIComponent(params.get("result_id"))}`, { signal });
+  const spec = { ...found.query };
+  const { start_time: start, end_time: end, time_range: seconds } = spec;
+  for (const name of ["id", "start_time", "end_time", "time_range"]) delete spec[name];
+  const next = new URLSearchParams({ dataset, q: JSON.stringify(spec) });
+  const span = seconds || 7200;
+  const window_ = start !== undefined ? [start, end ?? start + span] : end !== undefined ? [end - span, end] : null;
+  if (window_) {
+    next.set("start", String(window_[0]));
+    next.set("end", String(window_[1]));
+  } else next.set("range", `${span}s`);
+  history.replaceState(null, "", `/query?${next}`);
+  return new URLSearchParams(location.search);
+}
+
+export async function render(main, { params: given, signal }) {
+  const params = given.get("result_id") && !given.get("q") ? await fromResultLink(given, signal) : given;
   const dataset = params.get("dataset") || "__all__";
   const spec = fromUrl(params, "q", DEFAULT_SPEC);
   const range = rangeOf(params);
