@@ -73,6 +73,14 @@ def test_libhoney_events_are_kept_weighted_and_answered_one_by_one(make_combray)
     # Events without trace ids are events, not traces.
     kinds = query(combray, "shop-api", {"time_range": 3600, "breakdowns": ["meta.signal_type"]}, config)
     assert [r["data"]["meta.signal_type"] for r in kinds] == ["event"]
+    headers = {"x-honeycomb-team": config}
+    window = {"start": START - 60, "end": START + 660}
+    for search in ({}, {"service": "shop-api"}):
+        listed = requests.get(f"{combray.api}/api/v1/traces", params={**window, **search}, headers=headers, timeout=10)
+        assert listed.status_code == 200 and listed.json()["traces"] == [], listed.text
+    summaries = requests.post(f"{combray.api}/TraceSummaries", json={"StartTime": START - 60, "EndTime": START + 660},
+                              headers=headers, timeout=10)
+    assert summaries.status_code == 200 and summaries.json()["TraceSummaries"] == [], summaries.text
     # Acknowledged means kept: a kill -9 right after loses nothing.
     combray.kill()
     combray.start()

@@ -248,7 +248,8 @@ fn event_span(
         return Err("Event has too many columns.".into());
     }
     let mut span = Span {
-        trace_id: random_trace_id(),
+        // Replaced below when the event names its trace; otherwise it stays an event, not a trace.
+        trace_id: TraceId::for_untraced_event(rand_bytes::<8>()),
         span_id: random_span_id(),
         parent_span_id: None,
         trace_state: String::new(),
@@ -470,6 +471,8 @@ mod tests {
             .attributes
             .iter()
             .any(|kv| kv.key == "meta.signal_type"));
+        assert!(untraced.trace_id.is_untraced_event());
+        assert!(!traced.trace_id.is_untraced_event());
         assert!(
             untraced
                 .attributes

@@ -101,7 +101,26 @@ define_id!(
     8
 );
 
+/// The first half of every trace id Combray gives an event sent without one (a Honeycomb event
+/// with no `trace.trace_id`): four zero bytes, which no X-Ray id has (its epoch comes first),
+/// then `evnt`. A random W3C id starts so with probability 2⁻⁶⁴.
+const UNTRACED_EVENT_PREFIX: [u8; 8] = [0, 0, 0, 0, b'e', b'v', b'n', b't'];
+
 impl TraceId {
+    /// The id of an event that belongs to no trace: the reserved prefix, then `random`. Such
+    /// ids keep the event queryable as a span while trace listings leave it out.
+    pub fn for_untraced_event(random: [u8; 8]) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&UNTRACED_EVENT_PREFIX);
+        bytes[8..].copy_from_slice(&random);
+        Self(bytes)
+    }
+
+    /// Whether this id was made by [`TraceId::for_untraced_event`].
+    pub fn is_untraced_event(&self) -> bool {
+        self.0[..8] == UNTRACED_EVENT_PREFIX
+    }
+
     /// Reads the X-Ray form, `1-5759e988-bd862e3fe1be46a994272793` (version, the 8-hex epoch
     /// seconds, 24 hex of random): the same 128 bits, the epoch first.
     pub fn from_xray(text: &str) -> Option<Self> {
@@ -143,6 +162,17 @@ mod tests {
         ] {
             assert!(TraceId::from_xray(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn untraced_event_ids_are_recognised_and_no_xray_id_is_one() {
+        let id = TraceId::for_untraced_event([7; 8]);
+        assert!(id.is_untraced_event());
+        assert!(!TraceId::from_xray("1-5759e988-bd862e3fe1be46a994272793")
+            .unwrap()
+            .is_untraced_event());
+        let w3c: TraceId = "5b8efff798038103d269b633813fc60c".parse().unwrap();
+        assert!(!w3c.is_untraced_event());
     }
 
     #[test]

@@ -244,7 +244,11 @@ pub async fn search(
     let mut summaries: Vec<TraceSummary> = store
         .trace_summaries(environment, candidates)
         .into_iter()
-        .filter(|summary| (start..=end).contains(&summary.start_unix_nano))
+        // A span condition can match an event sent without a trace; it is not a trace.
+        .filter(|summary| {
+            !summary.trace_id.is_untraced_event()
+                && (start..=end).contains(&summary.start_unix_nano)
+        })
         .collect();
     let matched = summaries.len();
     summaries.sort_unstable_by(|a, b| {

@@ -40,7 +40,8 @@ pub trait SpanStore: Send + Sync {
     }
     /// Summaries of traces, merged across sources; unknown ids are skipped.
     fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary>;
-    /// Traces with a part that starts within `[start, end]`.
+    /// Traces with a part that starts within `[start, end]`. Here and in
+    /// [`SpanStore::trace_ids_active_between`], events sent without a trace are not traces.
     fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId>;
     /// Traces with a part (a block's or the head's spans of it, from earliest start to latest
     /// end) that overlaps `[start, end]`: the traces active in the window.
@@ -345,7 +346,9 @@ impl Storage {
                     .traces
                     .entries
                     .iter()
-                    .filter(|e| keep(e.start_unix_nano, e.end_unix_nano))
+                    .filter(|e| {
+                        !e.trace_id.is_untraced_event() && keep(e.start_unix_nano, e.end_unix_nano)
+                    })
                     .map(|e| e.trace_id),
             );
         }

@@ -365,6 +365,7 @@ impl Head {
     }
 
     /// Traces whose spans here, from the earliest start to the latest end, `keep` accepts.
+    /// Events sent without a trace are spans but not traces, so they are left out.
     pub(crate) fn trace_ids_where(
         &self,
         environment: &str,
@@ -376,7 +377,9 @@ impl Head {
         let head = head.read();
         head.traces
             .iter()
-            .filter(|(_, entry)| keep(entry.start_unix_nano, entry.end_unix_nano))
+            .filter(|(trace_id, entry)| {
+                !trace_id.is_untraced_event() && keep(entry.start_unix_nano, entry.end_unix_nano)
+            })
             .map(|(trace_id, _)| *trace_id)
             .collect()
     }
