@@ -152,6 +152,16 @@ def test_xray_trace_shows_annotations_and_the_map_lists_its_traces(traffic, page
     page.locator(".wf-row", has_text="mock-data").first.click()
     annotations = page.locator("[data-testid=xray-annotations]")
     assert annotations.locator('td[data-key="result_length"]').inner_text() == "1"
+    # The keyboard walks the waterfall: j down, k up, ← collapses, → expands.
+    name = page.locator("[data-testid=span-detail] [data-testid=detail-name]")
+    page.keyboard.press("j")
+    playwright_api.expect(name).to_have_text("db-query")
+    page.keyboard.press("k")
+    playwright_api.expect(name).to_have_text("mock-data")
+    page.keyboard.press("ArrowLeft")
+    playwright_api.expect(page.locator(".wf-row:visible", has_text="db-query")).to_have_count(0)
+    page.keyboard.press("ArrowRight")
+    playwright_api.expect(page.locator(".wf-row:visible", has_text="db-query")).to_have_count(1)
     page.click("text=service map")
     page.locator('[data-node="backend-flask"]').wait_for()
     page.goto(f"{combray.api}/map")
