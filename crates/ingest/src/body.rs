@@ -163,27 +163,43 @@ fn read_capped(
     };
     // One byte past the limit tells "exactly the limit" from "more".
     let mut reader = reader.take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1));
-    let mut output = Vec::new();
+    // Each step fills a buffer of its own, allocated once at its reserved size: growing one
+    // buffer instead would reallocate, and every reallocation briefly holds the old and the new
+    // copy, memory the budget never saw.
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut total = 0usize;
     let mut step = FIRST_STEP.min(limit.saturating_add(1));
     loop {
         if !reserve(step) {
             return Err(IngestError::OverBudget);
         }
-        output.reserve_exact(step);
+        let mut chunk = Vec::with_capacity(step);
         let read = (&mut reader)
             .take(step as u64)
-            .read_to_end(&mut output)
+            .read_to_end(&mut chunk)
             .map_err(failed)?;
-        if output.len() > limit {
+        total += read;
+        chunks.push(chunk);
+        if total > limit {
             return Err(IngestError::TooLarge { limit });
         }
         if read < step {
-            return Ok(output);
+            break;
         }
-        step = step
-            .saturating_mul(2)
-            .min(limit.saturating_add(1) - output.len());
+        step = step.saturating_mul(2).min(limit.saturating_add(1) - total);
     }
+    if chunks.len() == 1 {
+        return Ok(chunks.pop().unwrap_or_default());
+    }
+    // The joined copy is reserved too; the budget keeps it until the request ends.
+    if !reserve(total) {
+        return Err(IngestError::OverBudget);
+    }
+    let mut output = Vec::with_capacity(total);
+    for chunk in chunks.drain(..) {
+        output.extend_from_slice(&chunk);
+    }
+    Ok(output)
 }
 
 #[cfg(test)]
@@ -285,7 +301,8 @@ mod tests {
                 "{reserved} < {}",
                 output.capacity()
             );
-            assert!(reserved < 2 * data.len() + FIRST_STEP, "{reserved}");
+            // The steps (at most twice the output, plus the first) and the joined copy.
+            assert!(reserved < 3 * data.len() + 2 * FIRST_STEP, "{reserved}");
 
             // A budget of 1 MiB: refused before the output passes what was granted.
             let mut granted = 0usize;
