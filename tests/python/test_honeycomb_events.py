@@ -73,6 +73,8 @@ def test_libhoney_events_are_kept_weighted_and_answered_one_by_one(make_combray)
     # Events without trace ids are events, not traces.
     kinds = query(combray, "shop-api", {"time_range": 3600, "breakdowns": ["meta.signal_type"]}, config)
     assert [r["data"]["meta.signal_type"] for r in kinds] == ["event"]
+    ids = query(combray, "shop-api", {"time_range": 3600, "calculations": [{"op": "COUNT_DISTINCT", "column": "trace.trace_id"}]}, config)
+    assert ids[0]["data"].get("COUNT_DISTINCT(trace.trace_id)", 0) == 0, "an event without a trace shows no trace id"
     headers = {"x-honeycomb-team": config}
     window = {"start": START - 60, "end": START + 660}
     for search in ({}, {"service": "shop-api"}):

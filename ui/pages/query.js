@@ -124,6 +124,8 @@ async function openTraceIn(dataset, timed, column, cell, signal) {
   const inCell = [
     { column: "combray.cell_time", op: ">=", value: cell.start_time }, { column: "combray.cell_time", op: "<", value: cell.end_time },
     { column, op: ">=", value: cell.min }, { column, op: "<", value: cell.max },
+    // Events sent without a trace have no trace id; they cannot be opened.
+    { column: "trace.trace_id", op: "exists" },
   ];
   const lookup = {
     ...timed, breakdowns: ["trace.trace_id"], limit: 1, orders: [{ op: "COUNT", order: "descending" }],

@@ -70,10 +70,24 @@ pub fn string_literal(text: &str) -> String {
 
 const SIGNAL_TYPE: &str = "meta.signal_type";
 
+/// `trace.trace_id`. An event sent without a trace has an id in a reserved range
+/// ([`combray_model::TraceId::for_untraced_event`]), not a trace: it shows no trace id, as in
+/// Honeycomb.
+fn trace_id_column() -> Column {
+    let hex = "encode(\"trace_id\", 'hex')";
+    Column {
+        sql: format!(
+            "CASE WHEN starts_with({hex}, '{}') THEN NULL ELSE {hex} END",
+            combray_model::UNTRACED_EVENT_HEX_PREFIX
+        ),
+        kind: Kind::String,
+    }
+}
+
 /// The span's own fields, by Honeycomb's names.
 fn span_field(name: &str) -> Option<Column> {
     let (sql, kind) = match name {
-        "trace.trace_id" => ("encode(\"trace_id\", 'hex')", Kind::String),
+        "trace.trace_id" => return Some(trace_id_column()),
         "trace.span_id" => ("encode(\"span_id\", 'hex')", Kind::String),
         "trace.parent_id" => ("encode(\"parent_span_id\", 'hex')", Kind::String),
         "name" => ("CAST(\"name\" AS VARCHAR)", Kind::String),

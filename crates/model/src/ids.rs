@@ -106,6 +106,9 @@ define_id!(
 /// then `evnt`. A random W3C id starts so with probability 2⁻⁶⁴.
 const UNTRACED_EVENT_PREFIX: [u8; 8] = [0, 0, 0, 0, b'e', b'v', b'n', b't'];
 
+/// [`UNTRACED_EVENT_PREFIX`] as the start of an id's hex, for readers that see ids as text.
+pub const UNTRACED_EVENT_HEX_PREFIX: &str = "0000000065766e74";
+
 impl TraceId {
     /// The id of an event that belongs to no trace: the reserved prefix, then `random`. Such
     /// ids keep the event queryable as a span while trace listings leave it out.
@@ -168,6 +171,7 @@ mod tests {
     fn untraced_event_ids_are_recognised_and_no_xray_id_is_one() {
         let id = TraceId::for_untraced_event([7; 8]);
         assert!(id.is_untraced_event());
+        assert!(id.to_hex().starts_with(UNTRACED_EVENT_HEX_PREFIX));
         assert!(!TraceId::from_xray("1-5759e988-bd862e3fe1be46a994272793")
             .unwrap()
             .is_untraced_event());

@@ -18,7 +18,7 @@ mod span;
 pub use attribute::{AttributeValue, KeyValue, XRAY_DOCUMENT_ATTRIBUTE};
 pub use borrowed::{AttributeValueRef, KeyValueRef};
 pub use dataset::{dataset_for_service_name, UNKNOWN_SERVICE};
-pub use ids::{IdError, SpanId, TraceId};
+pub use ids::{IdError, SpanId, TraceId, UNTRACED_EVENT_HEX_PREFIX};
 pub use span::{
     Event, Link, Protocol, Scope, Span, SpanBatch, SpanGroup, SpanKind, SpanRecord, Status,
     StatusCode,
