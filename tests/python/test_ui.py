@@ -235,6 +235,14 @@ def test_query_builder_charts_p99_by_route_against_an_oracle(traffic, page):
     assert page.locator("[data-testid=query-results] tbody tr").count() == len(expected)
 
 
+def open_checkout_heatmap(page, combray):
+    page.goto(f"{combray.api}/query?dataset=checkout")
+    run_from_builder(page, "HEATMAP(duration_ms)")
+    heatmap = page.locator("[data-testid=heatmap]")
+    heatmap.wait_for()
+    return heatmap
+
+
 def drag(page, locator, start, end):
     """Drags across a canvas between two points given as fractions of its box."""
     box = locator.bounding_box()
@@ -248,10 +256,7 @@ def drag(page, locator, start, end):
 
 def test_a_box_on_the_heatmap_bubbles_up_the_region_the_slow_spans_share(traffic, page):
     combray, _, _, checkout = traffic
-    page.goto(f"{combray.api}/query?dataset=checkout")
-    run_from_builder(page, "HEATMAP(duration_ms)")
-    heatmap = page.locator("[data-testid=heatmap]")
-    heatmap.wait_for()
+    heatmap = open_checkout_heatmap(page, combray)
     # From the top-left corner to the right edge at mid-height: the whole range, every value
     # above the middle of the axis (about 600 ms; the slow spans take 800–1200, the rest < 80).
     drag(page, heatmap, (0.0, 0.0), (1.0, 0.5))
@@ -271,10 +276,7 @@ def test_a_box_on_the_heatmap_bubbles_up_the_region_the_slow_spans_share(traffic
 
 def test_a_heatmap_cell_opens_a_trace_from_it(traffic, page):
     combray, _, _, checkout = traffic
-    page.goto(f"{combray.api}/query?dataset=checkout")
-    run_from_builder(page, "HEATMAP(duration_ms)")
-    heatmap = page.locator("[data-testid=heatmap]")
-    heatmap.wait_for()
+    heatmap = open_checkout_heatmap(page, combray)
     # The bottom row of cells holds the fast spans; find a column with one by clicking along it.
     box = heatmap.bounding_box()
     for step in range(40, 100, 3):

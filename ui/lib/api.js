@@ -1,6 +1,8 @@
 // Every call the UI makes to the API port goes through here: the key from session storage, one
 // error type with the server's message, and the Honeycomb query round trip.
 
+import { toast } from "./dom.js";
+
 const KEY_STORAGE = "combray.key";
 
 /** An API answer that was not 2xx, carrying the server's own message. */
@@ -103,6 +105,16 @@ export async function runQuery(dataset, spec, { signal, disableSeries = false } 
   }
   if (!result.data) result = await call(`/1/query_results/${ds}/${created.id}`, { signal });
   return { queryId: query.id, result };
+}
+
+/** Runs a change (a call), then `done`; a refusal is shown as a toast and nothing else happens. */
+export async function change(request, done) {
+  try {
+    await request();
+    done();
+  } catch (error) {
+    toast(describe(error));
+  }
 }
 
 /** The API's error as text for the page, with a hint on keys. */

@@ -1,6 +1,8 @@
 // Reading Honeycomb query results for charts: groups keyed by their breakdown values, series
 // as one array per group and calculation, bucket-aligned.
 
+import { roundingUnit } from "./time.js";
+
 /** The key of a result's group: its breakdown values joined. */
 export function groupKey(data, breakdowns) {
   return breakdowns.map((b) => (data[b] === undefined ? "" : String(data[b]))).join(" · ");
@@ -46,7 +48,7 @@ export function granularityFor(seconds, target = 60) {
  */
 export function queryWindow(range, granularity) {
   const seconds = range.end - range.start;
-  const unit = seconds <= 6 * 3600 ? 60 : seconds <= 2 * 86400 ? 300 : 1800;
+  const unit = roundingUnit(seconds);
   const start = range.start - (range.start % unit);
   const end = range.end - (range.end % unit);
   const span = Math.max(1, end - start);

@@ -25,9 +25,15 @@ export function rangeOf(params, fallback = "1h") {
   // Honeycomb's Query Data API rounds a window's ends down (to the minute up to 6 h, 5 minutes
   // up to 2 days, half an hour beyond); ending the window on the next such boundary keeps the
   // last seconds' spans in every chart.
-  const unit = seconds <= 6 * 3600 ? 60 : seconds <= 2 * 86400 ? 300 : 1800;
+  const unit = roundingUnit(seconds);
   const end = Math.ceil(Date.now() / 1000 / unit) * unit;
   return { start: end - seconds, end, seconds, relative: text };
+}
+
+/** The step the Query Data API rounds a window's ends down to: a minute up to 6 h, 5 minutes up
+ * to 2 days, half an hour beyond. */
+export function roundingUnit(seconds) {
+  return seconds <= 6 * 3600 ? 60 : seconds <= 2 * 86400 ? 300 : 1800;
 }
 
 /** `90s`, `15m`, `2h`, `7d` → seconds (null when it is not such a span). */

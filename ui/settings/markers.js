@@ -1,17 +1,13 @@
 // Markers (deploys, incidents) of a dataset or of every dataset (`__all__`), with Honeycomb's
 // Markers API: list, create, edit the message, delete. Their colours come from marker settings.
 
-import { call, describe } from "../lib/api.js";
-import { h, problem, toast } from "../lib/dom.js";
+import { call, change, describe } from "../lib/api.js";
+import { h, problem } from "../lib/dom.js";
 import { formatTime } from "../lib/time.js";
 
-async function act(path, options, redraw) {
-  try {
-    await call(path, options);
-    redraw();
-  } catch (error) {
-    toast(describe(error));
-  }
+/** A Markers API call, then the list drawn again. */
+function act(path, options, redraw) {
+  return change(() => call(path, options), redraw);
 }
 
 export async function markersCard(card, { datasets, signal }) {

@@ -1,9 +1,9 @@
 // X-Ray's groups and sampling rules, through the same API operations the AWS CLI calls:
-// create, edit and delete each; every rule with its live sampling statistics (the counts the
-// SDKs reported in the last ten seconds they polled).
+// create, edit and delete each; every rule with the sampling statistics the SDKs reported in its
+// newest reporting window.
 
-import { describe, xray } from "../lib/api.js";
-import { h, problem, toast } from "../lib/dom.js";
+import { change, describe, xray } from "../lib/api.js";
+import { h, problem } from "../lib/dom.js";
 
 /** A form row of labelled inputs; `values()` answers what is typed, by name. */
 function fields(specs) {
@@ -14,14 +14,9 @@ function fields(specs) {
   };
 }
 
-/** Runs an operation, then redraws the card; an error is shown in a toast and nothing changes. */
-async function act(operation, body, redraw) {
-  try {
-    await xray(operation, body);
-    redraw();
-  } catch (error) {
-    toast(describe(error));
-  }
+/** Runs an X-Ray operation, then redraws the card. */
+function act(operation, body, redraw) {
+  return change(() => xray(operation, body), redraw);
 }
 
 export async function groupsCard(card, signal) {
