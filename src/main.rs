@@ -10,11 +10,12 @@ use combray_server::tools;
 
 /// mimalloc instead of the system allocator: ingest allocates many small, short-lived objects
 /// (decoded documents, attributes), and glibc's malloc spent about 40% of the X-Ray ingest
-/// profile (docs/benchmarks-history.md). Counted on query threads, so that a query stops once they hold
-/// more than `--sql-memory-bytes`, whatever DataFusion reserved.
+/// profile (docs/benchmarks-history.md). Counted per thread into memory accounts, so that a query
+/// stops once its threads hold more than `--sql-memory-bytes` whatever DataFusion reserved, and a
+/// cut's working set counts against the head budget.
 #[global_allocator]
-static ALLOCATOR: combray_server::CountingAllocator<mimalloc::MiMalloc> =
-    combray_server::CountingAllocator(mimalloc::MiMalloc);
+static ALLOCATOR: combray_heap::CountingAllocator<mimalloc::MiMalloc> =
+    combray_heap::CountingAllocator(mimalloc::MiMalloc);
 
 /// Combray: one binary for distributed tracing.
 #[derive(Parser)]

@@ -37,5 +37,3 @@ mod ui;
 mod xray;
 
 pub use app::{serve, BoundAddrs};
-/// The global allocator wrapper that counts the memory queries hold; the binary installs it.
-pub use combray_query::heap::CountingAllocator;

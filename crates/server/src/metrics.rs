@@ -243,8 +243,14 @@ fn render_storage(out: &mut String, storage: &Storage) {
     gauge(
         out,
         "combray_head_bytes",
-        "Memory held by the in-memory head.",
+        "Memory held by the in-memory head, with what cuts hold building blocks from it (the --max-head-bytes budget).",
         head.memory_bytes() as u64,
+    );
+    gauge(
+        out,
+        "combray_cut_working_bytes",
+        "Memory held by running cuts beside the head (part of combray_head_bytes).",
+        head.cut_working_bytes() as u64,
     );
     counter(
         out,

@@ -109,10 +109,13 @@ impl Storage {
                     .map(|piece| (environment.clone(), piece.to_vec())),
             );
         }
+        let working = Arc::clone(self.head.working_account());
+        working.take_peak();
         for (environment, chunks) in pieces {
             let built = {
                 let node = self.config.node_id.clone();
                 let nice = cut_nice(self.head.memory_bytes(), self.config.max_head_bytes);
+                let working = Arc::clone(&working);
                 on_thread_at_nice("combray-cut", nice, move |_| {
                     let origin = BlockOrigin {
                         environment: &environment,
@@ -122,12 +125,16 @@ impl Storage {
                         zstd_level: CUT_ZSTD_LEVEL,
                         pause_while: None,
                     };
-                    build_block(&chunks, &origin)
+                    // What the build holds counts against the head budget while it runs.
+                    combray_heap::counted_in(&working, || build_block(&chunks, &origin))
                 })
                 .await
             };
             let outcome = match built {
-                Ok(built) => self.blocks.publish(built).await,
+                Ok(built) => {
+                    let _uploading = working.hold(built.data.len() + built.traces.len());
+                    self.blocks.publish(built).await
+                }
                 Err(error) => Err(error),
             };
             match outcome {
@@ -183,6 +190,7 @@ impl Storage {
             blocks = report.blocks,
             spans = report.spans,
             segments_removed = report.segments_removed,
+            working_set_peak_bytes = working.take_peak(),
             "head cut into blocks"
         );
         Ok(Some(report))

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
+use combray_heap::Account;
 use combray_model::{SpanBatch, SpanKind, StatusCode, TraceId};
 use parking_lot::RwLock;
 
@@ -168,6 +169,9 @@ pub struct Head {
     memory_bytes: AtomicUsize,
     /// Bytes of the widened forms scans made of chunks (see `scan::widened`).
     widened_bytes: Arc<AtomicUsize>,
+    /// What cuts building blocks from the head hold beside it (sort keys, gathered row groups,
+    /// Parquet pages and the encoded block), as the allocator counts it on their threads.
+    cut_working: Arc<Account>,
     spans: AtomicU64,
     /// Spans dropped on insert because the head already held them.
     repeats_dropped: AtomicU64,
@@ -285,9 +289,22 @@ impl Head {
         self.oldest_insert.lock().map(|since| since.elapsed())
     }
 
-    /// Bytes of memory held by chunks, and by the widened forms scans made of them.
+    /// Bytes of memory held by chunks, by the widened forms scans made of them, and by cuts
+    /// building blocks from them: everything the head budget bounds.
     pub fn memory_bytes(&self) -> usize {
-        self.memory_bytes.load(Ordering::Relaxed) + self.widened_bytes.load(Ordering::Relaxed)
+        self.memory_bytes.load(Ordering::Relaxed)
+            + self.widened_bytes.load(Ordering::Relaxed)
+            + self.cut_working.bytes()
+    }
+
+    /// What running cuts hold beside the head (0 unless the binary's allocator counts it).
+    pub fn cut_working_bytes(&self) -> usize {
+        self.cut_working.bytes()
+    }
+
+    /// The account cut threads count their allocations in.
+    pub(crate) fn working_account(&self) -> &Arc<Account> {
+        &self.cut_working
     }
 
     /// Spans held, over every environment.
