@@ -75,7 +75,8 @@ def gauges(api):
         text = requests.get(f"{api}/metrics", timeout=2).text
     except requests.RequestException:
         return {}
-    wanted = {"combray_head_bytes": "head_mib", "combray_ingest_inflight_bytes": "inflight_mib"}
+    wanted = {"combray_head_bytes": "head_mib", "combray_cut_working_bytes": "cut_working_mib",
+              "combray_ingest_inflight_bytes": "inflight_mib"}
     found = {}
     for line in text.splitlines():
         name = line.split("{", 1)[0].split(" ", 1)[0]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, TimestampNanosecondType};
 use arrow_array::{Array, RecordBatch};
-use combray_model::{AttributeValue, KeyValue, TraceId};
+use combray_model::{AttributeValue, Event, KeyValue, TraceId};
 use combray_storage::scan::{column, Columns, CompareOp, Condition, Literal, ScanFilter};
 use combray_storage::{SpanStore, Storage};
 use common::{batch, config, span};
@@ -23,6 +23,9 @@ const BLOCK_TRACES: u32 = 7_000;
 const HEAD_TRACES: u32 = 30;
 const SPANS_PER_TRACE: u8 = 10;
 const SERVICES: [&str; 3] = ["api", "db", "web"];
+/// Traces whose first span has a span event: two in the block's second row group, one in the
+/// head's chunk of the first service.
+const WITH_EVENTS: [u32; 3] = [6_900, 6_901, 7_005];
 
 fn trace_id(trace: u32) -> TraceId {
     let mut bytes = [0u8; 16];
@@ -68,6 +71,14 @@ async fn append_traces(storage: &Storage, traces: std::ops::Range<u32>, late: bo
                                 ),
                             },
                         ];
+                        if i == 0 && WITH_EVENTS.contains(&t) {
+                            span.events = vec![Event {
+                                time_unix_nano: start_of(t, i) as u64,
+                                name: "exception".into(),
+                                attributes: Vec::new(),
+                                dropped_attributes_count: 0,
+                            }];
+                        }
                         if late {
                             span.attributes.push(KeyValue {
                                 key: "late".into(),
@@ -324,6 +335,28 @@ async fn scans_read_only_what_the_filter_can_match() {
     )
     .await;
     assert!(parts.iter().all(|p| p.starts_with("head")), "{parts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_where_a_wanted_column_is_null_throughout_are_not_read() {
+    let (_dir, storage) = block_and_head().await;
+    let mut filter = ScanFilter::all();
+    filter.and_present(column::EVENTS);
+    let (rows, parts) = scan(&storage, filter).await;
+    let block_parts: Vec<&String> = parts.iter().filter(|p| p.starts_with("block")).collect();
+    assert_eq!(block_parts.len(), 1, "{parts:?}");
+    assert!(block_parts[0].ends_with("row groups [1]"), "{parts:?}");
+    let head_parts = parts.iter().filter(|p| p.starts_with("head")).count();
+    assert_eq!(head_parts, 1, "only the head chunk with an event: {parts:?}");
+    for trace in WITH_EVENTS {
+        assert!(rows.iter().any(|r| r.trace == trace && r.span == 1), "{trace}");
+    }
+
+    // A column no source has a value in: nothing is read.
+    let mut filter = ScanFilter::all();
+    filter.and_present(column::LINKS);
+    let (rows, parts) = scan(&storage, filter).await;
+    assert!(rows.is_empty() && parts.is_empty(), "{parts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

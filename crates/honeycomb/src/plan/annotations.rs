@@ -136,9 +136,11 @@ pub(crate) fn can_match(query: &crate::spec::Validated, catalog: &Catalog) -> bo
 }
 
 /// Whether the query's events include annotation rows: its filters let them pass and some span
-/// of the window (of `services`) has an event or a link. The probe stops at the first such
-/// span, so it is quick where annotations are common and one light scan where there are none,
-/// which then spares every query of the request the annotation scan.
+/// of the window (of `services`) has an event or a link. A span without events (links) has a
+/// null `events` (`links`) column, and a scan skips every row group whose statistics say the
+/// column is null throughout, so where there are none the probe reads no data at all; where
+/// there are some it stops at the first. Either way every query of the request is spared the
+/// annotation scan when there is nothing for it to find.
 pub(crate) async fn present(
     context: &datafusion::prelude::SessionContext,
     query: &crate::spec::Validated,
@@ -149,12 +151,18 @@ pub(crate) async fn present(
     if !can_match(query, catalog) {
         return Ok(false);
     }
-    let sql = format!(
-        "SELECT 1 FROM spans WHERE {in_window} AND {services} AND ({EVENTS} + {LINKS}) > 0 LIMIT 1"
-    );
-    Ok(!combray_query::sql::json_rows(context, &sql)
-        .await?
-        .is_empty())
+    for list in ["events", "links"] {
+        let sql = format!(
+            "SELECT 1 FROM spans WHERE {in_window} AND {services} AND \"{list}\" IS NOT NULL LIMIT 1"
+        );
+        if !combray_query::sql::json_rows(context, &sql)
+            .await?
+            .is_empty()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The annotation rows' source: the window's spans with events or links, one row per

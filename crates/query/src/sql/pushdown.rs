@@ -1,6 +1,6 @@
 //! The filters DataFusion pushes into the `spans` scan, said in storage's terms
-//! ([`ScanFilter`]): comparisons of a column with a literal, `IN` lists and `OR`s of trace ids
-//! and services. Anything else is left to DataFusion, which applies every filter to what the
+//! ([`ScanFilter`]): comparisons of a column with a literal, `IS NOT NULL`, `IN` lists and
+//! `OR`s of trace ids and services. Anything else is left to DataFusion, which applies every filter to what the
 //! scan returns anyway (the push-down is inexact), so leaving a filter out costs reading, never
 //! a wrong answer.
 
@@ -55,6 +55,13 @@ fn absorb(filter: &mut ScanFilter, expr: &Expr, schema: &Schema) {
             };
             if let Some(condition) = condition {
                 filter.and(condition);
+            }
+        }
+        Expr::IsNotNull(inner) => {
+            if let Some(name) = column_name(inner) {
+                if schema.field_with_name(name).is_ok() {
+                    filter.and_present(name);
+                }
             }
         }
         Expr::Between(between) if !between.negated => {

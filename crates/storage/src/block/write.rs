@@ -196,7 +196,12 @@ const DISTINCT_VALUE_COLUMNS: [&str; 7] = [
 
 /// Columns no query prunes by value (they are decoded, never compared), besides the X-Ray
 /// document's: their min/max statistics would cost a comparison per value and help nothing.
-const UNPRUNED_COLUMNS: [&str; 3] = [column::EVENTS, column::LINKS, OVERFLOW_COLUMN];
+const UNPRUNED_COLUMNS: [&str; 1] = [OVERFLOW_COLUMN];
+
+/// Columns whose row-group null counts prune (`IS NOT NULL`: does any span here have span
+/// events, links?) but whose values are never compared. Most spans have none, so the per-value
+/// cost of statistics is small; page statistics would add nothing a row-group count does not.
+const NULL_COUNTED_COLUMNS: [&str; 2] = [column::EVENTS, column::LINKS];
 
 /// `data.parquet`, written batch by batch; the writer starts with the first batch's schema.
 struct ParquetSink {
@@ -254,6 +259,10 @@ fn writer_properties(zstd_level: i32) -> Result<WriterProperties, StorageError> 
     {
         properties = properties
             .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
+    }
+    for name in NULL_COUNTED_COLUMNS {
+        properties = properties
+            .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::Chunk);
     }
     Ok(properties.build())
 }

@@ -118,6 +118,8 @@ pub struct Condition {
 #[derive(Debug, Clone, Default)]
 pub struct ScanFilter {
     pub(crate) conditions: Vec<Condition>,
+    /// Columns every wanted row has a value in.
+    present: BTreeSet<String>,
     services: Option<BTreeSet<String>>,
     traces: Option<BTreeSet<TraceId>>,
 }
@@ -144,6 +146,26 @@ impl ScanFilter {
             }
         }
         self.conditions.push(condition);
+    }
+
+    /// Wanted rows have a value (not null) in `column`: a source without the column, or whose
+    /// statistics say it is null on every row, is skipped.
+    pub fn and_present(&mut self, column: impl Into<String>) {
+        self.present.insert(column.into());
+    }
+
+    /// The columns wanted rows have a value in: the `present` ones and every compared one.
+    pub(crate) fn valued_columns(&self) -> BTreeSet<&str> {
+        self.conditions
+            .iter()
+            .map(|c| c.column.as_str())
+            .chain(self.present())
+            .collect()
+    }
+
+    /// The columns wanted rows have a value in, as [`ScanFilter::and_present`] named them.
+    pub(crate) fn present(&self) -> impl Iterator<Item = &str> {
+        self.present.iter().map(String::as_str)
     }
 
     /// Wanted rows belong to one of these services.
@@ -219,9 +241,10 @@ impl ScanFilter {
     }
 
     /// Whether the filter needs a column that a source lacks: every row of it reads the column
-    /// as null, which no comparison accepts, so the source holds no wanted row.
+    /// as null, which no comparison accepts and no `present` column may be, so the source holds
+    /// no wanted row.
     pub(crate) fn needs_missing_column(&self, has: impl Fn(&str) -> bool) -> bool {
-        self.conditions.iter().any(|c| !has(&c.column))
+        self.valued_columns().into_iter().any(|name| !has(name))
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod filter;
 mod parts;
+mod prune;
 mod schema;
 mod widened;
 

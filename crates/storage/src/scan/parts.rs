@@ -3,23 +3,21 @@
 
 use std::sync::Arc;
 
-use arrow_array::{Array, BooleanArray, RecordBatch, Scalar};
-use arrow_schema::{Schema, SchemaRef};
+use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_schema::SchemaRef;
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
-use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{
     ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, RowFilter, RowSelection, RowSelector,
 };
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use parquet::file::metadata::RowGroupMetaData;
 
-use super::filter::{range_may_match, rows_matching, CompareOp, Condition, ScanFilter};
+use super::filter::{rows_matching, ScanFilter};
+use super::prune::{pushable, row_groups_to_read};
 use super::schema::align;
 use crate::block::wide::WideBatch;
 use crate::block::Block;
-use crate::head::schema::column;
 use crate::StorageError;
 
 /// Batches are read this many rows at a time (DataFusion's default batch size).
@@ -72,41 +70,6 @@ impl Unit {
     }
 }
 
-/// A condition that can be judged on a source: the source's column has the table's type, and
-/// the literal converts to it exactly.
-struct Pushable {
-    op: CompareOp,
-    column: String,
-    index: usize,
-    literal: Scalar<arrow_array::ArrayRef>,
-}
-
-/// The conditions a block can judge, most selective first: Parquet's row filter decodes each
-/// predicate's column only for the rows the ones before it kept, so an equality (a user, a
-/// route) goes before ranges, and the start-time range (which block and row-group pruning
-/// have mostly answered already) goes last.
-fn pushable(filter: &ScanFilter, table: &Schema, file: &Schema) -> Vec<Pushable> {
-    let mut conditions: Vec<&Condition> = filter.conditions.iter().collect();
-    conditions.sort_by_key(|c| (c.column == column::START_TIME, c.op != CompareOp::Eq));
-    conditions
-        .into_iter()
-        .filter_map(|condition| {
-            let wanted = table.field_with_name(&condition.column).ok()?;
-            let index = file.index_of(&condition.column).ok()?;
-            let stored = file.field(index).data_type();
-            if super::as_view(stored) != *wanted.data_type() {
-                return None;
-            }
-            Some(Pushable {
-                op: condition.op,
-                column: condition.column.clone(),
-                index,
-                literal: condition.value.as_scalar_of(stored)?,
-            })
-        })
-        .collect()
-}
-
 /// The row groups of a block that may hold wanted rows, each with its size.
 pub(crate) async fn block_units(
     block: &Arc<Block>,
@@ -123,116 +86,31 @@ pub(crate) async fn block_units(
         return Ok(Vec::new());
     }
     let groups = metadata.metadata().row_groups();
-    let mut keep = vec![true; groups.len()];
-    for condition in pushable(filter, &request.table, &file) {
-        prune_by_statistics(&condition, &metadata, groups, &mut keep);
-    }
-    let mut selections = match filter.traces() {
-        Some(ids) => trace_selections(block, groups, ids, &mut keep),
-        None => vec![None; groups.len()],
-    };
     let mut units = Vec::new();
-    for (row_group, group) in groups.iter().enumerate() {
-        if !keep[row_group] {
-            continue;
-        }
+    for (row_group, selection) in row_groups_to_read(block, &metadata, filter, &request.table) {
         units.push(Unit::RowGroup {
             block: Arc::clone(block),
             store: Arc::clone(store),
             metadata: metadata.clone(),
             row_group,
-            selection: selections[row_group].take(),
-            bytes: group.compressed_size().max(1) as u64,
+            selection,
+            bytes: groups[row_group].compressed_size().max(1) as u64,
         });
     }
     Ok(units)
-}
-
-/// Drops row groups whose statistics rule the condition out.
-fn prune_by_statistics(
-    condition: &Pushable,
-    metadata: &ArrowReaderMetadata,
-    groups: &[RowGroupMetaData],
-    keep: &mut [bool],
-) {
-    let Ok(converter) = StatisticsConverter::try_new(
-        &condition.column,
-        metadata.schema(),
-        metadata.parquet_schema(),
-    ) else {
-        return;
-    };
-    let (Ok(mins), Ok(maxes)) = (
-        converter.row_group_mins(groups.iter()),
-        converter.row_group_maxes(groups.iter()),
-    ) else {
-        return;
-    };
-    if mins.len() != keep.len() || maxes.len() != keep.len() {
-        return;
-    }
-    for (at, kept) in keep.iter_mut().enumerate() {
-        if *kept {
-            let (min, max) = (mins.slice(at, 1), maxes.slice(at, 1));
-            *kept = range_may_match(condition.op, &condition.literal, Some(&min), Some(&max));
-        }
-    }
-}
-
-/// For each row group, the rows of it that hold the named traces (from the block's trace
-/// index); a row group with none is dropped.
-fn trace_selections(
-    block: &Block,
-    groups: &[RowGroupMetaData],
-    ids: &std::collections::BTreeSet<combray_model::TraceId>,
-    keep: &mut [bool],
-) -> Vec<Option<Vec<RowSelector>>> {
-    let mut ranges: Vec<(usize, usize)> = ids
-        .iter()
-        .filter_map(|id| block.traces.find(id))
-        .map(|entry| (entry.first_row as usize, entry.row_count as usize))
-        .collect();
-    ranges.sort_unstable();
-    let mut selections = Vec::with_capacity(groups.len());
-    let mut group_start = 0;
-    for (at, group) in groups.iter().enumerate() {
-        let group_rows = usize::try_from(group.num_rows()).unwrap_or(0);
-        let group_end = group_start + group_rows;
-        let mut selectors = Vec::new();
-        let mut next = group_start;
-        for &(first, count) in &ranges {
-            let (from, to) = (first.max(next), (first + count).min(group_end));
-            if from >= to {
-                continue;
-            }
-            if from > next {
-                selectors.push(RowSelector::skip(from - next));
-            }
-            selectors.push(RowSelector::select(to - from));
-            next = to;
-        }
-        if selectors.is_empty() {
-            keep[at] = false;
-            selections.push(None);
-        } else {
-            if next < group_end {
-                selectors.push(RowSelector::skip(group_end - next));
-            }
-            selections.push(Some(selectors));
-        }
-        group_start = group_end;
-    }
-    selections
 }
 
 /// Head chunks that may hold wanted rows.
 pub(crate) fn head_units(head: &[Arc<WideBatch>], request: &Request) -> Vec<Unit> {
     head.iter()
         .filter(|wide| {
-            let schema = wide.batch.schema();
-            !request
-                .filter
-                .needs_missing_column(|name| schema.column_with_name(name).is_some())
+            // A column missing from the chunk, or null on every row of it, rules it out.
+            let batch = &wide.batch;
+            !request.filter.needs_missing_column(|name| {
+                batch
+                    .column_by_name(name)
+                    .is_some_and(|values| values.null_count() < batch.num_rows())
+            })
         })
         .map(|wide| Unit::Head(Arc::clone(wide)))
         .collect()

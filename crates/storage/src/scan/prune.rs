@@ -1,0 +1,180 @@
+//! Which row groups of a block a scan must read, judged from the filter, the Parquet
+//! statistics and the block's trace index.
+
+use std::collections::BTreeSet;
+
+use arrow_array::Scalar;
+use arrow_schema::Schema;
+use combray_model::TraceId;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, RowSelector};
+use parquet::file::metadata::RowGroupMetaData;
+
+use super::filter::{range_may_match, CompareOp, Condition, ScanFilter};
+use crate::block::Block;
+use crate::head::schema::column;
+
+/// A condition that can be judged on a source: the source's column has the table's type, and
+/// the literal converts to it exactly.
+pub(super) struct Pushable {
+    pub(super) op: CompareOp,
+    pub(super) column: String,
+    pub(super) index: usize,
+    pub(super) literal: Scalar<arrow_array::ArrayRef>,
+}
+
+/// The conditions a block can judge, most selective first: Parquet's row filter decodes each
+/// predicate's column only for the rows the ones before it kept, so an equality (a user, a
+/// route) goes before ranges, and the start-time range (which block and row-group pruning
+/// have mostly answered already) goes last.
+pub(super) fn pushable(filter: &ScanFilter, table: &Schema, file: &Schema) -> Vec<Pushable> {
+    let mut conditions: Vec<&Condition> = filter.conditions.iter().collect();
+    conditions.sort_by_key(|c| (c.column == column::START_TIME, c.op != CompareOp::Eq));
+    conditions
+        .into_iter()
+        .filter_map(|condition| {
+            let wanted = table.field_with_name(&condition.column).ok()?;
+            let index = file.index_of(&condition.column).ok()?;
+            let stored = file.field(index).data_type();
+            if super::as_view(stored) != *wanted.data_type() {
+                return None;
+            }
+            Some(Pushable {
+                op: condition.op,
+                column: condition.column.clone(),
+                index,
+                literal: condition.value.as_scalar_of(stored)?,
+            })
+        })
+        .collect()
+}
+
+/// The row groups of `block` that may hold wanted rows, each with the rows of it to read when
+/// the filter names traces (`None`: every row).
+pub(super) fn row_groups_to_read(
+    block: &Block,
+    metadata: &ArrowReaderMetadata,
+    filter: &ScanFilter,
+    table: &Schema,
+) -> Vec<(usize, Option<Vec<RowSelector>>)> {
+    let groups = metadata.metadata().row_groups();
+    let mut keep = vec![true; groups.len()];
+    let file = metadata.schema();
+    let conditions = pushable(filter, table, file);
+    for condition in &conditions {
+        prune_by_statistics(condition, metadata, groups, &mut keep);
+    }
+    // No comparison holds for a null, and `present` columns must have a value.
+    for name in filter.valued_columns() {
+        prune_all_null(name, metadata, groups, &mut keep);
+    }
+    let selections = match filter.traces() {
+        Some(ids) => trace_selections(block, groups, ids, &mut keep),
+        None => vec![None; groups.len()],
+    };
+    selections
+        .into_iter()
+        .enumerate()
+        .filter(|(at, _)| keep[*at])
+        .collect()
+}
+
+/// Drops row groups in which every value of `name` is null, by their null counts.
+fn prune_all_null(
+    name: &str,
+    metadata: &ArrowReaderMetadata,
+    groups: &[RowGroupMetaData],
+    keep: &mut [bool],
+) {
+    let Ok(converter) =
+        StatisticsConverter::try_new(name, metadata.schema(), metadata.parquet_schema())
+    else {
+        return;
+    };
+    let Ok(nulls) = converter.row_group_null_counts(groups.iter()) else {
+        return;
+    };
+    for ((kept, group), nulls) in keep.iter_mut().zip(groups).zip(nulls.iter()) {
+        if nulls.is_some_and(|nulls| i64::try_from(nulls).ok() == Some(group.num_rows())) {
+            *kept = false;
+        }
+    }
+}
+
+/// Drops row groups whose statistics rule the condition out.
+fn prune_by_statistics(
+    condition: &Pushable,
+    metadata: &ArrowReaderMetadata,
+    groups: &[RowGroupMetaData],
+    keep: &mut [bool],
+) {
+    let Ok(converter) = StatisticsConverter::try_new(
+        &condition.column,
+        metadata.schema(),
+        metadata.parquet_schema(),
+    ) else {
+        return;
+    };
+    let (Ok(mins), Ok(maxes)) = (
+        converter.row_group_mins(groups.iter()),
+        converter.row_group_maxes(groups.iter()),
+    ) else {
+        return;
+    };
+    if mins.len() != keep.len() || maxes.len() != keep.len() {
+        return;
+    }
+    for (at, kept) in keep.iter_mut().enumerate() {
+        if *kept {
+            let (min, max) = (mins.slice(at, 1), maxes.slice(at, 1));
+            *kept = range_may_match(condition.op, &condition.literal, Some(&min), Some(&max));
+        }
+    }
+}
+
+/// For each row group, the rows of it that hold the named traces (from the block's trace
+/// index); a row group with none is dropped.
+fn trace_selections(
+    block: &Block,
+    groups: &[RowGroupMetaData],
+    ids: &BTreeSet<TraceId>,
+    keep: &mut [bool],
+) -> Vec<Option<Vec<RowSelector>>> {
+    let mut ranges: Vec<(usize, usize)> = ids
+        .iter()
+        .filter_map(|id| block.traces.find(id))
+        .map(|entry| (entry.first_row as usize, entry.row_count as usize))
+        .collect();
+    ranges.sort_unstable();
+    let mut selections = Vec::with_capacity(groups.len());
+    let mut group_start = 0;
+    for (at, group) in groups.iter().enumerate() {
+        let group_rows = usize::try_from(group.num_rows()).unwrap_or(0);
+        let group_end = group_start + group_rows;
+        let mut selectors = Vec::new();
+        let mut next = group_start;
+        for &(first, count) in &ranges {
+            let (from, to) = (first.max(next), (first + count).min(group_end));
+            if from >= to {
+                continue;
+            }
+            if from > next {
+                selectors.push(RowSelector::skip(from - next));
+            }
+            selectors.push(RowSelector::select(to - from));
+            next = to;
+        }
+        if selectors.is_empty() {
+            keep[at] = false;
+            selections.push(None);
+        } else {
+            if next < group_end {
+                selectors.push(RowSelector::skip(group_end - next));
+            }
+            selections.push(Some(selectors));
+        }
+        group_start = group_end;
+    }
+    selections
+}
+
