@@ -347,9 +347,15 @@ async fn sources_where_a_wanted_column_is_null_throughout_are_not_read() {
     assert_eq!(block_parts.len(), 1, "{parts:?}");
     assert!(block_parts[0].ends_with("row groups [1]"), "{parts:?}");
     let head_parts = parts.iter().filter(|p| p.starts_with("head")).count();
-    assert_eq!(head_parts, 1, "only the head chunk with an event: {parts:?}");
+    assert_eq!(
+        head_parts, 1,
+        "only the head chunk with an event: {parts:?}"
+    );
     for trace in WITH_EVENTS {
-        assert!(rows.iter().any(|r| r.trace == trace && r.span == 1), "{trace}");
+        assert!(
+            rows.iter().any(|r| r.trace == trace && r.span == 1),
+            "{trace}"
+        );
     }
 
     // A column no source has a value in: nothing is read.

@@ -177,4 +177,3 @@ fn trace_selections(
     }
     selections
 }
-
