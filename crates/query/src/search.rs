@@ -239,10 +239,13 @@ pub async fn search(
     let candidates: Vec<TraceId> = if params.has_span_conditions() {
         spans::matching_traces(engine, store, environment, params).await?
     } else {
-        store.trace_ids_starting_between(environment, start, end)
+        store
+            .trace_ids_starting_between(environment, start, end)
+            .await?
     };
     let mut summaries: Vec<TraceSummary> = store
         .trace_summaries(environment, candidates)
+        .await?
         .into_iter()
         // A span condition can match an event sent without a trace; it is not a trace.
         .filter(|summary| {

@@ -233,6 +233,19 @@ fn render_storage(out: &mut String, storage: &Storage) {
         "Spans in published blocks.",
         block_spans,
     );
+    let (index_bytes, index_loads) = storage.blocks().trace_index_usage();
+    gauge(
+        out,
+        "combray_trace_index_cache_bytes",
+        "Memory held by blocks' trace indexes kept between reads (the --trace-index-cache-bytes budget).",
+        index_bytes as u64,
+    );
+    counter(
+        out,
+        "combray_trace_index_loads_total",
+        "Trace indexes read from the object store because none was kept in memory.",
+        index_loads,
+    );
     let head = storage.head();
     gauge(
         out,

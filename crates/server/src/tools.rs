@@ -93,10 +93,12 @@ pub async fn blocks_inspect(
         .find(|b| b.meta.block_id == block_id)
         .with_context(|| format!("no readable block {block_id}"))?;
     out!("{}", serde_json::to_string_pretty(&block.meta)?);
+    let index = blocks.trace_index(&block).await?;
     out!(
-        "trace index: {} traces, {} names",
-        block.traces.entries.len(),
-        block.traces.names.len()
+        "trace index: {} traces, {} names, {} bytes in memory",
+        index.entries.len(),
+        index.names.len(),
+        index.memory_bytes()
     );
     for (index, group) in block
         .parquet_layout(blocks.store())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use combray_storage::internals::{
     build_block, merge_blocks, to_record_batch, widen, Block, BlockColumns, BlockOrigin, Chunk,
-    TraceIndex, COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL,
+    COMPACTED_ZSTD_LEVEL, CUT_ZSTD_LEVEL,
 };
 use combray_storage::WalRecord;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -210,8 +210,7 @@ fn compact(c: &mut Criterion) {
                 .unwrap()
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap();
-            let traces = TraceIndex::decode(&built.traces).unwrap();
-            (Arc::new(Block::new(built.meta, traces)), batches)
+            (Arc::new(Block::new(built.meta)), batches)
         })
         .collect();
     let spans = BLOCKS * CHUNKS_PER_BLOCK * SPANS;

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use combray_model::{SpanKind, SpanRecord, TraceId};
-use object_store::ObjectStore;
 
-use crate::block::{Block, TraceEntry};
+use crate::block::{Block, BlockSource, TraceEntry, TraceIndex};
 use crate::head::{overlaps, starts_within, Chunk, Head, Operation, TraceSummary};
 use crate::{Storage, StorageError};
 
-/// What queries read. The two reads of whole spans touch the object store and are async; the
-/// rest answer from indexes in memory.
+/// What queries read. The reads of whole spans and of trace indexes may touch the object store
+/// and are async (a block's trace index is in memory only while recently used); services,
+/// operations and snapshots answer from block metas in memory.
 #[async_trait::async_trait]
 pub trait SpanStore: Send + Sync {
     /// Every span of a trace, from every source (duplicates possible; callers deduplicate).
@@ -39,13 +39,27 @@ pub trait SpanStore: Send + Sync {
         Ok(traces)
     }
     /// Summaries of traces, merged across sources; unknown ids are skipped.
-    fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary>;
+    async fn trace_summaries(
+        &self,
+        environment: &str,
+        trace_ids: Vec<TraceId>,
+    ) -> Result<Vec<TraceSummary>, StorageError>;
     /// Traces with a part that starts within `[start, end]`. Here and in
     /// [`SpanStore::trace_ids_active_between`], events sent without a trace are not traces.
-    fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId>;
+    async fn trace_ids_starting_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<TraceId>, StorageError>;
     /// Traces with a part (a block's or the head's spans of it, from earliest start to latest
     /// end) that overlaps `[start, end]`: the traces active in the window.
-    fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId>;
+    async fn trace_ids_active_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<TraceId>, StorageError>;
     /// Services, sorted.
     fn services(&self, environment: &str) -> Vec<String>;
     /// Everything an environment holds right now, for a query engine to scan
@@ -62,8 +76,9 @@ pub struct Snapshot {
     pub(crate) blocks: Vec<Arc<Block>>,
     /// Head chunks.
     pub(crate) head: Vec<Arc<Chunk>>,
-    /// Where the blocks' objects live; `None` when there are no blocks (a head alone).
-    pub(crate) store: Option<Arc<dyn ObjectStore>>,
+    /// Where the blocks' objects and trace indexes come from; `None` without blocks (a head
+    /// alone).
+    pub(crate) source: Option<BlockSource>,
 }
 
 fn head_records(
@@ -87,16 +102,40 @@ impl SpanStore for Head {
         head_records(self, environment, trace_id)
     }
 
-    fn trace_summaries(&self, environment: &str, trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {
-        Head::trace_summaries(self, environment, trace_ids)
+    async fn trace_summaries(
+        &self,
+        environment: &str,
+        trace_ids: Vec<TraceId>,
+    ) -> Result<Vec<TraceSummary>, StorageError> {
+        Ok(Head::trace_summaries(self, environment, trace_ids))
     }
 
-    fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
-        Head::trace_ids_starting_between(self, environment, start, end)
+    async fn trace_ids_starting_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<TraceId>, StorageError> {
+        Ok(Head::trace_ids_starting_between(
+            self,
+            environment,
+            start,
+            end,
+        ))
     }
 
-    fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
-        Head::trace_ids_active_between(self, environment, start, end)
+    async fn trace_ids_active_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<TraceId>, StorageError> {
+        Ok(Head::trace_ids_active_between(
+            self,
+            environment,
+            start,
+            end,
+        ))
     }
 
     fn services(&self, environment: &str) -> Vec<String> {
@@ -107,7 +146,7 @@ impl SpanStore for Head {
         Snapshot {
             blocks: Vec::new(),
             head: self.chunks(environment),
-            store: None,
+            source: None,
         }
     }
 
@@ -116,11 +155,11 @@ impl SpanStore for Head {
     }
 }
 
-fn block_summary(block: &Block, entry: &TraceEntry) -> TraceSummary {
+fn block_summary(index: &TraceIndex, entry: &TraceEntry) -> TraceSummary {
     TraceSummary {
         trace_id: entry.trace_id,
-        root_service: block.traces.name(entry.root_service).to_owned(),
-        root_name: block.traces.name(entry.root_name).to_owned(),
+        root_service: index.name(entry.root_service).to_owned(),
+        root_name: index.name(entry.root_name).to_owned(),
         has_root: entry.has_root,
         start_unix_nano: entry.start_unix_nano,
         duration_nano: entry.end_unix_nano.saturating_sub(entry.start_unix_nano),
@@ -154,7 +193,8 @@ impl SpanStore for Storage {
     ) -> Result<Vec<SpanRecord>, StorageError> {
         let mut records = Vec::new();
         for block in self.blocks().blocks(environment) {
-            let Some(entry) = block.traces.find(trace_id) else {
+            let index = self.blocks().trace_index(&block).await?;
+            let Some(entry) = index.find(trace_id) else {
                 continue;
             };
             let chunks = block
@@ -181,9 +221,10 @@ impl SpanStore for Storage {
     ) -> Result<HashMap<TraceId, Vec<SpanRecord>>, StorageError> {
         let mut traces: HashMap<TraceId, Vec<SpanRecord>> = HashMap::new();
         for block in self.blocks().blocks(environment) {
+            let index = self.blocks().trace_index(&block).await?;
             let mut ranges: Vec<(usize, usize)> = trace_ids
                 .iter()
-                .filter_map(|id| block.traces.find(id))
+                .filter_map(|id| index.find(id))
                 .map(|entry| (entry.first_row as usize, entry.row_count as usize))
                 .collect();
             if ranges.is_empty() {
@@ -210,7 +251,11 @@ impl SpanStore for Storage {
         Ok(traces)
     }
 
-    fn trace_summaries(&self, environment: &str, mut trace_ids: Vec<TraceId>) -> Vec<TraceSummary> {
+    async fn trace_summaries(
+        &self,
+        environment: &str,
+        mut trace_ids: Vec<TraceId>,
+    ) -> Result<Vec<TraceSummary>, StorageError> {
         if !trace_ids.is_sorted() {
             trace_ids.sort_unstable();
         }
@@ -223,15 +268,16 @@ impl SpanStore for Storage {
             None => *slot = Some(part),
         };
         for block in self.blocks().blocks(environment) {
-            let entries = &block.traces.entries;
+            let index = self.blocks().trace_index(&block).await?;
+            let entries = &index.entries;
             let searches = trace_ids
                 .len()
                 .saturating_mul(entries.len().max(2).ilog2() as usize);
             if searches < entries.len() {
                 // Few ids: a binary search of the block's index for each.
                 for (slot, id) in slots.iter_mut().zip(&trace_ids) {
-                    if let Some(entry) = block.traces.find(id) {
-                        fold(slot, block_summary(&block, entry));
+                    if let Some(entry) = index.find(id) {
+                        fold(slot, block_summary(&index, entry));
                     }
                 }
                 continue;
@@ -244,7 +290,7 @@ impl SpanStore for Storage {
                     break;
                 }
                 if trace_ids[at] == entry.trace_id {
-                    fold(&mut slots[at], block_summary(&block, entry));
+                    fold(&mut slots[at], block_summary(&index, entry));
                 }
             }
         }
@@ -253,15 +299,27 @@ impl SpanStore for Storage {
                 fold(&mut slots[at], part);
             }
         }
-        slots.into_iter().flatten().collect()
+        Ok(slots.into_iter().flatten().collect())
     }
 
-    fn trace_ids_starting_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
+    async fn trace_ids_starting_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<TraceId>, StorageError> {
         self.trace_ids_where(environment, start, end, starts_within(start, end))
+            .await
     }
 
-    fn trace_ids_active_between(&self, environment: &str, start: u64, end: u64) -> Vec<TraceId> {
+    async fn trace_ids_active_between(
+        &self,
+        environment: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<TraceId>, StorageError> {
         self.trace_ids_where(environment, start, end, overlaps(start, end))
+            .await
     }
 
     fn services(&self, environment: &str) -> Vec<String> {
@@ -283,7 +341,7 @@ impl SpanStore for Storage {
         Snapshot {
             blocks,
             head,
-            store: Some(Arc::clone(self.blocks().store())),
+            source: Some(self.blocks().source()),
         }
     }
 
@@ -328,22 +386,22 @@ impl SpanStore for Storage {
 impl Storage {
     /// Traces with a part, in the head or in a block overlapping `[start, end]`, whose earliest
     /// start and latest end `keep` accepts; sorted, each once.
-    fn trace_ids_where(
+    async fn trace_ids_where(
         &self,
         environment: &str,
         start: u64,
         end: u64,
-        keep: impl Fn(u64, u64) -> bool + Copy,
-    ) -> Vec<TraceId> {
+        keep: impl Fn(u64, u64) -> bool + Copy + Send,
+    ) -> Result<Vec<TraceId>, StorageError> {
         let mut ids = self.head().trace_ids_where(environment, keep);
         for block in self.blocks().blocks(environment) {
             let (first, last) = (block.meta.min_start_unix_nano, block.meta.max_end_unix_nano);
             if !overlaps(start, end)(first, last) {
                 continue;
             }
+            let index = self.blocks().trace_index(&block).await?;
             ids.extend(
-                block
-                    .traces
+                index
                     .entries
                     .iter()
                     .filter(|e| {
@@ -354,7 +412,7 @@ impl Storage {
         }
         ids.sort_unstable();
         ids.dedup();
-        ids
+        Ok(ids)
     }
 }
 

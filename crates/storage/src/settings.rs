@@ -40,11 +40,14 @@ pub struct StorageSettings {
     pub lease_window: Duration,
     /// Memory the inputs of one compaction may take decoded.
     pub compact_max_input_bytes: u64,
+    /// Memory blocks' trace indexes are kept in between reads.
+    pub trace_index_cache_bytes: usize,
 }
 
 impl StorageSettings {
-    /// The defaults for a server sized to `memory_bytes`: the head may take 3/8 of it, and one
-    /// compaction 1/8 for its inputs (and as much again for the block it builds).
+    /// The defaults for a server sized to `memory_bytes`: the head may take 5/16 of it, one
+    /// compaction 1/8 for its inputs (and as much again for the block it builds), and the trace
+    /// indexes kept between reads 1/16.
     pub fn for_memory(memory_bytes: u64) -> Self {
         let wal = WalConfig::new(PathBuf::new());
         let maintenance = MaintenancePolicy::default();
@@ -54,12 +57,13 @@ impl StorageSettings {
             wal_fsync: wal.fsync,
             wal_segment_bytes: wal.segment_bytes,
             wal_skip_damaged: wal.skip_damaged,
-            max_head_bytes: usize::try_from(memory_bytes / 8 * 3).unwrap_or(usize::MAX),
+            max_head_bytes: usize::try_from(memory_bytes / 16 * 5).unwrap_or(usize::MAX),
             cut: CutPolicy::default(),
             poll_interval: POLL_INTERVAL,
             retention: maintenance.retention,
             lease_window: maintenance.lease_window,
             compact_max_input_bytes: memory_bytes / 8,
+            trace_index_cache_bytes: usize::try_from(memory_bytes / 16).unwrap_or(usize::MAX),
         }
     }
 
@@ -80,6 +84,7 @@ impl StorageSettings {
         config.maintenance.retention = self.retention;
         config.maintenance.lease_window = self.lease_window;
         config.maintenance.compact_max_input_bytes = self.compact_max_input_bytes;
+        config.trace_index_cache_bytes = self.trace_index_cache_bytes;
         config
     }
 }

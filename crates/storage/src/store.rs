@@ -53,6 +53,8 @@ pub struct StorageConfig {
     pub maintenance: MaintenancePolicy,
     /// Local cache of the block list, read at start instead of listing the store.
     pub block_index_cache: Option<PathBuf>,
+    /// Bytes of blocks' trace indexes kept in memory between reads (least recently used go).
+    pub trace_index_cache_bytes: usize,
 }
 
 impl StorageConfig {
@@ -66,6 +68,7 @@ impl StorageConfig {
             cut: CutPolicy::default(),
             maintenance: MaintenancePolicy::default(),
             block_index_cache: Some(data_dir.join("block-index.bin")),
+            trace_index_cache_bytes: crate::block::DEFAULT_TRACE_INDEX_CACHE_BYTES,
         }
     }
 }
@@ -158,6 +161,7 @@ impl Storage {
                 blocks
             }
         };
+        blocks.set_trace_index_budget(config.trace_index_cache_bytes);
         let head = Arc::new(Head::new());
         let (wal, replay) = tokio::task::spawn_blocking({
             let (config, head) = (config.clone(), Arc::clone(&head));

@@ -58,7 +58,10 @@ async fn a_cut_moves_spans_into_blocks_exactly_once_across_restarts() {
         .unwrap();
     assert_eq!(span_ids(&storage, "prod", 1).await, [1, 2]);
     assert_eq!(span_ids(&storage, "dev", 1).await, [9]);
-    let summary = &storage.trace_summaries("prod", vec![TraceId::from_bytes([1; 16])])[0];
+    let summary = &storage
+        .trace_summaries("prod", vec![TraceId::from_bytes([1; 16])])
+        .await
+        .unwrap()[0];
     assert_eq!(
         (
             summary.span_count,
@@ -71,6 +74,8 @@ async fn a_cut_moves_spans_into_blocks_exactly_once_across_restarts() {
     assert_eq!(
         storage
             .trace_ids_starting_between("prod", 0, u64::MAX)
+            .await
+            .unwrap()
             .len(),
         2
     );
@@ -220,12 +225,15 @@ async fn trace_summaries_for_many_ids_match_one_at_a_time() {
         .map(|t| TraceId::from_bytes([t; 16]))
         .collect();
     wanted.push(TraceId::from_bytes([5; 16]));
-    let mut many = storage.trace_summaries("prod", wanted.clone());
+    let mut many = storage
+        .trace_summaries("prod", wanted.clone())
+        .await
+        .unwrap();
     many.sort_by_key(|s| s.trace_id);
-    let mut one_by_one: Vec<_> = wanted[..120]
-        .iter()
-        .flat_map(|id| storage.trace_summaries("prod", vec![*id]))
-        .collect();
+    let mut one_by_one = Vec::new();
+    for id in &wanted[..120] {
+        one_by_one.extend(storage.trace_summaries("prod", vec![*id]).await.unwrap());
+    }
     one_by_one.sort_by_key(|s| s.trace_id);
     assert_eq!(many.len(), 90);
     assert_eq!(many, one_by_one);

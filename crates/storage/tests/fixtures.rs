@@ -144,12 +144,10 @@ async fn read_fixture(format: u32) -> Vec<combray_model::SpanRecord> {
     );
     assert_eq!(block.meta.span_schema_version, format.to_string());
     let trace_id: TraceId = "5b8efff798038103d269b633813fc60c".parse().unwrap();
-    let entry = block.traces.find(&trace_id).unwrap();
+    let index = blocks.trace_index(block).await.unwrap();
+    let entry = index.find(&trace_id).unwrap();
     assert!(entry.has_root);
-    assert_eq!(
-        block.traces.name(entry.root_name),
-        "GET /api/activities/home"
-    );
+    assert_eq!(index.name(entry.root_name), "GET /api/activities/home");
     let chunks = block
         .read_rows(
             blocks.store(),

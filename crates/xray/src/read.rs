@@ -155,22 +155,27 @@ pub struct SummaryQuery {
 /// Trace ids the window selects, newest first, each with the time it is ordered by: its start
 /// for [`TimeRange::TraceId`], else its end (when it was last updated). Also the earliest
 /// start among them, where a scan for their spans must begin.
-pub(crate) fn newest_first(
+pub(crate) async fn newest_first(
     store: &dyn SpanStore,
     environment: &str,
     (start, end): (f64, f64),
     time_range: TimeRange,
-) -> (Vec<(u64, TraceId)>, u64) {
+) -> XRayResult<(Vec<(u64, TraceId)>, u64)> {
     let (start, end) = (nanos(start), nanos(end));
     let by_start = time_range == TimeRange::TraceId;
     let ids = if by_start {
-        store.trace_ids_starting_between(environment, start, end)
+        store
+            .trace_ids_starting_between(environment, start, end)
+            .await?
     } else {
-        store.trace_ids_active_between(environment, start, end)
+        store
+            .trace_ids_active_between(environment, start, end)
+            .await?
     };
     let mut earliest = start;
     let mut found: Vec<(u64, TraceId)> = store
         .trace_summaries(environment, ids)
+        .await?
         .into_iter()
         .filter_map(|s| {
             earliest = earliest.min(s.start_unix_nano);
@@ -184,7 +189,7 @@ pub(crate) fn newest_first(
         })
         .collect();
     found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    (found, earliest)
+    Ok((found, earliest))
 }
 
 fn cursor(token: &str) -> XRayResult<(u64, TraceId)> {
@@ -251,7 +256,8 @@ pub async fn trace_summaries(
         environment,
         (query.start, query.end),
         query.time_range,
-    );
+    )
+    .await?;
     if let Some(token) = &query.next_token {
         let after = cursor(token)?;
         candidates

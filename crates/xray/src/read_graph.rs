@@ -61,7 +61,8 @@ async fn for_shapes_in(
         scope.environment,
         scope.window,
         TimeRange::TraceId,
-    );
+    )
+    .await?;
     let needs_documents = scope
         .filter
         .is_some_and(|f| shape_matches(f, &TraceShape::default()).is_none());

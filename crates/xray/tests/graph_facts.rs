@@ -201,7 +201,10 @@ async fn storage(dir: &std::path::Path) -> Arc<Storage> {
 
 /// The graph of every stored trace the filter keeps, each built from its documents.
 async fn documents_graph(store: &dyn SpanStore, filter: Option<&Filter>) -> Value {
-    let ids = store.trace_ids_starting_between(ENV, 0, u64::MAX);
+    let ids = store
+        .trace_ids_starting_between(ENV, 0, u64::MAX)
+        .await
+        .unwrap();
     let mut builder = GraphBuilder::default();
     for (id, records) in store.many_trace_records(ENV, &ids).await.unwrap() {
         let trace = XTrace::from_records(id, &records);
@@ -342,6 +345,10 @@ async fn the_graph_from_span_facts_equals_the_graph_from_documents() {
                 .unwrap()
         })
         .sum();
-    let traces = storage.trace_ids_starting_between(ENV, 0, u64::MAX).len();
+    let traces = storage
+        .trace_ids_starting_between(ENV, 0, u64::MAX)
+        .await
+        .unwrap()
+        .len();
     assert_eq!(entries as usize, traces);
 }

@@ -36,9 +36,13 @@ pub struct ServeArgs {
     /// [default: an eighth of --memory-bytes, at least --max-body-bytes]
     #[arg(long, env = "COMBRAY_MAX_INFLIGHT_BYTES")]
     pub max_inflight_bytes: Option<u64>,
-    /// Memory the in-memory head may hold; past it, 503 [default: 3/8 of --memory-bytes]
+    /// Memory the in-memory head may hold; past it, 503 [default: 5/16 of --memory-bytes]
     #[arg(long, env = "COMBRAY_MAX_HEAD_BYTES")]
     pub max_head_bytes: Option<u64>,
+    /// Memory blocks' trace indexes stay in between reads; past it, the least recently used are
+    /// read from the store again when next needed [default: 1/16 of --memory-bytes]
+    #[arg(long, env = "COMBRAY_TRACE_INDEX_CACHE_BYTES")]
+    pub trace_index_cache_bytes: Option<u64>,
     /// When the WAL syncs: group (concurrent requests share one fsync), always, never
     /// [default: group]
     #[arg(long, env = "COMBRAY_WAL_FSYNC")]

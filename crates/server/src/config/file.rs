@@ -98,6 +98,7 @@ pub(super) struct FileLimits {
     pub(super) max_body_bytes: Option<u64>,
     pub(super) max_inflight_bytes: Option<u64>,
     pub(super) max_head_bytes: Option<u64>,
+    pub(super) trace_index_cache_bytes: Option<u64>,
     pub(super) retry_after_seconds: Option<u64>,
 }
 

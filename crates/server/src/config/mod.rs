@@ -213,6 +213,11 @@ fn storage_section(
         limits.max_head_bytes.map(to_usize),
     );
     set(
+        &mut storage.trace_index_cache_bytes,
+        args.trace_index_cache_bytes.map(to_usize),
+        limits.trace_index_cache_bytes.map(to_usize),
+    );
+    set(
         &mut storage.cut.max_head_bytes,
         args.block_max_bytes.map(to_usize),
         blocks.max_bytes.map(to_usize),

@@ -70,10 +70,12 @@ fn memory_bytes_scales_every_budget_and_an_explicit_budget_wins() {
     assert_eq!(four.xray.max_waiting_bytes, 4 * GIB / 32);
     assert_eq!(four.xray.udp_queue_bytes, 4 * GIB / 32);
     assert_eq!(four.storage.compact_max_input_bytes, 4 << 27);
+    assert_eq!(four.storage.trace_index_cache_bytes, 4 * GIB / 16);
     // The shares of the default add up to the whole, compaction counted twice (its inputs and
     // the block it builds from them).
     let default = Config::load(&ServeArgs::default()).unwrap();
     let shares = default.storage.max_head_bytes
+        + default.storage.trace_index_cache_bytes
         + default.ingest.max_inflight_bytes
         + default.query.sql.memory_bytes
         + default.xray.max_waiting_bytes

@@ -1,23 +1,25 @@
-//! The local block index cache (`<data-dir>/block-index.bin`, format v1): every known block's
-//! meta and trace index, so start-up reads one local file instead of listing and reading every
-//! object in the store. The store stays the truth: the first refresh after start reconciles.
+//! The local block index cache (`<data-dir>/block-index.bin`, format v2): every known block's
+//! meta, so start-up reads one local file instead of listing the store and reading every meta.
+//! The store stays the truth: the first refresh after start reconciles. Trace indexes are not
+//! in it (v1 held them): they are read when a read needs them (see `indexes`), so the file
+//! stays a few kilobytes per block and rewriting it after every cut costs nothing.
 //!
-//! Layout: magic `CMBRYBIX`, version `u32` LE, postcard `Vec<(meta JSON bytes, traces.idx
-//! bytes)>` then postcard `Vec<String>` (superseded block ids), then CRC-32 of all before it.
+//! Layout: magic `CMBRYBIX`, version `u32` LE, postcard `Vec<meta JSON bytes>` then postcard
+//! `Vec<String>` (superseded block ids), then CRC-32 of all before it. A v1 file is not read
+//! (start-up lists the store instead) and is replaced by the first save.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::meta::BlockMeta;
 use super::read::Block;
-use super::trace_index::TraceIndex;
 use super::Blocks;
 use crate::StorageError;
 
 const MAGIC: &[u8; 8] = b"CMBRYBIX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
-type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+type Entries = Vec<Vec<u8>>;
 
 fn codec(error: impl std::fmt::Display) -> StorageError {
     StorageError::Codec(error.to_string())
@@ -28,8 +30,7 @@ impl Blocks {
     pub fn save_cache(&self, path: &Path) -> Result<(), StorageError> {
         let mut entries: Entries = Vec::new();
         for block in self.all() {
-            let meta = serde_json::to_vec(&block.meta).map_err(codec)?;
-            entries.push((meta, block.traces.encode()?));
+            entries.push(serde_json::to_vec(&block.meta).map_err(codec)?);
         }
         let superseded: Vec<String> = self.superseded.read().iter().cloned().collect();
         let mut bytes = MAGIC.to_vec();
@@ -73,10 +74,9 @@ impl Blocks {
             postcard::take_from_bytes(rest).map_err(|e| e.to_string())?;
         let blocks = Self::empty(store);
         blocks.superseded.write().extend(superseded);
-        for (meta, traces) in entries {
+        for meta in entries {
             let meta: BlockMeta = serde_json::from_slice(&meta).map_err(|e| e.to_string())?;
-            let traces = TraceIndex::decode(&traces)?;
-            blocks.add(Arc::new(Block::new(meta, traces)));
+            blocks.add(Arc::new(Block::new(meta)));
         }
         blocks.mark_clean();
         Ok(blocks)

@@ -30,18 +30,14 @@ fn stored_batches(built: &BuiltBlock) -> Vec<RecordBatch> {
 /// A cut block as compaction reads it: its meta, and its rows as stored (two per batch).
 fn stored(chunks: &[Arc<Chunk>]) -> (Arc<Block>, Vec<RecordBatch>) {
     let built = build_block(chunks, &origin(0)).unwrap();
-    let traces = TraceIndex::decode(&built.traces).unwrap();
     let batches = stored_batches(&built);
-    (Arc::new(Block::new(built.meta, traces)), batches)
+    (Arc::new(Block::new(built.meta)), batches)
 }
 
 /// Every span of a built block, in row order, with its attributes sorted by key (the block
 /// layout keeps a span's attributes, not their order).
 fn records(built: &BuiltBlock) -> Vec<SpanRecord> {
-    let block = Block::new(
-        built.meta.clone(),
-        TraceIndex::decode(&built.traces).unwrap(),
-    );
+    let block = Block::new(built.meta.clone());
     let mut records = Vec::new();
     for batch in stored_batches(built) {
         let chunk = block.to_chunk(batch).unwrap();

@@ -2,6 +2,7 @@
 //! default), each with a trace index and a meta document written last.
 
 mod cache;
+mod indexes;
 mod key_types;
 mod merge;
 mod meta;
@@ -19,6 +20,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::RwLock;
 
+pub(crate) use indexes::DEFAULT_TRACE_INDEX_CACHE_BYTES;
 pub use merge::merge_blocks;
 pub use meta::BlockMeta;
 pub(crate) use meta::READABLE_META_FORMAT_VERSIONS;
@@ -39,6 +41,15 @@ pub struct Blocks {
     superseded: RwLock<std::collections::HashSet<String>>,
     /// Whether the list changed since the cache was last written.
     dirty: std::sync::atomic::AtomicBool,
+    /// Recently used trace indexes.
+    indexes: Arc<indexes::TraceIndexes>,
+}
+
+/// Where a snapshot's blocks are read from: the object store, and the trace indexes kept.
+#[derive(Clone)]
+pub(crate) struct BlockSource {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) indexes: Arc<indexes::TraceIndexes>,
 }
 
 /// Who this node is, for reconciling its own blocks with the store.
@@ -53,7 +64,7 @@ pub struct Owner {
 }
 
 impl Blocks {
-    /// Loads the metas and trace indexes of every block in the store. Blocks this node wrote in a
+    /// Loads the meta of every block in the store. Blocks this node wrote in a
     /// cut that never reached its checkpoint are deleted: their spans are still in the WAL and
     /// will be cut again, so keeping them would show those spans twice. A block that cannot be
     /// read is logged and left out; the rest stay queryable.
@@ -71,7 +82,32 @@ impl Blocks {
             by_environment: RwLock::new(HashMap::new()),
             superseded: RwLock::new(std::collections::HashSet::new()),
             dirty: std::sync::atomic::AtomicBool::new(true),
+            indexes: Arc::new(indexes::TraceIndexes::new(DEFAULT_TRACE_INDEX_CACHE_BYTES)),
         }
+    }
+
+    /// Sets how many bytes of trace indexes stay in memory between reads.
+    pub fn set_trace_index_budget(&self, bytes: usize) {
+        self.indexes.set_budget(bytes);
+    }
+
+    /// A block's trace index: kept from an earlier read, or read from the store. A block whose
+    /// index is damaged is left out from then on, as start-up left out unreadable blocks when
+    /// it read every index, and reads as holding no trace.
+    pub async fn trace_index(&self, block: &Block) -> Result<Arc<TraceIndex>, StorageError> {
+        match self.indexes.get(block, &self.store).await {
+            Err(error @ StorageError::Corrupt { .. }) => {
+                tracing::error!(block = %block.meta.block_id, %error, "leaving out a block whose trace index cannot be read");
+                self.forget(block);
+                Ok(Arc::new(TraceIndex::default()))
+            }
+            other => other,
+        }
+    }
+
+    /// Bytes of trace indexes in memory, and how many indexes were read from the store.
+    pub fn trace_index_usage(&self) -> (usize, u64) {
+        self.indexes.usage()
     }
 
     /// Whether the list changed since the cache was last written.
@@ -235,8 +271,12 @@ impl Blocks {
         for blocks in self.by_environment.write().values_mut() {
             let before = blocks.len();
             blocks.retain(|b| {
-                present.contains(&b.paths().meta.to_string())
-                    || !known_before.contains(&b.meta.block_id)
+                let kept = present.contains(&b.paths().meta.to_string())
+                    || !known_before.contains(&b.meta.block_id);
+                if !kept {
+                    self.indexes.remove(&b.meta.block_id);
+                }
+                kept
             });
             removed += before - blocks.len();
         }
@@ -267,20 +307,11 @@ impl Blocks {
                 meta.format_version
             )));
         }
-        let paths = BlockPaths::new(&meta.environment, &meta.block_id);
-        let index = self
-            .store
-            .get(&paths.traces)
-            .await
-            .map_err(|e| StorageError::object_store("read", e))?
-            .bytes()
-            .await
-            .map_err(|e| StorageError::object_store("read", e))?;
-        let traces = TraceIndex::decode(&index).map_err(corrupt)?;
-        Ok(Block::new(meta, traces))
+        Ok(Block::new(meta))
     }
 
     pub(crate) async fn delete(&self, block: &Block) -> Result<(), StorageError> {
+        self.indexes.remove(&block.meta.block_id);
         let paths = block.paths();
         // Meta first, so a crash midway leaves no half-block visible.
         for path in [&paths.meta, &paths.traces, &paths.data] {
@@ -329,7 +360,8 @@ impl Blocks {
             .put(&paths.meta, PutPayload::from(meta_json))
             .await
             .map_err(|e| StorageError::object_store("upload block meta to", e))?;
-        Ok(Some(Arc::new(Block::new(built.meta, traces))))
+        self.indexes.insert(&built.meta.block_id, Arc::new(traces));
+        Ok(Some(Arc::new(Block::new(built.meta))))
     }
 
     /// Makes a published block visible to readers. A compacted block hides the blocks it
@@ -345,6 +377,9 @@ impl Blocks {
             .entry(block.meta.environment.clone())
             .or_default();
         blocks.retain(|existing| !block.meta.replaces.contains(&existing.meta.block_id));
+        for replaced in &block.meta.replaces {
+            self.indexes.remove(replaced);
+        }
         blocks.push(block);
         self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
         true
@@ -361,6 +396,7 @@ impl Blocks {
 
     /// Hides a block (retention) without waiting for its objects to go.
     pub fn forget(&self, block: &Block) {
+        self.indexes.remove(&block.meta.block_id);
         if let Some(blocks) = self.by_environment.write().get_mut(&block.meta.environment) {
             blocks.retain(|existing| existing.meta.block_id != block.meta.block_id);
         }
@@ -398,6 +434,14 @@ impl Blocks {
     /// The object store blocks live in.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// What scans of these blocks read from.
+    pub(crate) fn source(&self) -> BlockSource {
+        BlockSource {
+            store: Arc::clone(&self.store),
+            indexes: Arc::clone(&self.indexes),
+        }
     }
 }
 

@@ -20,7 +20,6 @@ use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataR
 
 use super::meta::BlockMeta;
 use super::paths::BlockPaths;
-use super::trace_index::TraceIndex;
 use super::wide::{narrow, WIDE_SCHEMA_VERSION};
 use crate::head::Chunk;
 use crate::StorageError;
@@ -34,12 +33,11 @@ pub struct RowGroupLayout {
     pub columns: Vec<(String, u64)>,
 }
 
-/// A published block with its meta and trace index in memory.
+/// A published block with its meta in memory; its trace index is read through
+/// [`Blocks::trace_index`](super::Blocks::trace_index), which keeps recently used ones.
 pub struct Block {
     /// Meta document.
     pub meta: BlockMeta,
-    /// Trace index.
-    pub traces: TraceIndex,
     paths: BlockPaths,
     metadata: parking_lot::Mutex<Option<ArrowReaderMetadata>>,
     /// The footer again, with text read as string views: what scans read with.
@@ -55,12 +53,11 @@ fn read_error(paths: &BlockPaths, error: impl std::fmt::Display) -> StorageError
 }
 
 impl Block {
-    /// A block from its parts.
-    pub fn new(meta: BlockMeta, traces: TraceIndex) -> Self {
+    /// A block from its meta.
+    pub fn new(meta: BlockMeta) -> Self {
         let paths = BlockPaths::new(&meta.environment, &meta.block_id);
         Self {
             meta,
-            traces,
             paths,
             metadata: parking_lot::Mutex::new(None),
             scan_metadata: parking_lot::Mutex::new(None),

@@ -63,15 +63,15 @@ async fn a_block_keeps_every_span_and_finds_a_trace_by_its_row_range() {
 
     let reloaded = Blocks::load(Arc::clone(&store), "node-b", 0).await.unwrap();
     let block = &reloaded.blocks("prod")[0];
-    let entry = block
-        .traces
-        .find(&TraceId::from_bytes([1; 16]))
-        .unwrap()
-        .clone();
+    // The reloaded list read only metas; the index comes from the store when first asked for.
+    assert_eq!(reloaded.trace_index_usage(), (0, 0));
+    let index = reloaded.trace_index(block).await.unwrap();
+    assert_eq!(reloaded.trace_index_usage(), (index.memory_bytes(), 1));
+    let entry = index.find(&TraceId::from_bytes([1; 16])).unwrap().clone();
     assert_eq!((entry.first_row, entry.row_count), (0, 3));
     assert!(entry.has_root);
-    assert_eq!(block.traces.name(entry.root_name), "op-9");
-    assert_eq!(block.traces.name(entry.root_service), "db");
+    assert_eq!(index.name(entry.root_name), "op-9");
+    assert_eq!(index.name(entry.root_service), "db");
     assert_eq!(entry.error_count, 1);
     let rows = block
         .read_rows(
@@ -157,12 +157,27 @@ async fn a_corrupt_block_is_left_out_and_the_rest_stay_readable() {
         .await
         .unwrap();
     let reloaded = Blocks::load(Arc::clone(&store), "node-a", 0).await.unwrap();
-    let ids: Vec<String> = reloaded
-        .blocks("prod")
+    let ids = |blocks: &Blocks| -> Vec<String> {
+        blocks
+            .blocks("prod")
+            .iter()
+            .map(|b| b.meta.block_id.clone())
+            .collect()
+    };
+    // Start-up reads metas only; the damage shows when a read first needs the index.
+    assert_eq!(ids(&reloaded).len(), 2);
+    let listed = reloaded.blocks("prod");
+    let bad = listed
         .iter()
-        .map(|b| b.meta.block_id.clone())
-        .collect();
-    assert_eq!(ids, vec![good.meta.block_id.clone()]);
+        .find(|b| b.meta.block_id == bad.meta.block_id)
+        .unwrap();
+    assert!(reloaded.trace_index(bad).await.unwrap().entries.is_empty());
+    assert_eq!(ids(&reloaded), vec![good.meta.block_id.clone()]);
+    let good = listed
+        .iter()
+        .find(|b| b.meta.block_id == good.meta.block_id)
+        .unwrap();
+    assert!(!reloaded.trace_index(good).await.unwrap().entries.is_empty());
 }
 
 #[test]
@@ -223,8 +238,10 @@ async fn a_block_of_several_row_groups_has_one_schema_and_keeps_every_value() {
     let blocks = Blocks::load(Arc::clone(&store), "node-a", 0).await.unwrap();
     let block = blocks.publish(built).await.unwrap();
     // Spans with i % 200 == 199 form the last trace; the five `late` ones are its newest.
-    let entry = block
-        .traces
+    let entry = blocks
+        .trace_index(&block)
+        .await
+        .unwrap()
         .find(&TraceId::from_bytes([200; 16]))
         .unwrap()
         .clone();

@@ -54,6 +54,16 @@ impl TraceIndex {
         Some(&self.entries[position])
     }
 
+    /// Bytes the index takes in memory.
+    pub fn memory_bytes(&self) -> usize {
+        let names: usize = self
+            .names
+            .iter()
+            .map(|n| n.capacity() + std::mem::size_of::<String>())
+            .sum();
+        self.entries.capacity() * std::mem::size_of::<TraceEntry>() + names
+    }
+
     /// A name the entries refer to.
     pub fn name(&self, index: u32) -> &str {
         self.names

@@ -217,10 +217,7 @@ fn a_changed_copy_of_a_span_is_kept_beside_the_first_and_the_block_keeps_the_lat
     let chunks = head.snapshot().remove(0).1;
     let built = crate::block::build_block(&chunks, &crate::test_support::origin(0)).unwrap();
     assert_eq!(built.meta.span_count, 1);
-    let block = crate::block::Block::new(
-        built.meta.clone(),
-        crate::block::TraceIndex::decode(&built.traces).unwrap(),
-    );
+    let block = crate::block::Block::new(built.meta.clone());
     let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(built.data)
         .unwrap()
         .build()

@@ -143,7 +143,7 @@ impl MaintenancePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::block::{BlockMeta, TraceIndex};
+    use crate::block::BlockMeta;
 
     const MIB: u64 = 1024 * 1024;
     const HOUR: u64 = 3_600_000_000_000;
@@ -168,7 +168,7 @@ mod tests {
             replaces: Vec::new(),
             lease_window: None,
         };
-        Arc::new(Block::new(meta, TraceIndex::default()))
+        Arc::new(Block::new(meta))
     }
 
     fn ids(picked: Option<Vec<Arc<Block>>>) -> Vec<String> {

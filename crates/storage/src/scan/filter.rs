@@ -214,14 +214,10 @@ impl ScanFilter {
         (at_least, at_most)
     }
 
-    /// Whether a block may hold a wanted row, judged from its meta and trace index alone.
+    /// Whether a block may hold a wanted row, judged from its meta alone (the trace ids it
+    /// names are looked up in the block's index by the caller).
     pub(crate) fn may_match_block(&self, block: &Block) -> bool {
         let meta = &block.meta;
-        if let Some(traces) = &self.traces {
-            if !traces.iter().any(|id| block.traces.find(id).is_some()) {
-                return false;
-            }
-        }
         let min_start = i64::try_from(meta.min_start_unix_nano).unwrap_or(i64::MAX);
         // No span of the block starts after its latest end.
         let max_start = i64::try_from(meta.max_end_unix_nano).unwrap_or(i64::MAX);

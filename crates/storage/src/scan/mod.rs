@@ -19,7 +19,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
-use object_store::ObjectStore;
 
 pub use filter::{CompareOp, Condition, Literal, ScanFilter};
 pub use parts::{read_parts, ScanPart};
@@ -28,7 +27,7 @@ pub(crate) use schema::{as_view, read_type};
 pub(crate) use widened::WideSlot;
 
 use crate::block::wide::{ColumnType, WideBatch};
-use crate::block::Block;
+use crate::block::{Block, BlockSource};
 use crate::{Snapshot, StorageError};
 
 /// Names of the columns scans have, beside `attr.<key>` and `resource.<key>`.
@@ -49,7 +48,7 @@ pub struct SpanScan {
     schema: SchemaRef,
     blocks: Vec<Arc<Block>>,
     head: Vec<Arc<WideBatch>>,
-    store: Option<Arc<dyn ObjectStore>>,
+    source: Option<BlockSource>,
 }
 
 impl std::fmt::Debug for SpanScan {
@@ -83,7 +82,7 @@ impl Snapshot {
             schema: schema::table_schema(&types, columns),
             blocks: self.blocks,
             head,
-            store: self.store,
+            source: self.source,
         })
     }
 }
@@ -114,9 +113,9 @@ impl SpanScan {
         };
         let request = parts::Request::new(projected, Arc::clone(&self.schema), filter, limit);
         let mut units = Vec::new();
-        if let Some(store) = &self.store {
+        if let Some(source) = &self.source {
             for block in &self.blocks {
-                units.extend(parts::block_units(block, store, &request).await?);
+                units.extend(parts::block_units(block, source, &request).await?);
             }
         }
         units.extend(parts::head_units(&self.head, &request));

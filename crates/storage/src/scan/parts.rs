@@ -17,7 +17,7 @@ use super::filter::{rows_matching, ScanFilter};
 use super::prune::{pushable, row_groups_to_read};
 use super::schema::align;
 use crate::block::wide::WideBatch;
-use crate::block::Block;
+use crate::block::{Block, BlockSource};
 use crate::StorageError;
 
 /// Batches are read this many rows at a time (DataFusion's default batch size).
@@ -73,13 +73,24 @@ impl Unit {
 /// The row groups of a block that may hold wanted rows, each with its size.
 pub(crate) async fn block_units(
     block: &Arc<Block>,
-    store: &Arc<dyn ObjectStore>,
+    blocks: &BlockSource,
     request: &Request,
 ) -> Result<Vec<Unit>, StorageError> {
     let filter = &request.filter;
     if !filter.may_match_block(block) {
         return Ok(Vec::new());
     }
+    let store = &blocks.store;
+    let index = match filter.traces() {
+        Some(ids) => {
+            let index = blocks.indexes.get(block, store).await?;
+            if !ids.iter().any(|id| index.find(id).is_some()) {
+                return Ok(Vec::new());
+            }
+            Some(index)
+        }
+        None => None,
+    };
     let metadata = block.scan_metadata(store).await?;
     let file = Arc::clone(metadata.schema());
     if filter.needs_missing_column(|name| file.column_with_name(name).is_some()) {
@@ -87,7 +98,9 @@ pub(crate) async fn block_units(
     }
     let groups = metadata.metadata().row_groups();
     let mut units = Vec::new();
-    for (row_group, selection) in row_groups_to_read(block, &metadata, filter, &request.table) {
+    for (row_group, selection) in
+        row_groups_to_read(index.as_deref(), &metadata, filter, &request.table)
+    {
         units.push(Unit::RowGroup {
             block: Arc::clone(block),
             store: Arc::clone(store),

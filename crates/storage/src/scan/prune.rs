@@ -11,7 +11,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, RowSelector};
 use parquet::file::metadata::RowGroupMetaData;
 
 use super::filter::{range_may_match, CompareOp, Condition, ScanFilter};
-use crate::block::Block;
+use crate::block::TraceIndex;
 use crate::head::schema::column;
 
 /// A condition that can be judged on a source: the source's column has the table's type, and
@@ -49,10 +49,10 @@ pub(super) fn pushable(filter: &ScanFilter, table: &Schema, file: &Schema) -> Ve
         .collect()
 }
 
-/// The row groups of `block` that may hold wanted rows, each with the rows of it to read when
-/// the filter names traces (`None`: every row).
+/// The row groups of a block that may hold wanted rows, each with the rows of it to read when
+/// the filter names traces (`None`: every row), found in the block's trace `index`.
 pub(super) fn row_groups_to_read(
-    block: &Block,
+    index: Option<&TraceIndex>,
     metadata: &ArrowReaderMetadata,
     filter: &ScanFilter,
     table: &Schema,
@@ -68,9 +68,9 @@ pub(super) fn row_groups_to_read(
     for name in filter.valued_columns() {
         prune_all_null(name, metadata, groups, &mut keep);
     }
-    let selections = match filter.traces() {
-        Some(ids) => trace_selections(block, groups, ids, &mut keep),
-        None => vec![None; groups.len()],
+    let selections = match (filter.traces(), index) {
+        (Some(ids), Some(index)) => trace_selections(index, groups, ids, &mut keep),
+        _ => vec![None; groups.len()],
     };
     selections
         .into_iter()
@@ -135,14 +135,14 @@ fn prune_by_statistics(
 /// For each row group, the rows of it that hold the named traces (from the block's trace
 /// index); a row group with none is dropped.
 fn trace_selections(
-    block: &Block,
+    index: &TraceIndex,
     groups: &[RowGroupMetaData],
     ids: &BTreeSet<TraceId>,
     keep: &mut [bool],
 ) -> Vec<Option<Vec<RowSelector>>> {
     let mut ranges: Vec<(usize, usize)> = ids
         .iter()
-        .filter_map(|id| block.traces.find(id))
+        .filter_map(|id| index.find(id))
         .map(|entry| (entry.first_row as usize, entry.row_count as usize))
         .collect();
     ranges.sort_unstable();
