@@ -69,14 +69,17 @@ def rss_mib(pid):
 
 
 def gauges(api):
-    """The server's own view of its budgets: head and in-flight bytes, in MiB."""
+    """The server's own view of its budgets (head, cuts, in flight, trace indexes, X-Ray's
+    waiting room), in MiB."""
     import requests
     try:
         text = requests.get(f"{api}/metrics", timeout=2).text
     except requests.RequestException:
         return {}
     wanted = {"combray_head_bytes": "head_mib", "combray_cut_working_bytes": "cut_working_mib",
-              "combray_ingest_inflight_bytes": "inflight_mib"}
+              "combray_ingest_inflight_bytes": "inflight_mib",
+              "combray_trace_index_cache_bytes": "trace_index_mib",
+              "combray_xray_waiting_bytes": "xray_waiting_mib"}
     found = {}
     for line in text.splitlines():
         name = line.split("{", 1)[0].split(" ", 1)[0]
