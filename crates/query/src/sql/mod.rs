@@ -350,6 +350,26 @@ fn session(
     Ok(context)
 }
 
+/// Adds to a session of [`SqlEngine::with_session`] the table `name`: its `spans`, of which a
+/// scan reads only a uniform sample of about `fraction` of the rows, in runs of
+/// [`SAMPLE_RUN_ROWS`](combray_storage::scan::SAMPLE_RUN_ROWS) rows of a block (a few random
+/// traces) and single rows of the head. For estimates over many spans: shares and
+/// distributions, never counts or sums of the whole.
+pub async fn register_sample(
+    context: &SessionContext,
+    name: &str,
+    fraction: f64,
+) -> Result<(), QueryError> {
+    let spans = context.table_provider(TABLE).await.map_err(engine_error)?;
+    let table = spans
+        .downcast_ref::<SpanTable>()
+        .ok_or_else(|| QueryError::Engine("the session's spans are not a span table".into()))?;
+    context
+        .register_table(name, Arc::new(table.sampled(fraction)))
+        .map_err(engine_error)?;
+    Ok(())
+}
+
 /// Counts a query as running while it lives; the last one to end starts the query threads'
 /// memory count over, so memory that moved between threads never accumulates.
 struct Running<'a>(&'a AtomicUsize);

@@ -21,9 +21,11 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::exec::SpanScanExec;
 use super::pushdown::scan_filter;
 
-/// One environment's spans at one moment.
+/// One environment's spans at one moment, or a uniform sample of them.
 pub(crate) struct SpanTable {
     scan: SpanScan,
+    /// The fraction of rows read, when the table is a sample.
+    sample: Option<f64>,
 }
 
 impl fmt::Debug for SpanTable {
@@ -41,7 +43,17 @@ impl SpanTable {
     pub(crate) fn new(snapshot: Snapshot, columns: Columns) -> Result<Self> {
         Ok(Self {
             scan: snapshot.into_scan(columns).map_err(storage_error)?,
+            sample: None,
         })
+    }
+
+    /// The same spans, of which a scan reads only about `fraction` (see
+    /// [`ScanFilter::sample`](combray_storage::scan::ScanFilter::sample)).
+    pub(crate) fn sampled(&self, fraction: f64) -> Self {
+        Self {
+            scan: self.scan.clone(),
+            sample: Some(fraction),
+        }
     }
 }
 
@@ -71,7 +83,10 @@ impl TableProvider for SpanTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.scan.schema();
-        let filter = scan_filter(filters, &schema);
+        let mut filter = scan_filter(filters, &schema);
+        if let Some(fraction) = self.sample {
+            filter.sample(fraction);
+        }
         let partitions = state.config().target_partitions();
         let parts = self
             .scan
@@ -82,7 +97,7 @@ impl TableProvider for SpanTable {
             Some(indices) => Arc::new(schema.project(indices)?),
             None => schema,
         };
-        let exact_rows = filters.is_empty() && limit.is_none();
+        let exact_rows = filters.is_empty() && limit.is_none() && self.sample.is_none();
         Ok(Arc::new(SpanScanExec::new(projected, parts, exact_rows)))
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 
-pub use filter::{CompareOp, Condition, Literal, ScanFilter};
+pub use filter::{CompareOp, Condition, Literal, ScanFilter, SAMPLE_RUN_ROWS};
 pub use parts::{read_parts, ScanPart};
 pub use schema::Columns;
 pub(crate) use schema::{as_view, read_type};
@@ -43,7 +43,8 @@ pub fn decode_attribute_list(bytes: &[u8]) -> Option<Vec<combray_model::KeyValue
     postcard::from_bytes(bytes).ok()
 }
 
-/// One environment's spans at one moment, as a table.
+/// One environment's spans at one moment, as a table. Cloning shares the data.
+#[derive(Clone)]
 pub struct SpanScan {
     schema: SchemaRef,
     blocks: Vec<Arc<Block>>,

@@ -283,6 +283,10 @@ impl ScanPart {
             Source::Head(wide) => {
                 let rows = limit.map_or(wide.batch.num_rows(), |n| n.min(wide.batch.num_rows()));
                 let batch = align(&wide.batch.slice(0, rows), &projected);
+                let batch = match filter.sample_fraction() {
+                    Some(fraction) => batch.and_then(|b| sample_rows(&b, fraction)),
+                    None => batch,
+                };
                 stream::once(async move { batch }).boxed()
             }
             Source::Block {
@@ -372,6 +376,18 @@ impl BlockRead {
             })
             .boxed())
     }
+}
+
+/// Each row of `batch` kept with probability `fraction` (head chunks are in arrival order, so
+/// runs of them would be moments rather than a sample).
+fn sample_rows(batch: &RecordBatch, fraction: f64) -> Result<RecordBatch, StorageError> {
+    use rand::Rng;
+    let mut random = rand::rng();
+    let mask: BooleanArray = (0..batch.num_rows())
+        .map(|_| Some(random.random::<f64>() < fraction))
+        .collect();
+    arrow_select::filter::filter_record_batch(batch, &mask)
+        .map_err(|e| StorageError::Codec(e.to_string()))
 }
 
 /// A null comparison keeps no row.

@@ -10,7 +10,9 @@ use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, RowSelector};
 use parquet::file::metadata::RowGroupMetaData;
 
-use super::filter::{range_may_match, CompareOp, Condition, ScanFilter};
+use rand::Rng;
+
+use super::filter::{range_may_match, CompareOp, Condition, ScanFilter, SAMPLE_RUN_ROWS};
 use crate::block::TraceIndex;
 use crate::head::schema::column;
 
@@ -68,8 +70,9 @@ pub(super) fn row_groups_to_read(
     for name in filter.valued_columns() {
         prune_all_null(name, metadata, groups, &mut keep);
     }
-    let selections = match (filter.traces(), index) {
-        (Some(ids), Some(index)) => trace_selections(index, groups, ids, &mut keep),
+    let selections = match (filter.traces(), index, filter.sample_fraction()) {
+        (Some(ids), Some(index), _) => trace_selections(index, groups, ids, &mut keep),
+        (None, _, Some(fraction)) => sample_selections(groups, fraction, &mut keep),
         _ => vec![None; groups.len()],
     };
     selections
@@ -130,6 +133,40 @@ fn prune_by_statistics(
             *kept = range_may_match(condition.op, &condition.literal, Some(&min), Some(&max));
         }
     }
+}
+
+/// For each row group, a uniform sample of its runs of [`SAMPLE_RUN_ROWS`] rows, each taken with
+/// probability `fraction`; a row group none of whose runs is taken is dropped.
+fn sample_selections(
+    groups: &[RowGroupMetaData],
+    fraction: f64,
+    keep: &mut [bool],
+) -> Vec<Option<Vec<RowSelector>>> {
+    let mut random = rand::rng();
+    let mut selections = Vec::with_capacity(groups.len());
+    for (at, group) in groups.iter().enumerate() {
+        let rows = usize::try_from(group.num_rows()).unwrap_or(0);
+        let mut selectors: Vec<RowSelector> = Vec::new();
+        let mut any = false;
+        for start in (0..rows).step_by(SAMPLE_RUN_ROWS) {
+            let run = SAMPLE_RUN_ROWS.min(rows - start);
+            let taken = random.random::<f64>() < fraction;
+            any |= taken;
+            match selectors.last_mut() {
+                Some(last) if last.skip != taken => last.row_count += run,
+                _ => selectors.push(if taken {
+                    RowSelector::select(run)
+                } else {
+                    RowSelector::skip(run)
+                }),
+            }
+        }
+        if !any {
+            keep[at] = false;
+        }
+        selections.push(any.then_some(selectors));
+    }
+    selections
 }
 
 /// For each row group, the rows of it that hold the named traces (from the block's trace
