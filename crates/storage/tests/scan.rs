@@ -392,3 +392,40 @@ async fn head_chunks_are_widened_once_and_counted_in_the_head_until_they_go() {
         "the widened forms went with their chunks"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_scan_reads_about_its_fraction_each_row_once_and_named_traces_whole() {
+    let (_dir, storage) = block_and_head().await;
+    let (every_row, _) = scan(&storage, ScanFilter::all()).await;
+    let every: BTreeSet<(u32, u8)> = every_row.iter().map(|r| (r.trace, r.span)).collect();
+    let (rounds, fraction) = (40, 0.2);
+    let (mut read, mut from_head) = (0, 0);
+    for _ in 0..rounds {
+        let mut filter = ScanFilter::all();
+        filter.sample(fraction);
+        let (rows, _) = scan(&storage, filter).await;
+        let distinct: BTreeSet<(u32, u8)> = rows.iter().map(|r| (r.trace, r.span)).collect();
+        assert_eq!(distinct.len(), rows.len(), "a row twice");
+        assert!(distinct.is_subset(&every), "a row that is not stored");
+        read += rows.len();
+        from_head += rows.iter().filter(|r| r.trace >= BLOCK_TRACES).count();
+    }
+    // The block's 70,000 rows are 35 runs, each taken with probability 0.2: the mean share
+    // over 40 rounds is within 0.05 of it by more than four standard deviations.
+    let share = read as f64 / (rounds * every.len()) as f64;
+    assert!((share - fraction).abs() < 0.05, "read {share} of the rows");
+    let head_rows = (HEAD_TRACES as usize * usize::from(SPANS_PER_TRACE)) * rounds;
+    let head_share = from_head as f64 / head_rows as f64;
+    assert!(
+        (head_share - fraction).abs() < 0.05,
+        "read {head_share} of the head"
+    );
+
+    // A scan that names a trace reads all of it, sampling or not.
+    let mut filter = ScanFilter::all();
+    filter.traces_in(BTreeSet::from([trace_id(123)]));
+    filter.sample(0.01);
+    let (rows, _) = scan(&storage, filter).await;
+    let of_trace = rows.iter().filter(|r| r.trace == 123).count();
+    assert_eq!(of_trace, usize::from(SPANS_PER_TRACE));
+}

@@ -13,12 +13,13 @@
 //!
 //! Three scans: one counts both sides exactly; one counts distinct values and finds numeric
 //! ranges for every column; the last groups every kept column at once (`GROUPING SETS`) on
-//! both sides. Over many events the last two read a sample: a uniform draw from the rows
-//! (about `PRESAMPLED_EVENTS`, more when the selection needs them), thinned to about
+//! both sides. Over many events the last two read a sample: a uniform draw that storage makes
+//! (about `PRESAMPLED_EVENTS`, more when the selection needs them; runs of a few random traces
+//! of each block, so the rows left out are never decoded), thinned to about
 //! [`SAMPLED_EVENTS`] per side. Shares of a sample that large are within about half a
 //! percentage point of the whole side's, and the cost stays flat however many events there are.
 
-use combray_query::sql::{json_rows, SqlEngine};
+use combray_query::sql::{json_rows, register_sample, SqlEngine};
 use combray_storage::scan::Columns;
 use combray_storage::SpanStore;
 use datafusion::prelude::SessionContext;
@@ -43,6 +44,8 @@ pub const BINS: usize = 20;
 pub const SAMPLED_EVENTS: f64 = 50_000.0;
 /// Events read for the distributions before each side is thinned, at least (about).
 const PRESAMPLED_EVENTS: f64 = 500_000.0;
+/// The session's sample of `spans` the distributions are read from.
+const SAMPLED_TABLE: &str = "bubbleup_sample";
 /// Values shown per dimension (the score uses all of them).
 const SHOWN_VALUES: usize = 10;
 /// Never compared: they identify events rather than describe them.
@@ -285,13 +288,19 @@ async fn compare(
             "the selection holds no events",
         ));
     }
-    // A uniform sample first, drawn from the rows themselves so that no column is computed
-    // for an event left out; then each side is thinned to about SAMPLED_EVENTS.
+    // A uniform sample first, drawn by storage so that the rows left out are not even decoded
+    // (runs of a few random traces of each block; see `register_sample`); then each side is
+    // thinned to about SAMPLED_EVENTS.
     let (selection_rows, baseline_rows) = (number(2), number(3));
     let rate = (SAMPLED_EVENTS / selection_rows.max(1.0))
         .max(PRESAMPLED_EVENTS / (selection_rows + baseline_rows).max(1.0))
         .min(1.0);
-    let events = events.sampled(rate);
+    let events = if rate < 1.0 {
+        register_sample(&context, SAMPLED_TABLE, rate).await?;
+        events.reading(SAMPLED_TABLE)
+    } else {
+        events
+    };
     let sampled = sample_condition(&side, selection_rows * rate, baseline_rows * rate);
     let condition = match &sampled {
         Some(sample) => format!("({condition}) AND {sample}"),

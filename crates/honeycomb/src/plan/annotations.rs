@@ -167,9 +167,9 @@ pub(crate) async fn present(
 
 /// The annotation rows' source: the window's spans with events or links, one row per
 /// annotation, `__i` its index. `spans_in_window` keeps the window's spans.
-pub(crate) fn source(spans_in_window: &str) -> String {
+pub(crate) fn source(table: &str, spans_in_window: &str) -> String {
     format!(
-        "(SELECT *, unnest(range({EVENTS} + {LINKS})) AS {INDEX} FROM spans \
+        "(SELECT *, unnest(range({EVENTS} + {LINKS})) AS {INDEX} FROM {table} \
          WHERE {spans_in_window} AND ({EVENTS} + {LINKS}) > 0) AS spans"
     )
 }

@@ -31,17 +31,48 @@ pub(crate) const HEATMAP_BUCKETS: usize = 50;
 pub(crate) struct Events {
     /// `SELECT … FROM spans WHERE …`.
     pub(crate) sql: String,
-    /// Each branch (spans, then span events and links) as `SELECT … FROM …` and its condition.
-    branches: Vec<(String, String)>,
+    /// Each branch: spans, then span events and links.
+    branches: Vec<Branch>,
     aliases: BTreeMap<String, (String, Kind)>,
     window: Window,
 }
 
-/// The SQL of branches, one after the other.
-fn union(branches: &[(String, String)]) -> String {
+/// One `SELECT` of the events relation, kept in parts so it can read another table.
+#[derive(Clone)]
+struct Branch {
+    /// The select list.
+    columns: String,
+    /// Span rows, or one row per span event and link.
+    annotations: bool,
+    /// The relational joins (`root.`, `parent.`): always over every span.
+    joins: String,
+    condition: String,
+}
+
+impl Branch {
+    /// The branch over `table` (`spans`, or a sample of it), which the select list and
+    /// conditions know as `spans`.
+    fn sql(&self, table: &str, in_window: &str) -> String {
+        let from = if self.annotations {
+            annotations::source(table, in_window)
+        } else if table == "spans" {
+            "spans".to_owned()
+        } else {
+            format!("{table} AS spans")
+        };
+        format!(
+            "SELECT {} FROM {from}{} WHERE {}",
+            self.columns, self.joins, self.condition
+        )
+    }
+}
+
+/// The SQL of branches over `table`, one after the other.
+fn union(branches: &[Branch], table: &str, window: &Window) -> String {
+    let in_window = in_window(window);
     branches
         .iter()
-        .map(|(select, condition)| format!("{select} WHERE {condition}"))
+        .map(|branch| branch.sql(table, &in_window))
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
 }
@@ -170,47 +201,34 @@ impl Events {
         ];
         let note_conditions = [format!("{at} >= {start} AND {at} < {end}"), services];
         let joins = related.joins(&in_window);
-        let mut branches = vec![(
-            format!("SELECT {} FROM spans{joins}", spans.join(", ")),
-            span_conditions.join(" AND "),
-        )];
+        let mut branches = vec![Branch {
+            columns: spans.join(", "),
+            annotations: false,
+            joins: joins.clone(),
+            condition: span_conditions.join(" AND "),
+        }];
         if annotations {
-            branches.push((
-                format!(
-                    "SELECT {} FROM {}{joins}",
-                    notes.join(", "),
-                    annotations::source(&in_window)
-                ),
-                note_conditions.join(" AND "),
-            ));
+            branches.push(Branch {
+                columns: notes.join(", "),
+                annotations: true,
+                joins,
+                condition: note_conditions.join(" AND "),
+            });
         }
         Self {
-            sql: union(&branches),
+            sql: union(&branches, "spans", window),
             branches,
             aliases,
             window: *window,
         }
     }
 
-    /// The same events, each kept with probability `rate`: a uniform sample, drawn before any
-    /// column is computed.
-    pub(crate) fn sampled(&self, rate: f64) -> Self {
-        if rate >= 1.0 {
-            return self.clone();
-        }
-        let branches: Vec<(String, String)> = self
-            .branches
-            .iter()
-            .map(|(select, condition)| {
-                (
-                    select.clone(),
-                    format!("{condition} AND random() < {}", float_literal(rate)),
-                )
-            })
-            .collect();
+    /// The same events read from `table`, a sample of `spans` registered in the session
+    /// (`combray_query::sql::register_sample`): what is computed of each event is unchanged,
+    /// and relational columns still look up their root or parent among every span.
+    pub(crate) fn reading(&self, table: &str) -> Self {
         Self {
-            sql: union(&branches),
-            branches,
+            sql: union(&self.branches, table, &self.window),
             ..self.clone()
         }
     }
