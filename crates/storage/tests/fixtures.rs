@@ -19,7 +19,9 @@ use object_store::ObjectStore;
 const CURRENT_FORMAT: u32 = 2;
 
 fn fixture_dir(format: u32) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{format}/objects"))
+    // Read at run time, so a test binary reused from another checkout's build looks here.
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets the package dir");
+    PathBuf::from(package).join(format!("tests/fixtures/v{format}/objects"))
 }
 
 fn fixture_spans() -> SpanBatch {

@@ -97,10 +97,7 @@ mod example_file {
     /// The annotated example must parse and spell out exactly the built-in defaults.
     #[test]
     fn the_example_config_matches_the_defaults() {
-        let example = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../config/combray.example.toml"
-        );
+        let example = example_path();
         let from_example = Config::load(&ServeArgs {
             config: Some(example.into()),
             ..Default::default()
@@ -122,11 +119,7 @@ mod example_file {
 #[test]
 fn the_example_config_lists_every_flag() {
     use clap::{Args, Command};
-    let example = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/combray.example.toml"
-    ))
-    .unwrap();
+    let example = std::fs::read_to_string(example_path()).unwrap();
     let command = ServeArgs::augment_args(Command::new("serve"));
     let mut missing = Vec::new();
     for arg in command.get_arguments() {
@@ -137,4 +130,11 @@ fn the_example_config_lists_every_flag() {
         }
     }
     assert!(missing.is_empty(), "not in the example: {missing:?}");
+}
+
+/// The annotated example config, found at run time so that a test binary reused from a build in
+/// another checkout reads this checkout's file.
+fn example_path() -> std::path::PathBuf {
+    let package = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets the package dir");
+    std::path::Path::new(&package).join("../../config/combray.example.toml")
 }
