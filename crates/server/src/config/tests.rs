@@ -99,7 +99,7 @@ mod example_file {
     fn the_example_config_matches_the_defaults() {
         let example = example_path();
         let from_example = Config::load(&ServeArgs {
-            config: Some(example.into()),
+            config: Some(example),
             ..Default::default()
         })
         .unwrap();
