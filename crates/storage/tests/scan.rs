@@ -429,3 +429,102 @@ async fn a_sampled_scan_reads_about_its_fraction_each_row_once_and_named_traces_
     let of_trace = rows.iter().filter(|r| r.trace == 123).count();
     assert_eq!(of_trace, usize::from(SPANS_PER_TRACE));
 }
+
+/// The `(trace, span)` of every row a plan of `projection` reads.
+async fn keys(storage: &Storage, projection: &[&str], filter: ScanFilter) -> Vec<(u32, u8)> {
+    let table = storage.snapshot("prod").into_scan(Columns::Typed).unwrap();
+    let schema = table.schema();
+    let indices: Vec<usize> = projection
+        .iter()
+        .map(|name| schema.index_of(name).unwrap())
+        .collect();
+    let partitions = table.plan(Some(&indices), filter, None, 3).await.unwrap();
+    let mut keys = Vec::new();
+    for parts in partitions {
+        let mut stream = combray_storage::scan::read_parts(parts);
+        while let Some(batch) = stream.next().await {
+            let batch = batch.unwrap();
+            let traces = batch.column(0).as_fixed_size_binary().clone();
+            let spans = batch.column(1).as_fixed_size_binary().clone();
+            keys.extend((0..batch.num_rows()).map(|row| {
+                (
+                    u32::from_be_bytes(traces.value(row)[..4].try_into().unwrap()),
+                    spans.value(row)[0],
+                )
+            }));
+        }
+    }
+    keys.sort_unstable();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_time_ranges_are_applied_exactly_even_when_their_column_is_not_read() {
+    let (_dir, storage) = block_and_head().await;
+    let (every_row, _) = scan(&storage, ScanFilter::all()).await;
+    let all = BLOCK_TRACES + HEAD_TRACES;
+    let mut rng = StdRng::seed_from_u64(20261204);
+    const RANGE_OPS: [CompareOp; 4] = [
+        CompareOp::Lt,
+        CompareOp::LtEq,
+        CompareOp::Gt,
+        CompareOp::GtEq,
+    ];
+    for case in 0..60 {
+        let mut filter = ScanFilter::all();
+        let mut conditions = Vec::new();
+        for _ in 0..2 {
+            let required = Condition {
+                column: column::START_TIME.into(),
+                op: RANGE_OPS[rng.random_range(0..RANGE_OPS.len())],
+                value: Literal::TimeNanos(start_of(
+                    rng.random_range(0..all + 2),
+                    rng.random_range(0..SPANS_PER_TRACE),
+                )),
+            };
+            filter.require(required.clone());
+            conditions.push(required);
+        }
+        let wanted: Vec<(u32, u8)> = every_row
+            .iter()
+            .filter(|row| conditions.iter().all(|c| holds(row, c)))
+            .map(|row| (row.trace, row.span))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let read = keys(&storage, &[column::TRACE_ID, column::SPAN_ID], filter).await;
+        assert_eq!(read, wanted, "case {case}: {conditions:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_groups_inside_a_required_range_are_read_without_judging_it() {
+    let (_dir, storage) = block_and_head().await;
+    // Spans start in trace order, and the block's first row group holds the first 6,553.6
+    // traces: a range from trace 100 cuts through it and holds the whole second group.
+    let mut filter = ScanFilter::all();
+    filter.require(Condition {
+        column: column::START_TIME.into(),
+        op: CompareOp::GtEq,
+        value: Literal::TimeNanos(start_of(100, 0)),
+    });
+    let (rows, parts) = scan(&storage, filter).await;
+    let block_parts: Vec<&String> = parts.iter().filter(|p| p.starts_with("block")).collect();
+    assert_eq!(block_parts.len(), 2, "{parts:?}");
+    assert!(
+        block_parts[0].contains("judging 1 conditions, row groups [0]"),
+        "{parts:?}"
+    );
+    assert!(
+        block_parts[1].contains("judging 0 conditions, row groups [1]"),
+        "{parts:?}"
+    );
+    assert_eq!(
+        rows.len(),
+        (all_traces() - 100) as usize * usize::from(SPANS_PER_TRACE)
+    );
+}
+
+fn all_traces() -> u32 {
+    BLOCK_TRACES + HEAD_TRACES
+}

@@ -13,13 +13,55 @@ use combray_storage::scan::{CompareOp, Condition, Literal, ScanFilter};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::scalar::ScalarValue;
 
-/// Every filter (they are ANDed) that storage can use.
+/// Every filter (they are ANDed) that storage can use; those [`required_condition`] takes,
+/// storage applies itself.
 pub(crate) fn scan_filter(filters: &[Expr], schema: &Schema) -> ScanFilter {
     let mut filter = ScanFilter::all();
     for expr in filters {
-        absorb(&mut filter, expr, schema);
+        match required_condition(expr, schema) {
+            Some(condition) => filter.require(condition),
+            None => absorb(&mut filter, expr, schema),
+        }
     }
     filter
+}
+
+/// The filters storage applies exactly (DataFusion then does not apply them again, nor read
+/// their column): a range on `start_time` against a nanosecond timestamp, the window every
+/// Honeycomb, X-Ray and search query has. Row groups inside the window are then read without
+/// decoding `start_time` at all.
+pub(crate) fn required_condition(expr: &Expr, schema: &Schema) -> Option<Condition> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = expr else {
+        return None;
+    };
+    let op = match op {
+        Operator::Lt => CompareOp::Lt,
+        Operator::LtEq => CompareOp::LtEq,
+        Operator::Gt => CompareOp::Gt,
+        Operator::GtEq => CompareOp::GtEq,
+        _ => return None,
+    };
+    let nanos = |expr: &Expr| match expr {
+        Expr::Literal(ScalarValue::TimestampNanosecond(Some(v), _), _) => Some(*v),
+        _ => None,
+    };
+    let (op, nanos) = match (column_name(left), column_name(right)) {
+        (Some(column::START_TIME), _) => (op, nanos(right)?),
+        (_, Some(column::START_TIME)) => (op.flipped(), nanos(left)?),
+        _ => return None,
+    };
+    let field = schema.field_with_name(column::START_TIME).ok()?;
+    if !matches!(
+        field.data_type(),
+        DataType::Timestamp(TimeUnit::Nanosecond, _)
+    ) {
+        return None;
+    }
+    Some(Condition {
+        column: column::START_TIME.to_owned(),
+        op,
+        value: Literal::TimeNanos(nanos),
+    })
 }
 
 fn absorb(filter: &mut ScanFilter, expr: &Expr, schema: &Schema) {

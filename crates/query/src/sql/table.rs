@@ -19,7 +19,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::exec::SpanScanExec;
-use super::pushdown::scan_filter;
+use super::pushdown::{required_condition, scan_filter};
 
 /// One environment's spans at one moment, or a uniform sample of them.
 pub(crate) struct SpanTable {
@@ -71,8 +71,16 @@ impl TableProvider for SpanTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Filters prune blocks, row groups and rows, but DataFusion still applies them.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // Filters prune blocks, row groups and rows, but DataFusion still applies them, except
+        // the time ranges storage applies itself.
+        let schema = self.scan.schema();
+        Ok(filters
+            .iter()
+            .map(|expr| match required_condition(expr, &schema) {
+                Some(_) => TableProviderFilterPushDown::Exact,
+                None => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(

@@ -3,7 +3,9 @@
 //! A [`ScanFilter`] is a conjunction. Every condition is *necessary* for a row the caller wants,
 //! so a block, a row group or a row that cannot meet one is left out; the caller still applies
 //! its whole filter to what comes back, so a condition this cannot judge (an unknown column, a
-//! literal of another type, statistics that are missing) keeps the data in.
+//! literal of another type, statistics that are missing) keeps the data in. The exception is a
+//! *required* condition ([`ScanFilter::require`]): the scan guarantees every row it returns
+//! meets it, so the caller need not read its column or judge it again.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -127,6 +129,8 @@ pub struct ScanFilter {
     traces: Option<BTreeSet<TraceId>>,
     /// Read only about this fraction of the rows (see [`ScanFilter::sample`]).
     sample: Option<f64>,
+    /// Conditions every returned row meets (also in `conditions`).
+    required: Vec<Condition>,
 }
 
 impl ScanFilter {
@@ -151,6 +155,24 @@ impl ScanFilter {
             }
         }
         self.conditions.push(condition);
+    }
+
+    /// Every row the scan returns meets `condition`, which must be a comparison of `start_time`
+    /// with a timestamp (the one column every source has in one type): the caller may leave it
+    /// to the scan. A row group whose statistics show every row meets it is read without
+    /// judging it at all.
+    pub fn require(&mut self, condition: Condition) {
+        debug_assert!(
+            condition.column == column::START_TIME
+                && matches!(condition.value, Literal::TimeNanos(_))
+        );
+        self.required.push(condition.clone());
+        self.and(condition);
+    }
+
+    /// The conditions the scan must apply itself.
+    pub(crate) fn required(&self) -> &[Condition] {
+        &self.required
     }
 
     /// Wanted rows have a value (not null) in `column`: a source without the column, or whose
@@ -296,6 +318,31 @@ pub(crate) fn range_may_match(
     }
 }
 
+/// Whether every value of a range `[min, max]` without nulls (a row group's statistics) meets
+/// `op literal`; unknown bounds prove nothing.
+pub(crate) fn range_must_match(
+    op: CompareOp,
+    literal: &Scalar<ArrayRef>,
+    min: Option<&ArrayRef>,
+    max: Option<&ArrayRef>,
+) -> bool {
+    use arrow_ord::cmp;
+    let (Some(min), Some(max)) = (min.filter(|a| !a.is_null(0)), max.filter(|a| !a.is_null(0)))
+    else {
+        return false;
+    };
+    match op {
+        CompareOp::Eq => holds_strict(cmp::eq(min, literal)) && holds_strict(cmp::eq(max, literal)),
+        CompareOp::NotEq => {
+            holds_strict(cmp::gt(min, literal)) || holds_strict(cmp::lt(max, literal))
+        }
+        CompareOp::Lt => holds_strict(cmp::lt(max, literal)),
+        CompareOp::LtEq => holds_strict(cmp::lt_eq(max, literal)),
+        CompareOp::Gt => holds_strict(cmp::gt(min, literal)),
+        CompareOp::GtEq => holds_strict(cmp::gt_eq(min, literal)),
+    }
+}
+
 /// A comparison known to be true (an error or null is not).
 fn holds_strict(result: Result<BooleanArray, arrow_schema::ArrowError>) -> bool {
     result.is_ok_and(|answer| !answer.is_null(0) && answer.value(0))
@@ -308,17 +355,25 @@ pub(crate) fn rows_matching(
     op: CompareOp,
     literal: &Scalar<ArrayRef>,
 ) -> BooleanArray {
+    match compare(array, op, literal) {
+        Ok(mask) => mask,
+        Err(_) => BooleanArray::from(vec![true; array.len()]),
+    }
+}
+
+/// `array op literal`, row by row (null where the value is).
+pub(crate) fn compare(
+    array: &ArrayRef,
+    op: CompareOp,
+    literal: &Scalar<ArrayRef>,
+) -> Result<BooleanArray, arrow_schema::ArrowError> {
     use arrow_ord::cmp;
-    let result = match op {
+    match op {
         CompareOp::Eq => cmp::eq(array, literal),
         CompareOp::NotEq => cmp::neq(array, literal),
         CompareOp::Lt => cmp::lt(array, literal),
         CompareOp::LtEq => cmp::lt_eq(array, literal),
         CompareOp::Gt => cmp::gt(array, literal),
         CompareOp::GtEq => cmp::gt_eq(array, literal),
-    };
-    match result {
-        Ok(mask) => mask,
-        Err(_) => BooleanArray::from(vec![true; array.len()]),
     }
 }

@@ -13,7 +13,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 
-use super::filter::{rows_matching, ScanFilter};
+use super::filter::{compare, rows_matching, Condition, ScanFilter};
 use super::prune::{pushable, row_groups_to_read};
 use super::schema::align;
 use crate::block::wide::WideBatch;
@@ -56,6 +56,7 @@ pub(crate) enum Unit {
         metadata: ArrowReaderMetadata,
         row_group: usize,
         selection: Option<Vec<RowSelector>>,
+        settled: Vec<bool>,
         bytes: u64,
     },
     Head(Arc<WideBatch>),
@@ -98,16 +99,15 @@ pub(crate) async fn block_units(
     }
     let groups = metadata.metadata().row_groups();
     let mut units = Vec::new();
-    for (row_group, selection) in
-        row_groups_to_read(index.as_deref(), &metadata, filter, &request.table)
-    {
+    for group in row_groups_to_read(index.as_deref(), &metadata, filter, &request.table) {
         units.push(Unit::RowGroup {
             block: Arc::clone(block),
             store: Arc::clone(store),
             metadata: metadata.clone(),
-            row_group,
-            selection,
-            bytes: groups[row_group].compressed_size().max(1) as u64,
+            row_group: group.row_group,
+            selection: group.selection,
+            settled: group.settled,
+            bytes: groups[group.row_group].compressed_size().max(1) as u64,
         });
     }
     Ok(units)
@@ -148,6 +148,8 @@ enum Source {
         metadata: ArrowReaderMetadata,
         row_groups: Vec<usize>,
         selection: Option<Vec<RowSelector>>,
+        /// Which of the block's pushable conditions every row of these groups meets.
+        settled: Vec<bool>,
     },
     Head(Arc<WideBatch>),
 }
@@ -156,11 +158,16 @@ impl std::fmt::Debug for ScanPart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.source {
             Source::Block {
-                block, row_groups, ..
+                block,
+                row_groups,
+                settled,
+                ..
             } => write!(
                 f,
-                "block {} row groups {:?}",
-                block.meta.block_id, row_groups
+                "block {} judging {} conditions, row groups {:?}",
+                block.meta.block_id,
+                settled.iter().filter(|s| !**s).count(),
+                row_groups
             ),
             Source::Head(wide) => write!(f, "head chunk of {} rows", wide.batch.num_rows()),
         }
@@ -198,6 +205,7 @@ fn add(parts: &mut Vec<ScanPart>, unit: Unit, request: &Request) {
             metadata,
             row_group,
             selection,
+            settled,
             ..
         } => {
             if let Some(ScanPart {
@@ -206,13 +214,18 @@ fn add(parts: &mut Vec<ScanPart>, unit: Unit, request: &Request) {
                         block: last,
                         row_groups,
                         selection: selected,
+                        settled: last_settled,
                         ..
                     },
                 ..
             }) = parts.last_mut()
             {
-                // Both select rows or neither: a filter names traces for the whole scan.
-                if Arc::ptr_eq(last, &block) && selected.is_some() == selection.is_some() {
+                // A part judges one set of conditions. Both select rows or neither: a filter
+                // names traces (or samples) for the whole scan.
+                if Arc::ptr_eq(last, &block)
+                    && *last_settled == settled
+                    && selected.is_some() == selection.is_some()
+                {
                     row_groups.push(row_group);
                     if let (Some(selected), Some(more)) = (selected, selection) {
                         selected.extend(more);
@@ -226,6 +239,7 @@ fn add(parts: &mut Vec<ScanPart>, unit: Unit, request: &Request) {
                 metadata,
                 row_groups: vec![row_group],
                 selection,
+                settled,
             }
         }
     };
@@ -281,12 +295,8 @@ impl ScanPart {
         } = self;
         match source {
             Source::Head(wide) => {
-                let rows = limit.map_or(wide.batch.num_rows(), |n| n.min(wide.batch.num_rows()));
-                let batch = align(&wide.batch.slice(0, rows), &projected);
-                let batch = match filter.sample_fraction() {
-                    Some(fraction) => batch.and_then(|b| sample_rows(&b, fraction)),
-                    None => batch,
-                };
+                let batch = head_rows(&wide.batch, &filter, limit)
+                    .and_then(|rows| align(&rows, &projected));
                 stream::once(async move { batch }).boxed()
             }
             Source::Block {
@@ -295,6 +305,7 @@ impl ScanPart {
                 metadata,
                 row_groups,
                 selection,
+                settled,
             } => {
                 let open = BlockRead {
                     block,
@@ -302,6 +313,7 @@ impl ScanPart {
                     metadata,
                     row_groups,
                     selection,
+                    settled,
                     projected,
                     table,
                     filter,
@@ -319,6 +331,7 @@ struct BlockRead {
     metadata: ArrowReaderMetadata,
     row_groups: Vec<usize>,
     selection: Option<Vec<RowSelector>>,
+    settled: Vec<bool>,
     projected: SchemaRef,
     table: SchemaRef,
     filter: Arc<ScanFilter>,
@@ -338,9 +351,22 @@ impl BlockRead {
             .filter_map(|f| file.index_of(f.name()).ok())
             .collect();
         let projection = ProjectionMask::roots(parquet_schema, roots);
-        let predicates: Vec<Box<dyn ArrowPredicate>> = pushable(&self.filter, &self.table, &file)
+        let conditions = pushable(&self.filter, &self.table, &file);
+        for required in self.filter.required() {
+            if !conditions.iter().any(|c| c.column == required.column) {
+                // Every block has `start_time` in the table's type; one without cannot be read
+                // correctly.
+                return Err(self.block.read_error(format!(
+                    "column {} cannot be compared as the scan requires",
+                    required.column
+                )));
+            }
+        }
+        let predicates: Vec<Box<dyn ArrowPredicate>> = conditions
             .into_iter()
-            .map(|condition| {
+            .zip(&self.settled)
+            .filter(|(_, settled)| !**settled)
+            .map(|(condition, _)| {
                 let mask = ProjectionMask::roots(parquet_schema, [condition.index]);
                 let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
                     Ok(without_nulls(rows_matching(
@@ -376,6 +402,46 @@ impl BlockRead {
             })
             .boxed())
     }
+}
+
+/// The rows of a head chunk a part returns: those meeting the required conditions, then at most
+/// `limit` of them, then the sample.
+fn head_rows(
+    batch: &RecordBatch,
+    filter: &ScanFilter,
+    limit: Option<usize>,
+) -> Result<RecordBatch, StorageError> {
+    let mut rows = batch.clone();
+    for condition in filter.required() {
+        rows = meeting(&rows, condition)?;
+    }
+    if let Some(limit) = limit {
+        rows = rows.slice(0, limit.min(rows.num_rows()));
+    }
+    match filter.sample_fraction() {
+        Some(fraction) => sample_rows(&rows, fraction),
+        None => Ok(rows),
+    }
+}
+
+/// The rows of `batch` meeting `condition`; a column that cannot be compared is an error, not
+/// every row.
+fn meeting(batch: &RecordBatch, condition: &Condition) -> Result<RecordBatch, StorageError> {
+    let codec = |e: arrow_schema::ArrowError| StorageError::Codec(e.to_string());
+    let Some(values) = batch.column_by_name(&condition.column) else {
+        return Ok(batch.slice(0, 0));
+    };
+    let literal = condition
+        .value
+        .as_scalar_of(values.data_type())
+        .ok_or_else(|| {
+            StorageError::Codec(format!(
+                "{:?} cannot be compared with column {}",
+                condition.value, condition.column
+            ))
+        })?;
+    let mask = without_nulls(compare(values, condition.op, &literal).map_err(codec)?);
+    arrow_select::filter::filter_record_batch(batch, &mask).map_err(codec)
 }
 
 /// Each row of `batch` kept with probability `fraction` (head chunks are in arrival order, so

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use arrow_array::Scalar;
+use arrow_array::{Array, Datum, Scalar};
 use arrow_schema::Schema;
 use combray_model::TraceId;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -12,7 +12,9 @@ use parquet::file::metadata::RowGroupMetaData;
 
 use rand::Rng;
 
-use super::filter::{range_may_match, CompareOp, Condition, ScanFilter, SAMPLE_RUN_ROWS};
+use super::filter::{
+    range_may_match, range_must_match, CompareOp, Condition, ScanFilter, SAMPLE_RUN_ROWS,
+};
 use crate::block::TraceIndex;
 use crate::head::schema::column;
 
@@ -51,20 +53,34 @@ pub(super) fn pushable(filter: &ScanFilter, table: &Schema, file: &Schema) -> Ve
         .collect()
 }
 
+/// A row group a scan reads.
+pub(super) struct GroupRead {
+    pub(super) row_group: usize,
+    /// The rows of it to read (`None`: every row).
+    pub(super) selection: Option<Vec<RowSelector>>,
+    /// For each of the block's [`pushable`] conditions, whether the statistics show every row
+    /// of the group meets it, so reading need not judge it.
+    pub(super) settled: Vec<bool>,
+}
+
 /// The row groups of a block that may hold wanted rows, each with the rows of it to read when
-/// the filter names traces (`None`: every row), found in the block's trace `index`.
+/// the filter names traces or samples, found in the block's trace `index`.
 pub(super) fn row_groups_to_read(
     index: Option<&TraceIndex>,
     metadata: &ArrowReaderMetadata,
     filter: &ScanFilter,
     table: &Schema,
-) -> Vec<(usize, Option<Vec<RowSelector>>)> {
+) -> Vec<GroupRead> {
     let groups = metadata.metadata().row_groups();
     let mut keep = vec![true; groups.len()];
     let file = metadata.schema();
     let conditions = pushable(filter, table, file);
-    for condition in &conditions {
-        prune_by_statistics(condition, metadata, groups, &mut keep);
+    let mut settled = vec![vec![false; conditions.len()]; groups.len()];
+    for (at, condition) in conditions.iter().enumerate() {
+        let judged = judge_by_statistics(condition, metadata, groups, &mut keep);
+        for (group, proven) in settled.iter_mut().zip(judged) {
+            group[at] = proven;
+        }
     }
     // No comparison holds for a null, and `present` columns must have a value.
     for name in filter.valued_columns() {
@@ -77,8 +93,14 @@ pub(super) fn row_groups_to_read(
     };
     selections
         .into_iter()
+        .zip(settled)
         .enumerate()
         .filter(|(at, _)| keep[*at])
+        .map(|(row_group, (selection, settled))| GroupRead {
+            row_group,
+            selection,
+            settled,
+        })
         .collect()
 }
 
@@ -104,35 +126,48 @@ fn prune_all_null(
     }
 }
 
-/// Drops row groups whose statistics rule the condition out.
-fn prune_by_statistics(
+/// Drops row groups whose statistics rule the condition out, and answers for each row group
+/// whether they show every row meets it (no nulls, and the whole value range does).
+fn judge_by_statistics(
     condition: &Pushable,
     metadata: &ArrowReaderMetadata,
     groups: &[RowGroupMetaData],
     keep: &mut [bool],
-) {
+) -> Vec<bool> {
+    let mut settled = vec![false; groups.len()];
     let Ok(converter) = StatisticsConverter::try_new(
         &condition.column,
         metadata.schema(),
         metadata.parquet_schema(),
     ) else {
-        return;
+        return settled;
     };
     let (Ok(mins), Ok(maxes)) = (
         converter.row_group_mins(groups.iter()),
         converter.row_group_maxes(groups.iter()),
     ) else {
-        return;
+        return settled;
     };
     if mins.len() != keep.len() || maxes.len() != keep.len() {
-        return;
+        return settled;
     }
+    let nulls = converter.row_group_null_counts(groups.iter()).ok();
+    // Float statistics leave NaN out, which compares above every number: they prove nothing.
+    let provable = !condition.literal.get().0.data_type().is_floating();
     for (at, kept) in keep.iter_mut().enumerate() {
-        if *kept {
-            let (min, max) = (mins.slice(at, 1), maxes.slice(at, 1));
-            *kept = range_may_match(condition.op, &condition.literal, Some(&min), Some(&max));
+        if !*kept {
+            continue;
         }
+        let (min, max) = (mins.slice(at, 1), maxes.slice(at, 1));
+        let literal = &condition.literal;
+        *kept = range_may_match(condition.op, literal, Some(&min), Some(&max));
+        let no_nulls = nulls
+            .as_ref()
+            .is_some_and(|n| n.len() == groups.len() && n.is_valid(at) && n.value(at) == 0);
+        settled[at] =
+            provable && no_nulls && range_must_match(condition.op, literal, Some(&min), Some(&max));
     }
+    settled
 }
 
 /// For each row group, a uniform sample of its runs of [`SAMPLE_RUN_ROWS`] rows, each taken with
