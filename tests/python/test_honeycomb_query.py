@@ -213,6 +213,47 @@ def test_time_series_has_every_bucket_of_every_kept_group(server):
     assert sum(p["data"]["COUNT"] for p in data["series"]) == sum(e["w"] for e in EVENTS)
 
 
+def test_results_series_total_and_other_agree_in_one_request(server):
+    """Every part of the answer at once (what one pass over the events computes): ranked,
+    having-filtered, limited groups; each kept group's series; the total; the rest."""
+    spec = {"calculations": [{"op": "COUNT"}, {"op": "P95", "column": "duration_ms"},
+                             {"op": "MAX", "column": "duration_ms"}],
+            "breakdowns": ["user.id", "service.name"], "granularity": 900, "limit": 4,
+            "havings": [{"calculate_op": "COUNT", "op": ">", "value": 12}],
+            "orders": [{"op": "MAX", "column": "duration_ms", "order": "descending"}]}
+    data = run(server, spec, disable_total_by_aggregate=False, disable_other_by_aggregate=False)
+    groups = oracle.group_by(EVENTS, ["user.id", "service.name"])
+    passing = [k for k, v in groups.items() if oracle.calculate(v, "COUNT") > 12]
+    passing.sort(key=lambda k: (-oracle.calculate(groups[k], "MAX", "duration_ms"), k))
+    kept = passing[:4]
+    assert len(kept) == 4 and len(passing) > 4, "the data exercises the having and the limit"
+    got = [(r["data"]["user.id"], r["data"]["service.name"]) for r in data["results"]]
+    assert got == kept
+    for row, key in zip(data["results"], kept):
+        assert row["data"]["COUNT"] == oracle.calculate(groups[key], "COUNT")
+        assert oracle.close(row["data"]["P95(duration_ms)"], oracle.calculate(groups[key], "P95", "duration_ms"), 0.004)
+    assert len(data["series"]) == 4 * len(kept)
+    for point in data["series"]:
+        bucket = time.mktime(time.strptime(point["time"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        key = (point["data"]["user.id"], point["data"]["service.name"])
+        assert key in kept
+        members = [e for e in groups[key] if bucket <= e["t"] < bucket + 900]
+        assert point["data"]["COUNT"] == oracle.calculate(members, "COUNT"), point
+        assert oracle.close(point["data"].get("MAX(duration_ms)"), oracle.calculate(members, "MAX", "duration_ms"))
+    assert data["total_by_aggregate"]["COUNT"] == oracle.calculate(EVENTS, "COUNT")
+    assert oracle.close(data["total_by_aggregate"]["P95(duration_ms)"],
+                        oracle.calculate(EVENTS, "P95", "duration_ms"), 0.004)
+    rest = [e for k, v in groups.items() if k not in kept for e in v]
+    assert data["other_by_aggregate"]["COUNT"] == oracle.calculate(rest, "COUNT")
+    assert oracle.close(data["other_by_aggregate"]["MAX(duration_ms)"], oracle.calculate(rest, "MAX", "duration_ms"))
+    # A limit that leaves nothing out: the rest is empty.
+    everything = run(server, {"calculations": [{"op": "COUNT"}, {"op": "MAX", "column": "duration_ms"}],
+                              "breakdowns": ["http.route"]},
+                     disable_series=True, disable_other_by_aggregate=False)
+    assert len(everything["results"]) == len(ROUTES)
+    assert everything["other_by_aggregate"] == {"COUNT": 0}
+
+
 def test_heatmap_counts_are_weighted_and_placed_on_the_shared_axis(server):
     data = run(server, {"calculations": [{"op": "HEATMAP", "column": "duration_ms"}]}, disable_series=True)
     heatmap = data["results"][0]["data"]["HEATMAP(duration_ms)"]

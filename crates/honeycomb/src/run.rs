@@ -13,7 +13,7 @@ use crate::columns::Catalog;
 use crate::error::HoneycombResult;
 use crate::heatmap::{heatmap, Cells};
 use crate::ops::CalcOp;
-use crate::plan::{formulas_of, Events};
+use crate::plan::{formulas_of, Events, Part, LEADING_COLUMNS};
 use crate::spec::Validated;
 use crate::window::Window;
 
@@ -155,6 +155,86 @@ fn rfc3339(seconds: i64) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
+/// The groups, the series rows (`__b`, `g0…`, values) and the total row (values), as far as
+/// `include` asks for them.
+struct Parts {
+    groups: Vec<Grouped>,
+    /// Whether the limit (or a having) left out some group.
+    left_out: bool,
+    series: Vec<Vec<Value>>,
+    total: Option<Vec<Value>>,
+}
+
+/// Every part in one pass ([`Events::grouping_sets`]).
+async fn in_one_pass(
+    context: &SessionContext,
+    events: &Events,
+    query: &Validated,
+    include: Include,
+) -> HoneycombResult<Parts> {
+    let sql = events.grouping_sets(query, include.total, include.series);
+    let mut results = Vec::new();
+    let mut series = Vec::new();
+    let mut total = None;
+    for mut row in json_rows(context, &sql).await? {
+        let part = Part::of(row[0].as_i64().unwrap_or(1));
+        let kept_by_havings = row[1].as_bool().unwrap_or(false);
+        let rank = row[2].as_i64().unwrap_or(i64::MAX);
+        let rest = row.split_off(LEADING_COLUMNS);
+        match part {
+            Part::Series => series.push(rest),
+            Part::Total => total = Some(rest[1 + query.breakdowns.len()..].to_vec()),
+            Part::Results => results.push((kept_by_havings, rank, rest)),
+        }
+    }
+    if query.breakdowns.is_empty() && include.total {
+        total = results.first().map(|(_, _, rest)| rest[1..].to_vec());
+    }
+    let all = results.len();
+    results.retain(|(kept, _, _)| *kept);
+    results.sort_by_key(|(_, rank, _)| *rank);
+    results.truncate(include.limit);
+    let left_out = results.len() < all;
+    let rows = results.into_iter().map(|(_, _, rest)| rest).collect();
+    Ok(Parts {
+        groups: grouped(rows, 1, query.breakdowns.len()),
+        left_out,
+        series,
+        total,
+    })
+}
+
+/// Each part with a statement of its own (queries with RATE_* or CONCURRENCY).
+async fn part_by_part(
+    context: &SessionContext,
+    events: &Events,
+    query: &Validated,
+    include: Include,
+) -> HoneycombResult<Parts> {
+    let groups = grouped(
+        json_rows(context, &events.results(query, include.limit)).await?,
+        0,
+        query.breakdowns.len(),
+    );
+    let series = if include.series {
+        json_rows(context, &events.series(query)).await?
+    } else {
+        Vec::new()
+    };
+    let total = if include.total {
+        let rows = json_rows(context, &events.total(query)).await?;
+        Some(rows.into_iter().next().unwrap_or_default())
+    } else {
+        None
+    };
+    Ok(Parts {
+        groups,
+        left_out: true,
+        series,
+        total,
+    })
+}
+
 async fn answer(
     context: SessionContext,
     query: Validated,
@@ -179,20 +259,22 @@ async fn answer(
 
     let only_heatmaps = heatmaps.len() == query.calculations.len();
     // With nothing but HEATMAPs and no breakdowns there is one group, and the cells are all.
-    let groups = if only_heatmaps && breakdowns == 0 {
-        vec![Grouped {
-            key: Value::Array(Vec::new()).to_string(),
-            groups: Vec::new(),
-            values: vec![Value::Null; query.calculations.len()],
-        }]
+    let parts = if only_heatmaps && breakdowns == 0 {
+        Parts {
+            groups: vec![Grouped {
+                key: Value::Array(Vec::new()).to_string(),
+                groups: Vec::new(),
+                values: vec![Value::Null; query.calculations.len()],
+            }],
+            left_out: false,
+            series: Vec::new(),
+            total: include.total.then(Vec::new),
+        }
+    } else if Events::one_pass(&query) {
+        in_one_pass(&context, &events, &query, include).await?
     } else {
-        grouped(
-            json_rows(&context, &events.results(&query, include.limit)).await?,
-            0,
-            breakdowns,
-        )
+        part_by_part(&context, &events, &query, include).await?
     };
-    let mut results = Vec::with_capacity(groups.len());
     let mut cells = HashMap::new();
     for &i in &heatmaps {
         cells.insert(
@@ -200,7 +282,8 @@ async fn answer(
             heatmap(&context, &events, &query, i, include.series).await?,
         );
     }
-    for group in &groups {
+    let mut results = Vec::with_capacity(parts.groups.len());
+    for group in &parts.groups {
         let mut values = group.values.clone();
         for &i in &heatmaps {
             values[i] = cells[&i]
@@ -214,20 +297,25 @@ async fn answer(
     }
 
     let series = if include.series {
-        series(&context, &events, &query, &window, &groups, &cells).await?
+        series(
+            &context,
+            parts.series,
+            &query,
+            &window,
+            &parts.groups,
+            &cells,
+        )
+        .await?
     } else {
         Vec::new()
     };
-    let total_by_aggregate = if include.total {
-        Some(ungrouped(
-            &query,
-            json_rows(&context, &events.total(&query)).await?,
-        ))
-    } else {
-        None
-    };
+    let total_by_aggregate = parts.total.map(|values| ungrouped(&query, vec![values]));
     let other_by_aggregate = if include.other {
-        let sql = events.other(&query, include.limit);
+        let sql = if parts.left_out {
+            events.other(&query, include.limit)
+        } else {
+            events.over_nothing(&query)
+        };
         Some(ungrouped(&query, json_rows(&context, &sql).await?))
     } else {
         None
@@ -241,20 +329,15 @@ async fn answer(
 }
 
 /// Every bucket of the window for every group of `kept`, in the results' order.
+/// `rows` are the series' rows as SQL answered them: `__b`, `g0…`, the values.
 async fn series(
     context: &SessionContext,
-    events: &Events,
+    rows: Vec<Vec<Value>>,
     query: &Validated,
     window: &Window,
     kept: &[Grouped],
     cells: &HashMap<usize, Cells>,
 ) -> HoneycombResult<Vec<Point>> {
-    let only_heatmaps = cells.len() == query.calculations.len();
-    let rows = if only_heatmaps {
-        Vec::new()
-    } else {
-        json_rows(context, &events.series(query)).await?
-    };
     let mut table: HashMap<(i64, String), Vec<Value>> = HashMap::new();
     for row in rows {
         let bucket = row[0].as_i64().unwrap_or_default();

@@ -21,13 +21,14 @@ fn group_columns(n: usize, prefix: &str) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}\"g{i}\"")).collect()
 }
 
-/// A join condition matching `left` and `right` on every group, nulls equal to nulls.
+/// A join condition matching `left` and `right` on every group, nulls equal to nulls. Each term
+/// is parenthesized: the SQL parser binds `IS NOT DISTINCT FROM` looser than `AND`.
 pub(crate) fn same_groups(n: usize, left: &str, right: &str) -> String {
     if n == 0 {
         return "true".into();
     }
     (0..n)
-        .map(|i| format!("{left}.\"g{i}\" IS NOT DISTINCT FROM {right}.\"g{i}\""))
+        .map(|i| format!("({left}.\"g{i}\" IS NOT DISTINCT FROM {right}.\"g{i}\")"))
         .collect::<Vec<_>>()
         .join(" AND ")
 }
@@ -125,7 +126,7 @@ impl Events {
                 .groups(query)
                 .iter()
                 .enumerate()
-                .map(|(i, g)| format!("e.{g} IS NOT DISTINCT FROM k.\"g{i}\""))
+                .map(|(i, g)| format!("(e.{g} IS NOT DISTINCT FROM k.\"g{i}\")"))
                 .collect();
             let on = if on.is_empty() {
                 "true".to_owned()
@@ -218,22 +219,9 @@ impl Events {
     /// One row per group: `g0…`, `a0…`, `f0…`; havings applied, ranked, at most `limit` rows.
     pub(crate) fn results(&self, query: &Validated, limit: usize) -> String {
         let grouped = self.grouped(query, &self.source(query, None), true);
-        let havings: Vec<String> = query
-            .havings
-            .iter()
-            .map(|h| {
-                format!(
-                    "{} {} {}",
-                    h.target.alias(),
-                    h.op.sql(),
-                    float_literal(h.value)
-                )
-            })
-            .collect();
-        let having = if havings.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", havings.join(" AND "))
+        let having = match having_condition(query) {
+            Some(condition) => format!(" WHERE {condition}"),
+            None => String::new(),
         };
         format!(
             "SELECT * FROM ({grouped}) AS r{having} ORDER BY {} LIMIT {limit}",
@@ -251,6 +239,33 @@ impl Events {
         let kept = self.results(query, limit);
         self.grouped(query, &self.source(query, Some(&kept)), false)
     }
+
+    /// The aggregates over no event at all (`a0…`, `f0…`): what `other` answers when the limit
+    /// leaves no group out. Planned without reading anything.
+    pub(crate) fn over_nothing(&self, query: &Validated) -> String {
+        self.grouped(
+            query,
+            &format!("FROM ({}) AS e WHERE false", self.sql),
+            false,
+        )
+    }
+}
+
+/// The havings over a grouped row's aliases, ANDed; `None` without havings.
+pub(crate) fn having_condition(query: &Validated) -> Option<String> {
+    let havings: Vec<String> = query
+        .havings
+        .iter()
+        .map(|h| {
+            format!(
+                "{} {} {}",
+                h.target.alias(),
+                h.op.sql(),
+                float_literal(h.value)
+            )
+        })
+        .collect();
+    (!havings.is_empty()).then(|| havings.join(" AND "))
 }
 
 /// `base` with every formula computed over its aggregates as `f0…`.
@@ -274,7 +289,7 @@ pub(crate) fn formula_columns(query: &Validated) -> String {
 
 /// How results are ranked: the query's orders, else its first orderable aggregate descending;
 /// then every breakdown ascending, so equal groups always come in one order.
-fn order_by(query: &Validated) -> Vec<String> {
+pub(crate) fn order_by(query: &Validated) -> Vec<String> {
     let mut terms: Vec<String> = query
         .orders
         .iter()

@@ -11,8 +11,10 @@ mod aggregate;
 mod annotations;
 mod buckets;
 mod related;
+mod sets;
 
 pub(crate) use buckets::formulas_of;
+pub(crate) use sets::{Part, LEADING_COLUMNS};
 
 use std::collections::BTreeMap;
 
