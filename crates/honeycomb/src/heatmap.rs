@@ -1,5 +1,5 @@
 //! HEATMAP values: the smallest and largest value the calculation sees, then the weighted
-//! count of every (time bucket, group, value bin) in one pass. Results take the sum over the
+//! counts of every (time bucket, group)'s value bins in one pass (`heatmap_counts`). Results take the sum over the
 //! buckets, so a query with series reads its events twice per HEATMAP, not four times.
 
 use std::collections::HashMap;
@@ -52,21 +52,22 @@ pub(crate) async fn heatmap(
     let mut counts: HashMap<(Option<i64>, String), Vec<f64>> = HashMap::new();
     for row in json_rows(context, &sql).await? {
         let groups = &row[skip..skip + query.breakdowns.len()];
-        let bin = row[skip + groups.len()]
-            .as_i64()
-            .unwrap_or(0)
-            .clamp(0, HEATMAP_BUCKETS as i64 - 1) as usize;
-        let count = row[skip + groups.len() + 1].as_f64().unwrap_or(0.0);
+        let Some(bins) = row[skip + groups.len()].as_array() else {
+            continue;
+        };
         let group = Value::Array(groups.to_vec()).to_string();
+        let mut add = |key: (Option<i64>, String)| {
+            let total = counts
+                .entry(key)
+                .or_insert_with(|| vec![0.0; HEATMAP_BUCKETS]);
+            for (sum, count) in total.iter_mut().zip(bins) {
+                *sum += count.as_f64().unwrap_or(0.0);
+            }
+        };
         if by_time {
-            let bucket = row[0].as_i64();
-            counts
-                .entry((bucket, group.clone()))
-                .or_insert_with(|| vec![0.0; HEATMAP_BUCKETS])[bin] += count;
+            add((row[0].as_i64(), group.clone()));
         }
-        counts
-            .entry((None, group))
-            .or_insert_with(|| vec![0.0; HEATMAP_BUCKETS])[bin] += count;
+        add((None, group));
     }
     Ok(counts
         .into_iter()

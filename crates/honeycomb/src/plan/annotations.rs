@@ -151,18 +151,15 @@ pub(crate) async fn present(
     if !can_match(query, catalog) {
         return Ok(false);
     }
-    for list in ["events", "links"] {
+    // Both lists are probed at once: each probe is a short scan of block statistics.
+    let probe = |list: &str| {
         let sql = format!(
             "SELECT 1 FROM spans WHERE {in_window} AND {services} AND \"{list}\" IS NOT NULL LIMIT 1"
         );
-        if !combray_query::sql::json_rows(context, &sql)
-            .await?
-            .is_empty()
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+        async move { combray_query::sql::json_rows(context, &sql).await }
+    };
+    let (events, links) = futures::future::try_join(probe("events"), probe("links")).await?;
+    Ok(!events.is_empty() || !links.is_empty())
 }
 
 /// The annotation rows' source: the window's spans with events or links, one row per

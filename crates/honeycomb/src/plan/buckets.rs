@@ -108,8 +108,8 @@ impl Events {
         )
     }
 
-    /// Weighted counts per HEATMAP bucket: `[__b,] g0…, __h, n`. `min` and `step` place the
-    /// buckets; `by_time` adds the time bucket.
+    /// Weighted counts per HEATMAP bin: `[__b,] g0…, counts` (a list of [`HEATMAP_BUCKETS`]
+    /// numbers). `min` and `step` place the bins; `by_time` adds the time bucket.
     pub(crate) fn heatmap_counts(
         &self,
         query: &Validated,
@@ -119,21 +119,24 @@ impl Events {
         by_time: bool,
     ) -> String {
         let number = self.number(calc.column.as_deref().unwrap_or_default());
-        let cell = format!(
-            "LEAST(CAST(floor(({number} - {}) / {}) AS BIGINT), {})",
+        let counts = format!(
+            "heatmap_counts({number}, \"__w\", {}, {}, {HEATMAP_BUCKETS})",
             float_literal(min),
             float_literal(step),
-            HEATMAP_BUCKETS - 1
         );
         let mut keys: Vec<String> = by_time.then(|| self.bucket_sql()).into_iter().collect();
         keys.extend(self.groups(query));
-        keys.push(cell);
+        let grouping = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" GROUP BY {}", keys.join(", "))
+        };
+        keys.push(counts);
         format!(
-            "SELECT {}, SUM(\"__w\") {} AND {} AND {number} IS NOT NULL GROUP BY {}",
+            "SELECT {} {} AND {} AND {number} IS NOT NULL{grouping}",
             keys.join(", "),
             self.source(query, None),
             self.condition(&calc.filters, calc.any),
-            keys.join(", ")
         )
     }
 }

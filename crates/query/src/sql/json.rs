@@ -1,5 +1,6 @@
 //! Result batches as JSON rows: numbers and booleans as themselves, binary (ids) as lowercase
-//! hex, timestamps as RFC 3339 text, and everything else as DataFusion displays it.
+//! hex, timestamps as RFC 3339 text, lists as arrays, and everything else as DataFusion displays
+//! it.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -73,6 +74,11 @@ fn column_values(array: &ArrayRef) -> Result<Vec<Value>> {
             let binary = array.as_binary::<i32>();
             rows.map(|r| Value::String(hex::encode(binary.value(r))))
                 .collect()
+        }
+        DataType::List(_) => {
+            let lists = array.as_list::<i32>();
+            rows.map(|r| column_values(&lists.value(r)).map(Value::Array))
+                .collect::<Result<Vec<_>>>()?
         }
         _ => {
             let options = FormatOptions::default();

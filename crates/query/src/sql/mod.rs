@@ -7,6 +7,7 @@
 
 mod exec;
 mod guard;
+mod heatmap;
 mod json;
 pub mod lists;
 mod percentile;
@@ -98,6 +99,7 @@ pub async fn json_rows(
     context: &SessionContext,
     sql: &str,
 ) -> Result<Vec<Vec<serde_json::Value>>, QueryError> {
+    let started = std::time::Instant::now();
     let frame = context
         .sql_with_options(sql, read_only())
         .await
@@ -108,6 +110,9 @@ pub async fn json_rows(
         let batch = batch.map_err(engine_error)?;
         json::append_rows(&batch, &mut rows, usize::MAX).map_err(engine_error)?;
     }
+    // What an API translated a question into, and what it cost: the first thing to read when
+    // an answer is slow or surprising.
+    tracing::debug!(sql, rows = rows.len(), elapsed = ?started.elapsed(), "statement answered");
     Ok(rows)
 }
 
@@ -334,7 +339,10 @@ fn session(
         .with_physical_optimizer_rule(Arc::new(GuardEveryOperator(budget)))
         .build();
     let context = SessionContext::new_with_state(state);
-    for function in percentile::functions() {
+    for function in percentile::functions()
+        .into_iter()
+        .chain([heatmap::function()])
+    {
         context.register_udaf(function);
     }
     for function in span_lists::functions()

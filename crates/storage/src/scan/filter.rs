@@ -368,6 +368,15 @@ pub(crate) fn compare(
     literal: &Scalar<ArrayRef>,
 ) -> Result<BooleanArray, arrow_schema::ArrowError> {
     use arrow_ord::cmp;
+    if matches!(op, CompareOp::Eq | CompareOp::NotEq) {
+        if let Some(mask) = super::views::equal_views(
+            array,
+            arrow_array::Datum::get(literal).0,
+            op == CompareOp::NotEq,
+        ) {
+            return Ok(mask);
+        }
+    }
     match op {
         CompareOp::Eq => cmp::eq(array, literal),
         CompareOp::NotEq => cmp::neq(array, literal),

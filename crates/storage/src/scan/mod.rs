@@ -13,6 +13,7 @@ mod filter;
 mod parts;
 mod prune;
 mod schema;
+mod views;
 mod widened;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -456,10 +456,10 @@ fn sample_rows(batch: &RecordBatch, fraction: f64) -> Result<RecordBatch, Storag
         .map_err(|e| StorageError::Codec(e.to_string()))
 }
 
-/// A null comparison keeps no row.
+/// A null comparison keeps no row: the mask's values where it is valid, bit by bit.
 fn without_nulls(mask: BooleanArray) -> BooleanArray {
-    if mask.null_count() == 0 {
-        return mask;
+    match mask.nulls() {
+        None => mask,
+        Some(nulls) => BooleanArray::new(mask.values() & nulls.inner(), None),
     }
-    mask.iter().map(|v| Some(v.unwrap_or(false))).collect()
 }
