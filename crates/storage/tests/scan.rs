@@ -528,3 +528,74 @@ async fn row_groups_inside_a_required_range_are_read_without_judging_it() {
 fn all_traces() -> u32 {
     BLOCK_TRACES + HEAD_TRACES
 }
+
+/// The smallest and largest `attr.n` of what a part returns, read.
+async fn read_extremes(part: combray_storage::scan::ScanPart) -> (usize, Option<i64>, Option<i64>) {
+    let mut stream = combray_storage::scan::read_parts(vec![part]);
+    let (mut rows, mut values) = (0, Vec::new());
+    while let Some(batch) = stream.next().await {
+        let batch = batch.unwrap();
+        rows += batch.num_rows();
+        let n = batch
+            .column_by_name("attr.n")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        values.extend(n.iter().flatten());
+    }
+    (
+        rows,
+        values.iter().copied().min(),
+        values.iter().copied().max(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_know_rows_and_extremes_only_where_nothing_they_judge_removes_rows() {
+    let (_dir, storage) = block_and_head().await;
+    let table = storage.snapshot("prod").into_scan(Columns::Typed).unwrap();
+    let mut filter = ScanFilter::all();
+    filter.require(Condition {
+        column: column::START_TIME.into(),
+        op: CompareOp::GtEq,
+        value: Literal::TimeNanos(start_of(100, 0)),
+    });
+    let parts: Vec<_> = table
+        .plan(None, filter.clone(), None, 3)
+        .await
+        .unwrap()
+        .concat();
+    let (mut known, mut unknown) = (0, 0);
+    for part in parts {
+        let described = format!("{part:?}");
+        let (exact, extremes) = (part.exact_rows(), part.extremes("attr.n"));
+        let (rows, min, max) = read_extremes(part).await;
+        if described.contains("judging 1 conditions") {
+            // The row group the range cuts through is judged row by row.
+            assert_eq!((exact, extremes.is_none()), (None, true), "{described}");
+            unknown += 1;
+            continue;
+        }
+        known += 1;
+        assert_eq!(exact, Some(rows), "{described}");
+        let [low, high] = extremes.expect("a settled part knows its extremes");
+        let value = |a: &arrow_array::ArrayRef| {
+            let a = a.as_primitive::<Int64Type>();
+            (!a.is_null(0)).then(|| a.value(0))
+        };
+        assert_eq!((value(&low), value(&high)), (min, max), "{described}");
+    }
+    assert!(
+        known >= 2 && unknown == 1,
+        "{known} known, {unknown} judged"
+    );
+    // Text columns and sampled scans claim nothing.
+    let mut sampled = filter;
+    sampled.sample(0.5);
+    for part in table.plan(None, sampled, None, 3).await.unwrap().concat() {
+        assert_eq!(part.exact_rows(), None);
+        assert!(part.extremes("attr.n").is_none());
+    }
+    let part = &table.plan(None, ScanFilter::all(), None, 1).await.unwrap()[0][0];
+    assert!(part.extremes("attr.tier").is_none());
+}

@@ -100,12 +100,29 @@ impl Events {
 
     /// The smallest and largest value a HEATMAP calculation sees.
     pub(crate) fn heatmap_range(&self, query: &Validated, calc: &ValidCalculation) -> String {
-        let number = self.number(calc.column.as_deref().unwrap_or_default());
-        format!(
-            "SELECT MIN({number}), MAX({number}) {} AND {}",
+        let name = calc.column.as_deref().unwrap_or_default();
+        let conditions = format!(
+            "{} AND {}",
             self.source(query, None),
             self.condition(&calc.filters, calc.any)
-        )
+        );
+        match self.ordered.get(name) {
+            // The extremes of the raw column, which storage may know without reading it.
+            Some(ordered) => {
+                let of = |extreme: &str| ordered.template.replace("{}", extreme);
+                format!(
+                    "SELECT CAST({} AS DOUBLE), CAST({} AS DOUBLE) FROM (SELECT MIN({raw}) AS \"__lo\", \
+                     MAX({raw}) AS \"__hi\" {conditions}) AS m",
+                    of("\"__lo\""),
+                    of("\"__hi\""),
+                    raw = ordered.raw,
+                )
+            }
+            None => {
+                let number = self.number(name);
+                format!("SELECT MIN({number}), MAX({number}) {conditions}")
+            }
+        }
     }
 
     /// Weighted counts per HEATMAP bin: `[__b,] g0…, counts` (a list of [`HEATMAP_BUCKETS`]

@@ -36,7 +36,40 @@ pub(crate) struct Events {
     /// Each branch: spans, then span events and links.
     branches: Vec<Branch>,
     aliases: BTreeMap<String, (String, Kind)>,
+    /// Columns that are an order-keeping function of one table column, which the spans
+    /// branch also selects raw (only when there are no annotation rows).
+    ordered: BTreeMap<String, Ordered>,
     window: Window,
+}
+
+/// A column whose SQL is `template` with `{}` the raw table column selected as `raw`: the
+/// function keeps order, so the column's MIN is the function of the raw column's MIN, which
+/// storage may know from statistics without reading a value.
+#[derive(Clone)]
+pub(crate) struct Ordered {
+    pub(crate) raw: String,
+    pub(crate) template: &'static str,
+}
+
+/// The order-keeping functions of one column that Honeycomb's columns resolve to.
+const ORDER_KEEPING: [&str; 4] = [
+    "{}",
+    "CAST({} AS DOUBLE)",
+    "CAST({} AS BIGINT)",
+    "CAST({} AS DOUBLE) / 1e6",
+];
+
+/// The raw column and the function, when `sql` is an [`ORDER_KEEPING`] function of exactly one
+/// quoted column.
+fn order_keeping(sql: &str) -> Option<(&str, &'static str)> {
+    let start = sql.find('"')?;
+    let end = start + 1 + sql[start + 1..].find('"')?;
+    let column = &sql[start..=end];
+    let template = format!("{}{{}}{}", &sql[..start], &sql[end + 1..]);
+    ORDER_KEEPING
+        .into_iter()
+        .find(|known| *known == template)
+        .map(|known| (column, known))
 }
 
 /// One `SELECT` of the events relation, kept in parts so it can read another table.
@@ -174,6 +207,7 @@ impl Events {
             format!("{at} AS \"__end\""),
         ];
         let mut related = related::Related::default();
+        let mut ordered = BTreeMap::new();
         for (i, name) in names.iter().enumerate() {
             let alias = quote(&format!("c{i}"));
             let (span, note) = match related::relation_of(name, catalog) {
@@ -189,6 +223,13 @@ impl Events {
             };
             spans.push(format!("{} AS {alias}", span.sql));
             notes.push(format!("{} AS {alias}", note.sql));
+            if let Some((column, template)) =
+                order_keeping(&span.sql).filter(|_| span.kind.is_numeric() && !annotations)
+            {
+                let raw = quote(&format!("r{i}"));
+                spans.push(format!("{column} AS {raw}"));
+                ordered.insert((*name).to_owned(), Ordered { raw, template });
+            }
             aliases.insert((*name).to_owned(), (alias, span.kind));
         }
         let (start, end) = (
@@ -221,6 +262,7 @@ impl Events {
             sql: union(&branches, "spans", window),
             branches,
             aliases,
+            ordered,
             window: *window,
         }
     }
@@ -357,5 +399,30 @@ fn comparable(alias: &str, kind: Kind, value: &Value) -> (String, String) {
             format!("CAST({alias} AS VARCHAR)"),
             string_literal(&plain_text(value)),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_keeping;
+
+    #[test]
+    fn only_order_keeping_functions_of_one_column_read_it_raw() {
+        assert_eq!(
+            order_keeping("CAST(\"duration_nano\" AS DOUBLE) / 1e6"),
+            Some(("\"duration_nano\"", "CAST({} AS DOUBLE) / 1e6"))
+        );
+        assert_eq!(
+            order_keeping("\"attr.size\""),
+            Some(("\"attr.size\"", "{}"))
+        );
+        for other in [
+            "CASE WHEN \"status_code\" = 2 THEN true END",
+            "COALESCE(\"attr.n\", \"resource.n\")",
+            "0 - \"attr.n\"",
+            "'trace'",
+        ] {
+            assert_eq!(order_keeping(other), None, "{other}");
+        }
     }
 }

@@ -8,6 +8,7 @@ use arrow_schema::SchemaRef;
 use combray_storage::scan::{read_parts, ScanPart};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
@@ -84,8 +85,9 @@ impl ExecutionPlan for SpanScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    /// Row counts, so the optimizer builds joins on the small side and answers `count(*)` of
-    /// a whole table without reading it.
+    /// Row counts, so the optimizer builds joins on the small side; exact counts and extremes
+    /// where storage knows them without reading, so `count(*)`, `MIN` and `MAX` of a window
+    /// of whole row groups are answered from statistics.
     fn statistics_from_inputs(
         &self,
         _input_stats: &[Arc<Statistics>],
@@ -100,13 +102,32 @@ impl ExecutionPlan for SpanScanExec {
                 .collect(),
             None => self.partitions.iter().flatten().collect(),
         };
-        let rows: usize = parts.iter().map(|part| part.rows()).sum();
         let mut statistics = Statistics::new_unknown(&self.schema);
-        statistics.num_rows = if self.exact_rows {
-            Precision::Exact(rows)
-        } else {
-            Precision::Inexact(rows)
+        let exact: Option<usize> = parts.iter().map(|part| part.exact_rows()).sum();
+        statistics.num_rows = match exact {
+            Some(rows) => Precision::Exact(rows),
+            None => {
+                let rows: usize = parts.iter().map(|part| part.rows()).sum();
+                if self.exact_rows {
+                    Precision::Exact(rows)
+                } else {
+                    Precision::Inexact(rows)
+                }
+            }
         };
+        if exact.is_some() {
+            for (field, column) in self
+                .schema
+                .fields()
+                .iter()
+                .zip(&mut statistics.column_statistics)
+            {
+                if let Some((min, max)) = extremes(&parts, field.name()) {
+                    column.min_value = Precision::Exact(min);
+                    column.max_value = Precision::Exact(max);
+                }
+            }
+        }
         Ok(Arc::new(statistics))
     }
 
@@ -135,4 +156,28 @@ impl ExecutionPlan for SpanScanExec {
             stream,
         )))
     }
+}
+
+/// The smallest and largest value of a column over every part, when each part knows its own.
+fn extremes(parts: &[&ScanPart], name: &str) -> Option<(ScalarValue, ScalarValue)> {
+    let mut lowest: Option<ScalarValue> = None;
+    let mut highest: Option<ScalarValue> = None;
+    for part in parts {
+        let [min, max] = part.extremes(name)?;
+        let (min, max) = (
+            ScalarValue::try_from_array(&min, 0).ok()?,
+            ScalarValue::try_from_array(&max, 0).ok()?,
+        );
+        lowest = Some(match lowest {
+            Some(v) if v.is_null() || (!min.is_null() && min < v) => min,
+            Some(v) => v,
+            None => min,
+        });
+        highest = Some(match highest {
+            Some(v) if v.is_null() || (!max.is_null() && max > v) => max,
+            Some(v) => v,
+            None => max,
+        });
+    }
+    Some((lowest?, highest?))
 }

@@ -508,3 +508,51 @@ async fn percentile_arguments_are_checked() {
         }
     }
 }
+
+/// `count(*)`, `MIN` and `MAX` over a window: from statistics where the window holds whole row
+/// groups (no scan in the plan), by reading where it cuts one; the same answers either way as
+/// filtering every span in the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_extremes_and_counts_from_statistics_match_every_span_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage(dir.path()).await;
+    let every: Vec<(i64, i64)> = rows(
+        &storage,
+        "prod",
+        "SELECT CAST(start_time AS BIGINT), duration_nano FROM spans",
+    )
+    .await
+    .iter()
+    .map(|r| (r[0].as_i64().unwrap(), r[1].as_i64().unwrap()))
+    .collect();
+    for (from, whole) in [(0, true), (1_005, false), (2_500, true)] {
+        let window = format!(
+            "start_time >= to_timestamp_nanos({from}) AND start_time < to_timestamp_nanos(10000)"
+        );
+        let sql = format!(
+            "SELECT count(*), MIN(duration_nano), MAX(duration_nano) FROM spans WHERE {window}"
+        );
+        let kept: Vec<i64> = every
+            .iter()
+            .filter(|(start, _)| *start >= from && *start < 10_000)
+            .map(|(_, duration)| *duration)
+            .collect();
+        let expected = vec![vec![
+            json!(kept.len()),
+            json!(kept.iter().min()),
+            json!(kept.iter().max()),
+        ]];
+        assert_eq!(rows(&storage, "prod", &sql).await, expected, "from {from}");
+        let plan = rows(&storage, "prod", &format!("EXPLAIN {sql}")).await;
+        let physical = plan
+            .iter()
+            .find(|r| r[0] == json!("physical_plan"))
+            .map(|r| r[1].as_str().unwrap().to_owned())
+            .unwrap();
+        assert_eq!(
+            !physical.contains("SpanScanExec"),
+            whole,
+            "from {from}: {physical}"
+        );
+    }
+}

@@ -9,6 +9,7 @@
 //! comparisons evaluated on their own columns first so the rest is decoded only for matching
 //! rows. Engines see neither Parquet nor the head's layout.
 
+mod exact;
 mod filter;
 mod parts;
 mod prune;

@@ -133,15 +133,15 @@ pub(crate) fn head_units(head: &[Arc<WideBatch>], request: &Request) -> Vec<Unit
 /// data is shared), so a plan can read a part more than once.
 #[derive(Clone)]
 pub struct ScanPart {
-    source: Source,
+    pub(super) source: Source,
     projected: SchemaRef,
-    table: SchemaRef,
-    filter: Arc<ScanFilter>,
-    limit: Option<usize>,
+    pub(super) table: SchemaRef,
+    pub(super) filter: Arc<ScanFilter>,
+    pub(super) limit: Option<usize>,
 }
 
 #[derive(Clone)]
-enum Source {
+pub(super) enum Source {
     Block {
         block: Arc<Block>,
         store: Arc<dyn ObjectStore>,
@@ -406,7 +406,7 @@ impl BlockRead {
 
 /// The rows of a head chunk a part returns: those meeting the required conditions, then at most
 /// `limit` of them, then the sample.
-fn head_rows(
+pub(super) fn head_rows(
     batch: &RecordBatch,
     filter: &ScanFilter,
     limit: Option<usize>,
