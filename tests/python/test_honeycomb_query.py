@@ -254,6 +254,36 @@ def test_results_series_total_and_other_agree_in_one_request(server):
     assert everything["other_by_aggregate"] == {"COUNT": 0}
 
 
+def test_series_buckets_merge_into_results_and_total_with_calculation_filters(server):
+    """COUNT, MIN and percentiles are answered by grouping events per (bucket, group) once and
+    merging the buckets: each must still agree with the events of its bucket, its group and
+    the window, including a calculation's own filter."""
+    failed = {"column": "http.status_code", "op": "=", "value": 500}
+    spec = {"calculations": [{"op": "COUNT", "name": "errors", "filters": [failed]},
+                             {"op": "MIN", "column": "duration_ms"},
+                             {"op": "P50", "column": "duration_ms"}],
+            "breakdowns": ["http.route"], "granularity": 600}
+    data = run(server, spec, disable_total_by_aggregate=False)
+    groups = oracle.group_by(EVENTS, ["http.route"])
+
+    def expect(data_row, events):
+        errors = [e for e in events if e["http.status_code"] == 500]
+        assert data_row.get("errors", 0) == oracle.calculate(errors, "COUNT"), data_row
+        if events:
+            assert oracle.close(data_row["MIN(duration_ms)"], oracle.calculate(events, "MIN", "duration_ms"))
+            assert oracle.close(data_row["P50(duration_ms)"], oracle.calculate(events, "P50", "duration_ms"), 0.004)
+
+    assert len(data["results"]) == len(ROUTES)
+    for row in data["results"]:
+        expect(row["data"], groups[(row["data"]["http.route"],)])
+    assert len(data["series"]) == 6 * len(ROUTES)
+    for point in data["series"]:
+        bucket = time.mktime(time.strptime(point["time"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        members = [e for e in groups[(point["data"]["http.route"],)] if bucket <= e["t"] < bucket + 600]
+        expect(point["data"], members)
+    expect(data["total_by_aggregate"], EVENTS)
+
+
 def test_heatmap_counts_are_weighted_and_placed_on_the_shared_axis(server):
     data = run(server, {"calculations": [{"op": "HEATMAP", "column": "duration_ms"}]}, disable_series=True)
     heatmap = data["results"][0]["data"]["HEATMAP(duration_ms)"]

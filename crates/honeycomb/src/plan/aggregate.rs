@@ -38,14 +38,7 @@ impl Events {
     /// RATE_* the aggregate whose differences it takes, HEATMAP a placeholder (planned apart).
     pub(crate) fn aggregate(&self, calc: &ValidCalculation) -> String {
         let column = calc.column.as_deref().unwrap_or_default();
-        let filter = if calc.filters.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " FILTER (WHERE {})",
-                self.condition(&calc.filters, calc.any)
-            )
-        };
+        let filter = self.calculation_filter(calc);
         match calc.op {
             // Zero, not null, where no event counts (a filtered calculation, an empty window).
             CalcOp::Count => format!("COALESCE(SUM(\"__w\"){filter}, 0)"),
@@ -82,6 +75,17 @@ impl Events {
             }
             CalcOp::Heatmap => "CAST(NULL AS DOUBLE)".into(),
         }
+    }
+
+    /// A calculation's own filters as an aggregate's `FILTER` clause (empty without any).
+    pub(crate) fn calculation_filter(&self, calc: &ValidCalculation) -> String {
+        if calc.filters.is_empty() {
+            return String::new();
+        }
+        format!(
+            " FILTER (WHERE {})",
+            self.condition(&calc.filters, calc.any)
+        )
     }
 
     /// The window as nanoseconds since the epoch.

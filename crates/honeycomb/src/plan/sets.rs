@@ -3,12 +3,17 @@
 //! and filtered once instead of once per part of the answer. Havings and the ranking are
 //! computed over the results' rows in the same statement; the caller keeps the first `limit`.
 //!
+//! With a series and calculations whose values merge exactly (COUNT, MIN, MAX, percentiles over
+//! their sketches), the events are grouped once, by (bucket, group), and the grouping sets run
+//! over those few rows, merging the buckets into the groups and the total: grouping every event
+//! once per set costs as much again as the series itself.
+//!
 //! A RATE_* value is a difference between buckets and CONCURRENCY spreads a span over the
 //! buckets it covers, so queries with either are answered part by part instead.
 
 use crate::ops::CalcOp;
 use crate::plan::aggregate::{having_condition, order_by, rate_base, with_formulas};
-use crate::plan::Events;
+use crate::plan::{float_literal, Events};
 use crate::spec::Validated;
 
 /// Which part of the answer a row of [`Events::grouping_sets`] is, from its `__s` column.
@@ -101,12 +106,58 @@ impl Events {
             self.bucket_sql(),
             self.sql
         );
-        let aggregated = format!(
-            "SELECT {} FROM {events} WHERE {} GROUP BY GROUPING SETS ({})",
-            select.join(", "),
-            self.condition(&query.filters, query.any),
-            sets.join(", ")
-        );
+        let condition = self.condition(&query.filters, query.any);
+        let aggregated = match self.merged_over_buckets(query, series) {
+            Some(parts) => {
+                let mut keys = vec![bucket.to_owned()];
+                keys.extend(groups.iter().cloned());
+                let mut inner = vec![bucket.to_owned()];
+                inner.extend(
+                    groups
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| format!("{g} AS \"k{i}\"")),
+                );
+                inner.extend(
+                    parts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (partial, _))| format!("{partial} AS \"p{i}\"")),
+                );
+                let keyed = |text: &str| {
+                    groups
+                        .iter()
+                        .enumerate()
+                        .fold(text.to_owned(), |text, (i, g)| {
+                            text.replace(g.as_str(), &format!("\"k{i}\""))
+                        })
+                };
+                let select: Vec<String> = select
+                    .iter()
+                    .take(2 + groups.len())
+                    .map(|column| keyed(column))
+                    .chain(
+                        parts
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (_, merge))| format!("{merge} AS \"a{i}\"")),
+                    )
+                    .collect();
+                format!(
+                    "SELECT {} FROM (SELECT {} FROM {events} WHERE {condition} GROUP BY {}) AS m \
+                     GROUP BY GROUPING SETS ({})",
+                    select.join(", "),
+                    inner.join(", "),
+                    keys.join(", "),
+                    keyed(&sets.join(", "))
+                )
+            }
+            None => format!(
+                "SELECT {} FROM {events} WHERE {condition} GROUP BY GROUPING SETS ({})",
+                select.join(", "),
+                sets.join(", ")
+            ),
+        };
         let mut columns = vec![
             "\"__s\"".to_owned(),
             format!(
@@ -127,5 +178,49 @@ impl Events {
             columns.join(", "),
             with_formulas(query, aggregated)
         )
+    }
+
+    /// Each calculation as a per-(bucket, group) partial and the merge of partials, when
+    /// `series` and every calculation merges exactly.
+    fn merged_over_buckets(
+        &self,
+        query: &Validated,
+        series: bool,
+    ) -> Option<Vec<(String, String)>> {
+        if !series {
+            return None;
+        }
+        query
+            .calculations
+            .iter()
+            .enumerate()
+            .map(|(i, calc)| {
+                let filter = self.calculation_filter(calc);
+                let number = || self.number(calc.column.as_deref().unwrap_or_default());
+                let partial = format!("\"p{i}\"");
+                Some(match calc.op {
+                    CalcOp::Count => (
+                        format!("SUM(\"__w\"){filter}"),
+                        format!("COALESCE(SUM({partial}), 0)"),
+                    ),
+                    CalcOp::Min => (
+                        format!("MIN({}){filter}", number()),
+                        format!("MIN({partial})"),
+                    ),
+                    CalcOp::Max => (
+                        format!("MAX({}){filter}", number()),
+                        format!("MAX({partial})"),
+                    ),
+                    CalcOp::Percentile(_, fraction) => (
+                        format!("weighted_percentile_sketch({}, \"__w\"){filter}", number()),
+                        format!("merged_percentile({partial}, {})", float_literal(fraction)),
+                    ),
+                    CalcOp::Heatmap => {
+                        ("CAST(NULL AS DOUBLE)".into(), "CAST(NULL AS DOUBLE)".into())
+                    }
+                    _ => return None,
+                })
+            })
+            .collect()
     }
 }

@@ -42,7 +42,21 @@ pub(crate) fn functions() -> Vec<AggregateUDF> {
         .collect();
     functions.push(AggregateUDF::from(Percentile::with_argument()));
     functions.push(AggregateUDF::from(Percentile::weighted()));
+    functions.push(AggregateUDF::from(Percentile::sketches_out()));
+    functions.push(AggregateUDF::from(Percentile::of_sketches()));
     functions
+}
+
+/// What a percentile function reads and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Mode {
+    /// Values (weighted or not) in, the percentile out.
+    Percentile,
+    /// `weighted_percentile_sketch(x, weight)`: values in, the group's sketch (bytes) out, for
+    /// a query that merges groups later (a time series' buckets into the whole window's).
+    SketchOut,
+    /// `merged_percentile(sketch, fraction)`: sketches in, merged, the percentile out.
+    OfSketches,
 }
 
 /// One percentile function: a fixed fraction (`p99`), or the fraction as a second argument.
@@ -53,6 +67,7 @@ struct Percentile {
     fixed_fraction: Option<u64>,
     /// Whether the second argument is each value's weight (a non-negative integer).
     weighted: bool,
+    mode: Mode,
     signature: Signature,
 }
 
@@ -62,6 +77,7 @@ impl Percentile {
             name,
             fixed_fraction: Some(fraction.to_bits()),
             weighted: false,
+            mode: Mode::Percentile,
             signature: Signature::numeric(1, Volatility::Immutable),
         }
     }
@@ -71,6 +87,7 @@ impl Percentile {
             name: "percentile",
             fixed_fraction: None,
             weighted: false,
+            mode: Mode::Percentile,
             signature: Signature::any(2, Volatility::Immutable),
         }
     }
@@ -80,7 +97,29 @@ impl Percentile {
             name: "weighted_percentile",
             fixed_fraction: None,
             weighted: true,
+            mode: Mode::Percentile,
             signature: Signature::any(3, Volatility::Immutable),
+        }
+    }
+
+    fn sketches_out() -> Self {
+        Self {
+            name: "weighted_percentile_sketch",
+            // No fraction is read: the answer is the sketch.
+            fixed_fraction: Some(0.5f64.to_bits()),
+            weighted: true,
+            mode: Mode::SketchOut,
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+
+    fn of_sketches() -> Self {
+        Self {
+            name: "merged_percentile",
+            fixed_fraction: None,
+            weighted: false,
+            mode: Mode::OfSketches,
+            signature: Signature::any(2, Volatility::Immutable),
         }
     }
 
@@ -116,16 +155,25 @@ impl AggregateUDFImpl for Percentile {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        if !arg_types.iter().all(DataType::is_numeric) {
-            return plan_err!("{} takes numbers, not {arg_types:?}", self.name);
+        let (first, rest) = arg_types.split_first().unwrap_or((&DataType::Null, &[]));
+        let values_ok = match self.mode {
+            Mode::OfSketches => matches!(first, DataType::Binary | DataType::Null),
+            _ => first.is_numeric() || *first == DataType::Null,
+        };
+        if !values_ok || !rest.iter().all(DataType::is_numeric) {
+            return plan_err!("{} does not take {arg_types:?}", self.name);
         }
-        Ok(DataType::Float64)
+        Ok(match self.mode {
+            Mode::SketchOut => DataType::Binary,
+            _ => DataType::Float64,
+        })
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(SketchAccumulator {
             fraction: self.fraction(&args)?,
             weighted: self.weighted,
+            mode: self.mode,
             sketch: LogSketch::default(),
         }))
     }
@@ -146,6 +194,7 @@ impl AggregateUDFImpl for Percentile {
         Ok(Box::new(SketchGroups {
             fraction: self.fraction(&args)?,
             weighted: self.weighted,
+            mode: self.mode,
             sketches: Vec::new(),
         }))
     }
@@ -244,11 +293,15 @@ fn decode(bytes: &[u8]) -> Result<LogSketch> {
 struct SketchAccumulator {
     fraction: f64,
     weighted: bool,
+    mode: Mode,
     sketch: LogSketch,
 }
 
 impl Accumulator for SketchAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        if self.mode == Mode::OfSketches {
+            return self.merge_batch(&values[..1]);
+        }
         let sketch = &mut self.sketch;
         for_each_weighted(values, self.weighted, None, |_, value, weight| {
             sketch.add_weighted(value, weight)
@@ -256,7 +309,10 @@ impl Accumulator for SketchAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Float64(self.sketch.quantile(self.fraction)))
+        Ok(match self.mode {
+            Mode::SketchOut => ScalarValue::Binary(Some(self.sketch.encode())),
+            _ => ScalarValue::Float64(self.sketch.quantile(self.fraction)),
+        })
     }
 
     fn size(&self) -> usize {
@@ -279,10 +335,32 @@ impl Accumulator for SketchAccumulator {
 struct SketchGroups {
     fraction: f64,
     weighted: bool,
+    mode: Mode,
     sketches: Vec<LogSketch>,
 }
 
 impl SketchGroups {
+    /// Merges each kept row's sketch (bytes) into its group's.
+    fn merge_sketches(
+        &mut self,
+        states: &ArrayRef,
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<()> {
+        let states = states.as_binary_opt::<i32>().ok_or_else(|| {
+            datafusion::error::DataFusionError::Execution(
+                "merged_percentile takes the sketches weighted_percentile_sketch answers".into(),
+            )
+        })?;
+        for (row, &group) in group_indices.iter().enumerate() {
+            let kept = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            if kept && states.is_valid(row) {
+                self.sketches[group].merge(&decode(states.value(row))?);
+            }
+        }
+        Ok(())
+    }
+
     fn grow(&mut self, total_num_groups: usize) {
         if self.sketches.len() < total_num_groups {
             self.sketches
@@ -300,6 +378,9 @@ impl GroupsAccumulator for SketchGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.grow(total_num_groups);
+        if self.mode == Mode::OfSketches {
+            return self.merge_sketches(&values[0], group_indices, opt_filter);
+        }
         let sketches = &mut self.sketches;
         for_each_weighted(values, self.weighted, opt_filter, |row, value, weight| {
             sketches[group_indices[row]].add_weighted(value, weight)
@@ -307,6 +388,9 @@ impl GroupsAccumulator for SketchGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        if self.mode == Mode::SketchOut {
+            return Ok(self.state(emit_to)?.remove(0));
+        }
         let sketches = emit_to.take_needed(&mut self.sketches);
         let results: Float64Array = sketches.iter().map(|s| s.quantile(self.fraction)).collect();
         Ok(Arc::new(results))
@@ -328,13 +412,7 @@ impl GroupsAccumulator for SketchGroups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.grow(total_num_groups);
-        let states = values[0].as_binary::<i32>();
-        for (row, &group) in group_indices.iter().enumerate() {
-            if states.is_valid(row) {
-                self.sketches[group].merge(&decode(states.value(row))?);
-            }
-        }
-        Ok(())
+        self.merge_sketches(&values[0], group_indices, None)
     }
 
     /// Each row as a sketch of its one value, for when DataFusion skips partial aggregation
@@ -344,6 +422,14 @@ impl GroupsAccumulator for SketchGroups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
+        if self.mode == Mode::OfSketches {
+            let sketches = values[0].as_binary::<i32>();
+            let kept = (0..sketches.len()).map(|row| {
+                let kept = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+                (kept && sketches.is_valid(row)).then(|| sketches.value(row))
+            });
+            return Ok(vec![Arc::new(BinaryArray::from_iter(kept))]);
+        }
         let mut states: Vec<Option<Vec<u8>>> = vec![None; values[0].len()];
         for_each_weighted(values, self.weighted, opt_filter, |row, value, weight| {
             let mut sketch = LogSketch::default();
@@ -364,78 +450,4 @@ impl GroupsAccumulator for SketchGroups {
 }
 
 #[cfg(test)]
-mod tests {
-    use datafusion::arrow::array::Int64Array;
-
-    use super::*;
-
-    fn groups() -> SketchGroups {
-        SketchGroups {
-            fraction: 0.5,
-            weighted: false,
-            sketches: Vec::new(),
-        }
-    }
-
-    /// Skipping partial aggregation turns rows into one-value states; merging those must give
-    /// what updating with the rows gives, nulls and filtered rows left out either way.
-    #[test]
-    fn rows_turned_into_states_merge_to_the_same_answer_as_updates() {
-        let values: ArrayRef = Arc::new(Int64Array::from(vec![
-            Some(5),
-            None,
-            Some(7),
-            Some(9),
-            Some(1_000),
-        ]));
-        let filter = BooleanArray::from(vec![true, true, true, false, true]);
-        let group_of_row = [0, 0, 0, 1, 1];
-
-        let mut updated = groups();
-        updated
-            .update_batch(&[Arc::clone(&values)], &group_of_row, Some(&filter), 2)
-            .unwrap();
-        let mut merged = groups();
-        let states = merged.convert_to_state(&[values], Some(&filter)).unwrap();
-        assert_eq!(states[0].null_count(), 2, "the null and the filtered row");
-        merged.merge_batch(&states, &group_of_row, 2).unwrap();
-
-        let expected = updated.evaluate(EmitTo::All).unwrap();
-        let got = merged.evaluate(EmitTo::All).unwrap();
-        assert_eq!(
-            got.as_primitive::<Float64Type>(),
-            expected.as_primitive::<Float64Type>()
-        );
-        let medians: Vec<Option<f64>> = got.as_primitive::<Float64Type>().iter().collect();
-        assert_eq!(medians, vec![Some(5.0), Some(1_000.0)]);
-    }
-
-    /// A value of weight 9 stands for nine values: the weighted median of 1 (once) and 10
-    /// (nine times) is 10, where the plain median of the two rows is 1; a null weight drops
-    /// its row.
-    #[test]
-    fn weights_count_each_value_that_many_times() {
-        let values: ArrayRef = Arc::new(Int64Array::from(vec![1, 10, 500]));
-        let weights: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), Some(9), None]));
-        let mut weighted = SketchGroups {
-            fraction: 0.5,
-            weighted: true,
-            sketches: Vec::new(),
-        };
-        weighted
-            .update_batch(&[Arc::clone(&values), weights], &[0, 0, 0], None, 1)
-            .unwrap();
-        let mut plain = groups();
-        plain
-            .update_batch(&[values.slice(0, 2)], &[0, 0], None, 1)
-            .unwrap();
-        let median = |mut g: SketchGroups| {
-            g.evaluate(EmitTo::All)
-                .unwrap()
-                .as_primitive::<Float64Type>()
-                .value(0)
-        };
-        assert_eq!(median(weighted), 10.0);
-        assert_eq!(median(plain), 1.0);
-    }
-}
+mod tests;
