@@ -56,6 +56,8 @@ impl Events {
     /// `__b` (the bucket's start in seconds, null outside the series), `g0…`, `a0…`, `f0…`.
     pub(crate) fn grouping_sets(&self, query: &Validated, total: bool, series: bool) -> String {
         let groups = self.groups(query);
+        // Without breakdowns or a series the answer is one row: nothing to group or rank.
+        let single = groups.is_empty() && !series;
         let bucket = "\"__bk\"";
         let mut sets = vec![format!("({})", groups.join(", "))];
         if total && !groups.is_empty() {
@@ -152,6 +154,11 @@ impl Events {
                     keyed(&sets.join(", "))
                 )
             }
+            // One row, the window's: a plain aggregate (same answer on no events, one row).
+            None if single => format!(
+                "SELECT {} FROM {events} WHERE {condition}",
+                select.join(", ")
+            ),
             None => format!(
                 "SELECT {} FROM {events} WHERE {condition} GROUP BY GROUPING SETS ({})",
                 select.join(", "),
@@ -164,10 +171,14 @@ impl Events {
                 "COALESCE({}, false) AS \"__h\"",
                 having_condition(query).unwrap_or_else(|| "true".into())
             ),
-            format!(
-                "ROW_NUMBER() OVER (PARTITION BY \"__s\" ORDER BY {}) AS \"__r\"",
-                order_by(query).join(", ")
-            ),
+            if single {
+                "CAST(1 AS BIGINT) AS \"__r\"".to_owned()
+            } else {
+                format!(
+                    "ROW_NUMBER() OVER (PARTITION BY \"__s\" ORDER BY {}) AS \"__r\"",
+                    order_by(query).join(", ")
+                )
+            },
             "\"__b\"".to_owned(),
         ];
         columns.extend((0..groups.len()).map(|i| format!("\"g{i}\"")));
