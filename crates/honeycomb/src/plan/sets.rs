@@ -58,109 +58,20 @@ impl Events {
         let groups = self.groups(query);
         // Without breakdowns or a series the answer is one row: nothing to group or rank.
         let single = groups.is_empty() && !series;
-        let bucket = "\"__bk\"";
-        let mut sets = vec![format!("({})", groups.join(", "))];
-        if total && !groups.is_empty() {
-            sets.push("()".to_owned());
-        }
-        if series {
-            let mut by_bucket = vec![bucket.to_owned()];
-            by_bucket.extend(groups.iter().cloned());
-            sets.push(format!("({})", by_bucket.join(", ")));
-        }
-        // Results rows have the bucket grouped out (1) and the groups in (0); the total both
-        // out (3); series rows both in (0).
-        let in_bucket = if series {
-            format!("GROUPING({bucket})")
-        } else {
-            "1".to_owned()
-        };
-        let set = match groups.first() {
-            Some(first) => format!("{in_bucket} + 2 * GROUPING({first})"),
-            None => in_bucket,
-        };
-        let mut select = vec![
-            format!("CAST({set} AS BIGINT) AS \"__s\""),
-            format!(
-                "{} AS \"__b\"",
-                if series {
-                    bucket
-                } else {
-                    "CAST(NULL AS BIGINT)"
-                }
-            ),
-        ];
-        select.extend(
-            groups
-                .iter()
-                .enumerate()
-                .map(|(i, g)| format!("{g} AS \"g{i}\"")),
-        );
-        select.extend(
-            query
-                .calculations
-                .iter()
-                .enumerate()
-                .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c))),
-        );
+        let (sets, select) = self.sets_and_select(query, &groups, total, series);
         let events = format!(
-            "(SELECT *, {} AS {bucket} FROM ({}) AS e0) AS e",
+            "(SELECT *, {} AS {BUCKET} FROM ({}) AS e0) AS e",
             self.bucket_sql(),
             self.sql
         );
         let condition = self.condition(&query.filters, query.any);
+        let source = format!("{events} WHERE {condition}");
         let aggregated = match self.merged_over_buckets(query, series) {
-            Some(parts) => {
-                let mut keys = vec![bucket.to_owned()];
-                keys.extend(groups.iter().cloned());
-                let mut inner = vec![bucket.to_owned()];
-                inner.extend(
-                    groups
-                        .iter()
-                        .enumerate()
-                        .map(|(i, g)| format!("{g} AS \"k{i}\"")),
-                );
-                inner.extend(
-                    parts
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (partial, _))| format!("{partial} AS \"p{i}\"")),
-                );
-                let keyed = |text: &str| {
-                    groups
-                        .iter()
-                        .enumerate()
-                        .fold(text.to_owned(), |text, (i, g)| {
-                            text.replace(g.as_str(), &format!("\"k{i}\""))
-                        })
-                };
-                let select: Vec<String> = select
-                    .iter()
-                    .take(2 + groups.len())
-                    .map(|column| keyed(column))
-                    .chain(
-                        parts
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (_, merge))| format!("{merge} AS \"a{i}\"")),
-                    )
-                    .collect();
-                format!(
-                    "SELECT {} FROM (SELECT {} FROM {events} WHERE {condition} GROUP BY {}) AS m \
-                     GROUP BY GROUPING SETS ({})",
-                    select.join(", "),
-                    inner.join(", "),
-                    keys.join(", "),
-                    keyed(&sets.join(", "))
-                )
-            }
+            Some(parts) => merged_statement(&groups, &select, &sets, &parts, &source),
             // One row, the window's: a plain aggregate (same answer on no events, one row).
-            None if single => format!(
-                "SELECT {} FROM {events} WHERE {condition}",
-                select.join(", ")
-            ),
+            None if single => format!("SELECT {} FROM {source}", select.join(", ")),
             None => format!(
-                "SELECT {} FROM {events} WHERE {condition} GROUP BY GROUPING SETS ({})",
+                "SELECT {} FROM {source} GROUP BY GROUPING SETS ({})",
                 select.join(", "),
                 sets.join(", ")
             ),
@@ -189,6 +100,59 @@ impl Events {
             columns.join(", "),
             with_formulas(query, aggregated)
         )
+    }
+
+    /// The grouping sets, and the select list over the events: `__s`, `__b`, `g0…`, `a0…`.
+    fn sets_and_select(
+        &self,
+        query: &Validated,
+        groups: &[String],
+        total: bool,
+        series: bool,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut sets = vec![format!("({})", groups.join(", "))];
+        if total && !groups.is_empty() {
+            sets.push("()".to_owned());
+        }
+        if series {
+            let mut by_bucket = vec![BUCKET.to_owned()];
+            by_bucket.extend(groups.iter().cloned());
+            sets.push(format!("({})", by_bucket.join(", ")));
+        }
+        // Results rows have the bucket grouped out (1) and the groups in (0); the total both
+        // out (3); series rows both in (0).
+        let in_bucket = if series {
+            format!("GROUPING({BUCKET})")
+        } else {
+            "1".to_owned()
+        };
+        let set = match groups.first() {
+            Some(first) => format!("{in_bucket} + 2 * GROUPING({first})"),
+            None => in_bucket,
+        };
+        let bucket = if series {
+            BUCKET
+        } else {
+            "CAST(NULL AS BIGINT)"
+        };
+        let mut select = vec![
+            format!("CAST({set} AS BIGINT) AS \"__s\""),
+            format!("{bucket} AS \"__b\""),
+        ];
+        select.extend(
+            groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| format!("{g} AS \"g{i}\"")),
+        );
+        select.extend(
+            query
+                .calculations
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} AS \"a{i}\"", self.aggregate(c))),
+        );
+        (sets, select)
     }
 
     /// Each calculation as a per-(bucket, group) partial and the merge of partials, when
@@ -234,4 +198,61 @@ impl Events {
             })
             .collect()
     }
+}
+
+/// The bucket column the events get.
+const BUCKET: &str = "\"__bk\"";
+
+/// The events grouped once by (bucket, group) into `parts`' partials (`k0…`, `p0…`), then the
+/// grouping sets over those rows with each partial merged: `select`'s leading columns and
+/// `sets` with the groups renamed to their keys.
+fn merged_statement(
+    groups: &[String],
+    select: &[String],
+    sets: &[String],
+    parts: &[(String, String)],
+    source: &str,
+) -> String {
+    let mut keys = vec![BUCKET.to_owned()];
+    keys.extend(groups.iter().cloned());
+    let mut inner = vec![BUCKET.to_owned()];
+    inner.extend(
+        groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| format!("{g} AS \"k{i}\"")),
+    );
+    inner.extend(
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, (partial, _))| format!("{partial} AS \"p{i}\"")),
+    );
+    // Groups are quoted aliases (`"c0"`), so renaming their text renames only them.
+    let keyed = |text: &str| {
+        groups
+            .iter()
+            .enumerate()
+            .fold(text.to_owned(), |text, (i, g)| {
+                text.replace(g.as_str(), &format!("\"k{i}\""))
+            })
+    };
+    let outer: Vec<String> = select
+        .iter()
+        .take(2 + groups.len())
+        .map(|column| keyed(column))
+        .chain(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, (_, merge))| format!("{merge} AS \"a{i}\"")),
+        )
+        .collect();
+    format!(
+        "SELECT {} FROM (SELECT {} FROM {source} GROUP BY {}) AS m GROUP BY GROUPING SETS ({})",
+        outer.join(", "),
+        inner.join(", "),
+        keys.join(", "),
+        keyed(&sets.join(", "))
+    )
 }
