@@ -1,6 +1,7 @@
 //! HEATMAP values: the smallest and largest value the calculation sees, then the weighted
-//! counts of every (time bucket, group)'s value bins in one pass (`heatmap_counts`). Results take the sum over the
-//! buckets, so a query with series reads its events twice per HEATMAP, not four times.
+//! counts of every (time bucket, group)'s value bins in one pass (`heatmap_counts`). Results
+//! take the sum over the buckets, so a query with series reads its events twice per HEATMAP,
+//! not four times.
 
 use std::collections::HashMap;
 

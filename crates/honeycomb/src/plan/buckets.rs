@@ -148,10 +148,10 @@ impl Events {
         } else {
             format!(" GROUP BY {}", keys.join(", "))
         };
-        keys.push(counts);
+        let select: Vec<String> = keys.into_iter().chain([counts]).collect();
         format!(
             "SELECT {} {} AND {} AND {number} IS NOT NULL{grouping}",
-            keys.join(", "),
+            select.join(", "),
             self.source(query, None),
             self.condition(&calc.filters, calc.any),
         )

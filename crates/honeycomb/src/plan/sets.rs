@@ -170,29 +170,21 @@ impl Events {
             .iter()
             .enumerate()
             .map(|(i, calc)| {
-                let filter = self.calculation_filter(calc);
-                let number = || self.number(calc.column.as_deref().unwrap_or_default());
                 let partial = format!("\"p{i}\"");
+                // A COUNT, MIN or MAX of a bucket is its own partial; a percentile's is a sketch.
                 Some(match calc.op {
-                    CalcOp::Count => (
-                        format!("SUM(\"__w\"){filter}"),
-                        format!("COALESCE(SUM({partial}), 0)"),
-                    ),
-                    CalcOp::Min => (
-                        format!("MIN({}){filter}", number()),
-                        format!("MIN({partial})"),
-                    ),
-                    CalcOp::Max => (
-                        format!("MAX({}){filter}", number()),
-                        format!("MAX({partial})"),
-                    ),
+                    CalcOp::Count => (self.aggregate(calc), format!("COALESCE(SUM({partial}), 0)")),
+                    CalcOp::Min => (self.aggregate(calc), format!("MIN({partial})")),
+                    CalcOp::Max => (self.aggregate(calc), format!("MAX({partial})")),
                     CalcOp::Percentile(_, fraction) => (
-                        format!("weighted_percentile_sketch({}, \"__w\"){filter}", number()),
+                        format!(
+                            "weighted_percentile_sketch({}, \"__w\"){}",
+                            self.number(calc.column.as_deref().unwrap_or_default()),
+                            self.calculation_filter(calc)
+                        ),
                         format!("merged_percentile({partial}, {})", float_literal(fraction)),
                     ),
-                    CalcOp::Heatmap => {
-                        ("CAST(NULL AS DOUBLE)".into(), "CAST(NULL AS DOUBLE)".into())
-                    }
+                    CalcOp::Heatmap => (self.aggregate(calc), self.aggregate(calc)),
                     _ => return None,
                 })
             })
@@ -203,9 +195,9 @@ impl Events {
 /// The bucket column the events get.
 const BUCKET: &str = "\"__bk\"";
 
-/// The events grouped once by (bucket, group) into `parts`' partials (`k0…`, `p0…`), then the
-/// grouping sets over those rows with each partial merged: `select`'s leading columns and
-/// `sets` with the groups renamed to their keys.
+/// The events grouped once by (bucket, group) into `parts`' partials (`p0…`), then the
+/// grouping sets over those rows with each partial merged. The inner grouping keeps the groups'
+/// names, so `select`'s leading columns and `sets` read its rows unchanged.
 fn merged_statement(
     groups: &[String],
     select: &[String],
@@ -215,32 +207,20 @@ fn merged_statement(
 ) -> String {
     let mut keys = vec![BUCKET.to_owned()];
     keys.extend(groups.iter().cloned());
-    let mut inner = vec![BUCKET.to_owned()];
-    inner.extend(
-        groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| format!("{g} AS \"k{i}\"")),
-    );
-    inner.extend(
-        parts
-            .iter()
-            .enumerate()
-            .map(|(i, (partial, _))| format!("{partial} AS \"p{i}\"")),
-    );
-    // Groups are quoted aliases (`"c0"`), so renaming their text renames only them.
-    let keyed = |text: &str| {
-        groups
-            .iter()
-            .enumerate()
-            .fold(text.to_owned(), |text, (i, g)| {
-                text.replace(g.as_str(), &format!("\"k{i}\""))
-            })
-    };
+    let inner: Vec<String> = keys
+        .iter()
+        .cloned()
+        .chain(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, (partial, _))| format!("{partial} AS \"p{i}\"")),
+        )
+        .collect();
     let outer: Vec<String> = select
         .iter()
         .take(2 + groups.len())
-        .map(|column| keyed(column))
+        .cloned()
         .chain(
             parts
                 .iter()
@@ -253,6 +233,6 @@ fn merged_statement(
         outer.join(", "),
         inner.join(", "),
         keys.join(", "),
-        keyed(&sets.join(", "))
+        sets.join(", ")
     )
 }

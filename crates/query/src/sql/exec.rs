@@ -4,8 +4,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow_schema::SchemaRef;
-use combray_storage::scan::{read_parts, ScanPart};
+use arrow_schema::{DataType, SchemaRef};
+use combray_storage::scan::{read_parts, Extremes, Known, ScanPart};
 use datafusion::common::stats::Precision;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::ScalarValue;
@@ -103,29 +103,29 @@ impl ExecutionPlan for SpanScanExec {
             None => self.partitions.iter().flatten().collect(),
         };
         let mut statistics = Statistics::new_unknown(&self.schema);
-        let exact: Option<usize> = parts.iter().map(|part| part.exact_rows()).sum();
-        statistics.num_rows = match exact {
-            Some(rows) => Precision::Exact(rows),
-            None => {
-                let rows: usize = parts.iter().map(|part| part.rows()).sum();
-                if self.exact_rows {
-                    Precision::Exact(rows)
-                } else {
-                    Precision::Inexact(rows)
-                }
-            }
+        let known: Option<Vec<Known>> = parts.iter().map(|part| part.known()).collect();
+        let Some(known) = known else {
+            let rows: usize = parts.iter().map(|part| part.rows()).sum();
+            statistics.num_rows = if self.exact_rows {
+                Precision::Exact(rows)
+            } else {
+                Precision::Inexact(rows)
+            };
+            return Ok(Arc::new(statistics));
         };
-        if exact.is_some() {
-            for (field, column) in self
-                .schema
-                .fields()
-                .iter()
-                .zip(&mut statistics.column_statistics)
-            {
-                if let Some((min, max)) = extremes(&parts, field.name()) {
-                    column.min_value = Precision::Exact(min);
-                    column.max_value = Precision::Exact(max);
-                }
+        statistics.num_rows = Precision::Exact(known.iter().map(Known::rows).sum());
+        for (field, column) in self
+            .schema
+            .fields()
+            .iter()
+            .zip(&mut statistics.column_statistics)
+        {
+            if *field.data_type() != DataType::Int64 {
+                continue;
+            }
+            if let Some((min, max)) = extremes(&known, field.name()) {
+                column.min_value = Precision::Exact(ScalarValue::Int64(min));
+                column.max_value = Precision::Exact(ScalarValue::Int64(max));
             }
         }
         Ok(Arc::new(statistics))
@@ -159,25 +159,12 @@ impl ExecutionPlan for SpanScanExec {
 }
 
 /// The smallest and largest value of a column over every part, when each part knows its own.
-fn extremes(parts: &[&ScanPart], name: &str) -> Option<(ScalarValue, ScalarValue)> {
-    let mut lowest: Option<ScalarValue> = None;
-    let mut highest: Option<ScalarValue> = None;
-    for part in parts {
-        let [min, max] = part.extremes(name)?;
-        let (min, max) = (
-            ScalarValue::try_from_array(&min, 0).ok()?,
-            ScalarValue::try_from_array(&max, 0).ok()?,
-        );
-        lowest = Some(match lowest {
-            Some(v) if v.is_null() || (!min.is_null() && min < v) => min,
-            Some(v) => v,
-            None => min,
-        });
-        highest = Some(match highest {
-            Some(v) if v.is_null() || (!max.is_null() && max > v) => max,
-            Some(v) => v,
-            None => max,
-        });
+fn extremes(known: &[Known], name: &str) -> Option<Extremes> {
+    let mut all: Extremes = (None, None);
+    for part in known {
+        let (low, high) = part.extremes(name)?;
+        all.0 = all.0.into_iter().chain(low).min();
+        all.1 = all.1.into_iter().chain(high).max();
     }
-    Some((lowest?, highest?))
+    Some(all)
 }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use arrow_schema::SchemaRef;
 
+pub use exact::{Extremes, Known};
 pub use filter::{CompareOp, Condition, Literal, ScanFilter, SAMPLE_RUN_ROWS};
 pub use parts::{read_parts, ScanPart};
 pub use schema::Columns;

@@ -135,7 +135,7 @@ pub(crate) fn head_units(head: &[Arc<WideBatch>], request: &Request) -> Vec<Unit
 pub struct ScanPart {
     pub(super) source: Source,
     projected: SchemaRef,
-    pub(super) table: SchemaRef,
+    table: SchemaRef,
     pub(super) filter: Arc<ScanFilter>,
     pub(super) limit: Option<usize>,
 }
@@ -406,7 +406,7 @@ impl BlockRead {
 
 /// The rows of a head chunk a part returns: those meeting the required conditions, then at most
 /// `limit` of them, then the sample.
-pub(super) fn head_rows(
+fn head_rows(
     batch: &RecordBatch,
     filter: &ScanFilter,
     limit: Option<usize>,
@@ -427,9 +427,18 @@ pub(super) fn head_rows(
 /// The rows of `batch` meeting `condition`; a column that cannot be compared is an error, not
 /// every row.
 fn meeting(batch: &RecordBatch, condition: &Condition) -> Result<RecordBatch, StorageError> {
-    let codec = |e: arrow_schema::ArrowError| StorageError::Codec(e.to_string());
+    let mask = rows_meeting(batch, condition)?;
+    arrow_select::filter::filter_record_batch(batch, &mask)
+        .map_err(|e| StorageError::Codec(e.to_string()))
+}
+
+/// Which rows of `batch` meet `condition` (none where the column is missing), without nulls.
+pub(super) fn rows_meeting(
+    batch: &RecordBatch,
+    condition: &Condition,
+) -> Result<BooleanArray, StorageError> {
     let Some(values) = batch.column_by_name(&condition.column) else {
-        return Ok(batch.slice(0, 0));
+        return Ok(BooleanArray::from(vec![false; batch.num_rows()]));
     };
     let literal = condition
         .value
@@ -440,8 +449,9 @@ fn meeting(batch: &RecordBatch, condition: &Condition) -> Result<RecordBatch, St
                 condition.value, condition.column
             ))
         })?;
-    let mask = without_nulls(compare(values, condition.op, &literal).map_err(codec)?);
-    arrow_select::filter::filter_record_batch(batch, &mask).map_err(codec)
+    let mask =
+        compare(values, condition.op, &literal).map_err(|e| StorageError::Codec(e.to_string()))?;
+    Ok(without_nulls(mask))
 }
 
 /// Each row of `batch` kept with probability `fraction` (head chunks are in arrival order, so
